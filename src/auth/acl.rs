@@ -1,0 +1,1 @@
+//! acl (filled in by the auth work).

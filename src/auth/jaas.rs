@@ -1,0 +1,1 @@
+//! jaas (filled in by the auth work).

@@ -1,0 +1,1 @@
+//! sasl (filled in by the auth work).

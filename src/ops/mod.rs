@@ -1,0 +1,6 @@
+//! Operations: validation (prep) and application (apply) of every opcode.
+//! Pure and deterministic: time, zxid and identities are passed in.
+
+pub mod path;
+pub mod read;
+pub mod write;

@@ -1,0 +1,1 @@
+//! path (filled in by the ops work).

@@ -1,0 +1,1 @@
+//! Jute codec: filled in by the proto work.

@@ -1,0 +1,1 @@
+//! Per-shard watch table (filled in by the watches work).
