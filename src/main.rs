@@ -1,4 +1,74 @@
+//! The `roost` binary: `roost serve [--config zoo.cfg]`.
+
+use anyhow::{bail, Context};
+use std::path::PathBuf;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const USAGE: &str = "usage:
+  roost serve [--config FILE]   run a server (default: standalone on 127.0.0.1:2181, data in ./roost-data)
+  roost version                 print the version";
+
 fn main() {
-    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(|| async { println!("glommio ok"); }).unwrap();
-    ex.join().unwrap();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match run(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("roost: error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("version" | "--version" | "-V") => {
+            println!("roost {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+fn serve(args: &[String]) -> anyhow::Result<()> {
+    let mut config_path: Option<PathBuf> = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--config" | "-c" => {
+                let v = args.get(i + 1).context("--config needs a file name")?;
+                config_path = Some(PathBuf::from(v));
+                i += 2;
+            }
+            other => bail!("unknown option {other:?} for serve\n{USAGE}"),
+        }
+    }
+    let config = match &config_path {
+        Some(path) => roost::config::Config::load(path)?,
+        None => roost::config::Config::default(),
+    };
+    init_logging(config.log_level.as_deref());
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(path) = &config_path {
+        tracing::info!(config = %path.display(), "configuration loaded");
+    }
+    roost::runtime::run(config)
+}
+
+/// One line per event on stderr; RUST_LOG wins over `roost.logLevel`.
+fn init_logging(config_level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(config_level.unwrap_or("info")))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }

@@ -1,0 +1,50 @@
+//! The transaction log seen from the consensus core: a narrow trait, so the
+//! durable group-committed log of the storage issue drops in and tests can
+//! inject faults.
+
+use crate::ops::txn::Txn;
+use crate::proto::Zxid;
+
+/// Where committed transactions go before anyone is told about them.
+///
+/// Contract: `durable_zxid()` never goes backwards, and never covers an entry
+/// that is not on stable storage. The core releases a transaction's reply and
+/// watch events only once `durable_zxid() >= zxid` (see `Core::release`).
+pub trait TxnLog {
+    /// Queues one transaction. Entries arrive in strictly increasing zxid order.
+    fn append(&mut self, zxid: Zxid, txn: &Txn);
+    /// The highest zxid known to be durable.
+    fn durable_zxid(&self) -> Zxid;
+    /// Short reason if the log can no longer make entries durable (disk full,
+    /// EIO); the core then refuses writes and keeps serving reads.
+    fn failure(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// The in-memory log used until the storage issue lands: "durable" as soon as
+/// appended, holding nothing (the tree versions are the only copy of the
+/// data, which is why the README says data does not survive a restart).
+#[derive(Debug, Default)]
+pub struct MemoryLog {
+    last_zxid: Zxid,
+    appended: u64,
+}
+
+impl MemoryLog {
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+}
+
+impl TxnLog for MemoryLog {
+    fn append(&mut self, zxid: Zxid, _txn: &Txn) {
+        assert!(zxid > self.last_zxid, "log append out of order: {zxid} after {}", self.last_zxid);
+        self.last_zxid = zxid;
+        self.appended += 1;
+    }
+
+    fn durable_zxid(&self) -> Zxid {
+        self.last_zxid
+    }
+}

@@ -1,0 +1,96 @@
+//! Messages between client shards and the consensus core.
+//!
+//! Each shard has one bounded channel to the core (backpressure: a busy core
+//! makes the shard stop reading sockets) and one FIFO channel back. Every
+//! message the core sends a shard goes through that single FIFO, so a shard
+//! sees completions, connect results and commits in the order the core
+//! produced them: that one rule gives read-your-writes and watch-before-data.
+
+use crate::auth::AuthIds;
+use crate::proto::{ConnectRequest, ConnectResponse, OpCode, Request, Response, ErrorCode, SessionId, Xid, Zxid};
+use crate::tree::{DataTree, WatchEvent};
+use std::sync::Arc;
+
+pub type ShardId = usize;
+pub type ConnId = u64;
+
+/// Who asked: enough to route the reply back in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub shard: ShardId,
+    pub conn: ConnId,
+    pub xid: Xid,
+    pub opcode: OpCode,
+}
+
+/// Shard -> consensus core.
+#[derive(Debug)]
+pub enum ToConsensus {
+    /// A state-changing request (create, delete, setData, setACL, multi,
+    /// closeSession, reconfig).
+    Write { origin: Origin, session_id: SessionId, auth: AuthIds, request: Request },
+    /// A sync barrier: answered once everything committed before it is applied.
+    Sync { origin: Origin, path: String },
+    /// A ConnectRequest (new session or re-attach).
+    Connect { shard: ShardId, conn: ConnId, request: ConnectRequest },
+    /// Sessions that sent anything since the last batch.
+    Touch { sessions: Vec<SessionId> },
+    /// A connection bound to a session went away (the session lives on).
+    Disconnected { shard: ShardId, conn: ConnId, session_id: SessionId },
+    /// A four-letter word needs a view of every shard.
+    Gather { shard: ShardId, conn: ConnId, word: &'static str },
+    /// A shard's answer to `ToShard::GatherRequest`.
+    GatherReply { token: u64, report: Box<crate::net::ShardReport> },
+}
+
+/// The result of a request that went through the core.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub origin: Origin,
+    pub result: Result<Response, ErrorCode>,
+}
+
+/// One committed transaction, shared by every shard.
+#[derive(Debug)]
+pub struct Commit {
+    pub zxid: Zxid,
+    /// The tree version with this transaction applied.
+    pub tree: Arc<DataTree>,
+    pub events: Vec<WatchEvent>,
+    /// The reply for the request that caused it (None for internal
+    /// transactions: expiry, container reaping).
+    pub completion: Option<Completion>,
+    /// A new session: the connect reply for the origin connection.
+    pub connected: Option<(ShardId, ConnId, ConnectResponse)>,
+    /// The session this transaction closed (close or expiry): shards drop
+    /// its connection after delivering the events.
+    pub closed_session: Option<SessionId>,
+}
+
+/// Consensus core -> shard, in one FIFO per shard.
+#[derive(Debug)]
+pub enum ToShard {
+    Commit(Arc<Commit>),
+    /// A reply that needed ordering but changed nothing (failed writes, sync).
+    Complete { zxid: Zxid, completion: Completion },
+    /// Re-attach accepted, or refused with the "invalid session" reply
+    /// (`response.timeout_ms == 0`), or `None`: close without any reply
+    /// (client ahead of us).
+    ConnectResult { conn: ConnId, response: Option<ConnectResponse>, session_id: SessionId },
+    /// Close a connection (its session was re-attached elsewhere).
+    CloseConnection { conn: ConnId },
+    GatherRequest { token: u64, word: &'static str },
+    GatherResult { conn: ConnId, word: &'static str, reports: Vec<crate::net::ShardReport>, core: CoreReport },
+}
+
+/// What the core contributes to four-letter words.
+#[derive(Clone, Debug, Default)]
+pub struct CoreReport {
+    pub last_zxid: Zxid,
+    pub node_count: usize,
+    pub approximate_data_size: i64,
+    pub ephemerals_count: usize,
+    pub sessions: Vec<(SessionId, i32, i64)>,
+    pub ephemerals_by_session: Vec<(SessionId, Vec<String>)>,
+    pub log_failure: Option<String>,
+}

@@ -1,0 +1,450 @@
+//! One client connection: the reader task (framing, handshake, dispatch),
+//! the writer task, and the per-connection FIFO that keeps replies in
+//! request order (digest §5.3).
+
+use super::shard::{IpConnectionCounts, LocalRequest, Shard};
+use crate::consensus::{ConnId, Origin, ToConsensus};
+use crate::auth::AuthIds;
+use crate::probe::ConnectionProbe;
+use crate::proto::codec;
+use crate::proto::frame::{self, FrameError};
+use crate::proto::*;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::net::TcpStream;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+use std::time::Duration;
+
+/// Bytes read from the socket per read call.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// One entry of a connection's in-order request queue.
+#[derive(Debug)]
+pub enum Pending {
+    /// The handshake is with the core.
+    Connect,
+    /// A write or sync is with the core; its reply comes on the commit stream.
+    Core { xid: Xid, opcode: OpCode },
+    /// A local request queued behind a core request (FIFO per client).
+    Local { xid: Xid, opcode: OpCode, request: LocalRequest },
+}
+
+/// A connection's state. Owned by its shard's executor.
+pub struct Conn {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    pub fd: RawFd,
+    /// 0 until the handshake completes.
+    pub session_id: SessionId,
+    pub established: bool,
+    pub closing: bool,
+    /// Set when the connection should close once `out` is flushed.
+    pub close_when_flushed: bool,
+    pub auth: AuthIds,
+    pub sasl: Option<crate::auth::sasl::SaslServer>,
+    /// Whether the client sent the readOnly byte (decides the reply's shape).
+    pub read_only_aware: bool,
+    /// Encoded frames waiting for the writer task.
+    pub out: Vec<u8>,
+    pub pending: VecDeque<Pending>,
+    pub probe: ConnectionProbe,
+    writer_wake: LocalSender<()>,
+    reader_wake: LocalSender<()>,
+}
+
+impl Conn {
+    pub fn wake_writer(&self) {
+        let _ = self.writer_wake.try_send(());
+    }
+
+    pub fn wake_reader(&self) {
+        let _ = self.reader_wake.try_send(());
+    }
+
+    /// Queues a reply frame: header plus body only when err == 0.
+    pub fn queue_result(&mut self, xid: Xid, zxid: Zxid, opcode: OpCode, result: Result<&Response, &ErrorCode>) {
+        let (err, body) = match result {
+            Ok(resp) => (0, Some(resp)),
+            Err(code) => (code.code(), None),
+        };
+        let header = ReplyHeader { xid, zxid, err };
+        codec::encode_reply(&header, body, &mut self.out);
+        self.probe.op_finished(opcode, xid, zxid, crate::runtime::clock::now_ms());
+        self.wake_writer();
+    }
+
+    pub fn queue_notification(&mut self, zxid: Zxid, event: &WatcherEvent) {
+        codec::encode_notification(zxid, event, &mut self.out);
+        self.probe.packet_sent();
+        self.wake_writer();
+    }
+
+    /// Closes once everything queued so far is written.
+    pub fn close_after_flush(&mut self) {
+        self.close_when_flushed = true;
+        self.closing = true;
+        self.wake_writer();
+        self.wake_reader();
+    }
+
+    /// Closes at once, dropping anything unsent. Shutting the socket down
+    /// makes the reader's pending read return, which ends both tasks.
+    pub fn close_now(&mut self) {
+        self.closing = true;
+        self.out.clear();
+        // SAFETY: fd is the connection's own socket, still open (the stream
+        // is dropped only after both tasks end).
+        unsafe {
+            libc::shutdown(self.fd, libc::SHUT_RDWR);
+        }
+        self.wake_writer();
+        self.wake_reader();
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpConnectionCounts) {
+    let peer = match stream.peer_addr() {
+        Ok(p) => p,
+        Err(_) => return,
+    };
+    let settings = shard.borrow().settings.clone();
+    // Per-IP cap: an accept beyond it is closed at once with no bytes sent.
+    {
+        let mut counts = ip_counts.lock().expect("ip count lock");
+        let n = counts.entry(peer.ip()).or_insert(0);
+        if settings.max_client_connections_per_ip != 0 && *n >= settings.max_client_connections_per_ip {
+            tracing::warn!(%peer, limit = settings.max_client_connections_per_ip, "too many connections from this address (maxClientCnxns); closing");
+            return;
+        }
+        *n += 1;
+    }
+    let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let (writer_wake, writer_rx) = local_channel::new_bounded(1);
+    let (reader_wake, reader_rx) = local_channel::new_bounded(1);
+    let conn_id = {
+        let mut s = shard.borrow_mut();
+        let id = s.next_conn_id;
+        s.next_conn_id += 1;
+        s.probe.connection_opened();
+        let conn = Conn {
+            id,
+            peer,
+            fd,
+            session_id: 0,
+            established: false,
+            closing: false,
+            close_when_flushed: false,
+            auth: AuthIds { ids: vec![Id::new("ip", &peer.ip().to_string())] },
+            sasl: None,
+            read_only_aware: false,
+            out: Vec::new(),
+            pending: VecDeque::new(),
+            probe: ConnectionProbe::new(peer, crate::runtime::clock::now_ms()),
+            writer_wake,
+            reader_wake,
+        };
+        s.conns.insert(id, Rc::new(RefCell::new(conn)));
+        id
+    };
+    let (reader, writer) = futures_lite::io::split(stream);
+    let writer_task = glommio::spawn_local(write_loop(shard.clone(), conn_id, writer, writer_rx));
+    if let Err(why) = read_loop(&shard, conn_id, reader, reader_rx).await {
+        tracing::debug!(%peer, conn = conn_id, %why, "connection closed");
+    }
+    // Make the writer finish: flush what may be flushed, then stop.
+    if let Some(conn) = shard.borrow().conns.get(&conn_id) {
+        let mut c = conn.borrow_mut();
+        c.closing = true;
+        c.wake_writer();
+    }
+    writer_task.await;
+    let removed = shard.borrow_mut().remove_connection(conn_id);
+    if let Some(conn) = removed {
+        let session_id = conn.borrow().session_id;
+        let (to_core, shard_id) = {
+            let s = shard.borrow();
+            (s.to_core.clone(), s.id)
+        };
+        shard.borrow_mut().probe.connection_closed();
+        if session_id != 0 {
+            let _ = to_core.send(ToConsensus::Disconnected { shard: shard_id, conn: conn_id, session_id }).await;
+        }
+    }
+    let mut counts = ip_counts.lock().expect("ip count lock");
+    if let Some(n) = counts.get_mut(&peer.ip()) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(&peer.ip());
+        }
+    }
+}
+
+/// Why a connection ended; for the debug log.
+#[derive(Debug, thiserror::Error)]
+enum ConnectionEnd {
+    #[error("peer closed the connection")]
+    Eof,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    #[error("malformed request: {0}")]
+    Decode(#[from] codec::DecodeError),
+    #[error("no handshake within {0} ms")]
+    HandshakeTimeout(u64),
+    #[error("closed by the server")]
+    Closed,
+    #[error("four-letter word answered")]
+    FourLetterWord,
+}
+
+async fn read_loop(
+    shard: &Rc<RefCell<Shard>>,
+    conn_id: ConnId,
+    mut reader: futures_lite::io::ReadHalf<TcpStream>,
+    wake: LocalReceiver<()>,
+) -> Result<(), ConnectionEnd> {
+    let settings = shard.borrow().settings.clone();
+    let conn = shard.borrow().conns.get(&conn_id).cloned().ok_or(ConnectionEnd::Closed)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let handshake_deadline = std::time::Instant::now() + Duration::from_millis(settings.sessionless_connection_timeout_ms);
+    let mut first_bytes_checked = false;
+    loop {
+        // Back-pressure: stop reading while the client has too many requests
+        // in flight, is waiting for its handshake, or is not reading replies.
+        loop {
+            let c = conn.borrow();
+            if c.closing {
+                return Err(ConnectionEnd::Closed);
+            }
+            let busy = c.pending.len() >= settings.outstanding_per_connection_max
+                || matches!(c.pending.front(), Some(Pending::Connect))
+                || c.out.len() >= settings.outbound_buffer_max;
+            drop(c);
+            if !busy {
+                break;
+            }
+            wake.recv().await;
+        }
+        // Process complete frames already buffered before reading more.
+        let mut consumed_total = 0;
+        loop {
+            if conn.borrow().closing {
+                return Err(ConnectionEnd::Closed);
+            }
+            let rest = &buf[consumed_total..];
+            if !first_bytes_checked {
+                if rest.len() < 4 {
+                    break;
+                }
+                first_bytes_checked = true;
+                let first4: [u8; 4] = rest[..4].try_into().expect("4 bytes");
+                if let Some(word) = frame::four_letter_word(&first4) {
+                    four_letter_word(shard, &conn, word).await;
+                    // The answer arrives as a GatherResult, which queues the
+                    // text and marks the connection closing.
+                    while !conn.borrow().closing {
+                        if wake.recv().await.is_none() {
+                            break;
+                        }
+                    }
+                    return Err(ConnectionEnd::FourLetterWord);
+                }
+            }
+            let Some((consumed, body)) = frame::split_frame(rest, settings.max_frame_len)? else {
+                break;
+            };
+            let body = body.to_vec();
+            consumed_total += consumed;
+            handle_frame(shard, &conn, &body).await?;
+            // A handshake in flight: leave later frames buffered until the
+            // ConnectResponse is queued (digest §1, pipelining).
+            if matches!(conn.borrow().pending.front(), Some(Pending::Connect))
+                || conn.borrow().pending.len() >= settings.outstanding_per_connection_max
+            {
+                break;
+            }
+        }
+        buf.drain(..consumed_total);
+        if consumed_total > 0 && !buf.is_empty() {
+            // Frames still buffered: go round to the back-pressure wait
+            // instead of reading more.
+            let c = conn.borrow();
+            if matches!(c.pending.front(), Some(Pending::Connect)) || c.pending.len() >= settings.outstanding_per_connection_max {
+                continue;
+            }
+        }
+        let established = conn.borrow().established;
+        let n = if established {
+            reader.read(&mut chunk).await?
+        } else {
+            let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ConnectionEnd::HandshakeTimeout(settings.sessionless_connection_timeout_ms));
+            }
+            match futures_lite::future::or(async { Some(reader.read(&mut chunk).await) }, async {
+                glommio::timer::sleep(left).await;
+                None
+            })
+            .await
+            {
+                Some(r) => r?,
+                None => return Err(ConnectionEnd::HandshakeTimeout(settings.sessionless_connection_timeout_ms)),
+            }
+        };
+        if n == 0 {
+            return Err(ConnectionEnd::Eof);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body: &[u8]) -> Result<(), ConnectionEnd> {
+    let (established, session_id) = {
+        let c = conn.borrow();
+        (c.established, c.session_id)
+    };
+    if !established {
+        if !conn.borrow().pending.is_empty() {
+            // Only one ConnectRequest per connection.
+            return Err(ConnectionEnd::Closed);
+        }
+        let request = codec::decode_connect_request(body)?;
+        let (shard_id, to_core) = {
+            let s = shard.borrow();
+            (s.id, s.to_core.clone())
+        };
+        let conn_id = {
+            let mut c = conn.borrow_mut();
+            c.read_only_aware = request.read_only.is_some();
+            c.probe.packet_received();
+            c.pending.push_back(Pending::Connect);
+            c.id
+        };
+        to_core
+            .send(ToConsensus::Connect { shard: shard_id, conn: conn_id, request })
+            .await
+            .map_err(|_| ConnectionEnd::Closed)?;
+        return Ok(());
+    }
+    let (header, rest) = codec::decode_request_header(body)?;
+    {
+        let mut s = shard.borrow_mut();
+        s.touched.insert(session_id);
+        s.probe.packet_received();
+        conn.borrow_mut().probe.packet_received();
+    }
+    let xid = header.xid;
+    let (opcode, local) = match OpCode::from_i32(header.opcode) {
+        None | Some(OpCode::Notification | OpCode::Error | OpCode::CreateSession | OpCode::Check) => {
+            // Unknown or client-invalid opcode: Unimplemented, then close (digest §6).
+            (OpCode::Error, LocalRequest::Error { code: ErrorCode::Unimplemented, close: true })
+        }
+        Some(OpCode::DeleteContainer) => {
+            // Real ZK lets any client delete any empty node this way; no
+            // client sends it, so Roost keeps it for its own reaper only.
+            (OpCode::DeleteContainer, LocalRequest::Error { code: ErrorCode::Unimplemented, close: false })
+        }
+        Some(op) => match codec::decode_request(op, rest) {
+            Err(why) => {
+                tracing::debug!(?op, %why, "undecodable request body");
+                (op, LocalRequest::Error { code: ErrorCode::MarshallingError, close: false })
+            }
+            Ok(request) => {
+                if request.is_write() || matches!(request, Request::Sync { .. }) {
+                    let (shard_id, to_core) = {
+                        let s = shard.borrow();
+                        (s.id, s.to_core.clone())
+                    };
+                    let origin = Origin { shard: shard_id, conn: conn.borrow().id, xid, opcode: op };
+                    let msg = match request {
+                        Request::Sync { path } => ToConsensus::Sync { origin, path },
+                        request => {
+                            let auth = conn.borrow().auth.clone();
+                            ToConsensus::Write { origin, session_id, auth, request }
+                        }
+                    };
+                    conn.borrow_mut().pending.push_back(Pending::Core { xid, opcode: op });
+                    conn.borrow_mut().probe.op_started(op, xid, 0);
+                    to_core.send(msg).await.map_err(|_| ConnectionEnd::Closed)?;
+                    return Ok(());
+                }
+                (op, LocalRequest::Request(request))
+            }
+        },
+    };
+    // Local requests run now if nothing is ahead of them, else in turn.
+    let mut c = conn.borrow_mut();
+    if c.pending.is_empty() {
+        shard.borrow_mut().execute_local(&mut c, xid, opcode, local);
+    } else {
+        c.pending.push_back(Pending::Local { xid, opcode, request: local });
+    }
+    Ok(())
+}
+
+async fn four_letter_word(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, word: &'static str) {
+    let (allowed, shard_id, to_core) = {
+        let s = shard.borrow();
+        (s.settings.four_letter_whitelist.allows(word), s.id, s.to_core.clone())
+    };
+    if !allowed {
+        let mut c = conn.borrow_mut();
+        c.out.extend_from_slice(crate::fourlw::not_whitelisted(word).as_bytes());
+        c.close_after_flush();
+        return;
+    }
+    let conn_id = conn.borrow().id;
+    // The answer comes back as a GatherResult, which queues the text and
+    // closes the connection; the reader just stops here.
+    conn.borrow_mut().pending.push_back(Pending::Connect);
+    let _ = to_core.send(ToConsensus::Gather { shard: shard_id, conn: conn_id, word }).await;
+}
+
+async fn write_loop(
+    shard: Rc<RefCell<Shard>>,
+    conn_id: ConnId,
+    mut writer: futures_lite::io::WriteHalf<TcpStream>,
+    wake: LocalReceiver<()>,
+) {
+    let Some(conn) = shard.borrow().conns.get(&conn_id).cloned() else {
+        return;
+    };
+    let mut batch: Vec<u8> = Vec::new();
+    loop {
+        let (closing, close_when_flushed) = {
+            let mut c = conn.borrow_mut();
+            std::mem::swap(&mut batch, &mut c.out);
+            (c.closing, c.close_when_flushed)
+        };
+        if !batch.is_empty() {
+            let len = batch.len();
+            if writer.write_all(&batch).await.is_err() || writer.flush().await.is_err() {
+                conn.borrow_mut().close_now();
+                return;
+            }
+            shard.borrow_mut().probe.bytes_sent(len);
+            batch.clear();
+            // Room freed: a reader held back by the outbound limit may go on.
+            conn.borrow().wake_reader();
+            continue;
+        }
+        if closing {
+            if close_when_flushed {
+                let _ = writer.close().await;
+            }
+            conn.borrow_mut().close_now();
+            return;
+        }
+        if wake.recv().await.is_none() {
+            return;
+        }
+    }
+}

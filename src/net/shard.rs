@@ -1,0 +1,427 @@
+//! One client shard's state and its processing of the commit stream.
+
+use super::conn::{Conn, Pending};
+use crate::auth::acl;
+use crate::auth::AuthIds;
+use crate::consensus::{Commit, Completion, ConnId, ShardId, ToConsensus, ToShard};
+use crate::ops::read::{execute_read, ReadContext, WatchRegistration};
+use crate::probe::{ConnectionProbe, ServerProbe};
+use crate::proto::codec;
+use crate::proto::*;
+use crate::tree::watches::WatchTable;
+use crate::tree::DataTree;
+use glommio::channels::shared_channel::ConnectedSender;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+/// Settings every connection of a shard reads. Immutable after start-up.
+#[derive(Debug)]
+pub struct ShardSettings {
+    pub max_frame_len: usize,
+    pub outstanding_per_connection_max: usize,
+    pub outbound_buffer_max: usize,
+    pub sessionless_connection_timeout_ms: u64,
+    pub max_client_connections_per_ip: u32,
+    pub skip_acl: bool,
+    pub auth: acl::AuthConfig,
+    pub four_letter_whitelist: crate::config::FourLetterWhitelist,
+    pub config: Arc<crate::config::Config>,
+    pub started_at_ms: i64,
+}
+
+/// Connections per client IP across all shards (the `maxClientCnxns` cap).
+/// Touched only on accept and close, so a mutex costs nothing that matters.
+pub type IpConnectionCounts = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
+/// What a shard contributes to four-letter words.
+#[derive(Clone, Debug, Default)]
+pub struct ShardReport {
+    pub shard: ShardId,
+    pub probe: ServerProbe,
+    pub connections: Vec<ConnectionProbe>,
+    pub data_watches_by_session: Vec<(SessionId, Vec<String>)>,
+    pub watched_paths: usize,
+    pub data_watch_total: usize,
+    pub watch_count: usize,
+    pub outstanding: usize,
+}
+
+/// A client shard. Owned by one executor.
+pub struct Shard {
+    pub id: ShardId,
+    /// The newest tree version this shard has caught up to.
+    pub tree: Arc<DataTree>,
+    pub conns: HashMap<ConnId, Rc<RefCell<Conn>>>,
+    pub by_session: HashMap<SessionId, ConnId>,
+    pub watches: WatchTable,
+    /// Sessions active since the last touch batch.
+    pub touched: HashSet<SessionId>,
+    pub probe: ServerProbe,
+    pub next_conn_id: ConnId,
+    pub settings: Rc<ShardSettings>,
+    pub to_core: Rc<ConnectedSender<ToConsensus>>,
+}
+
+impl Shard {
+    pub fn new(id: ShardId, tree: Arc<DataTree>, settings: Rc<ShardSettings>, to_core: Rc<ConnectedSender<ToConsensus>>) -> Self {
+        Shard {
+            id,
+            tree,
+            conns: HashMap::new(),
+            by_session: HashMap::new(),
+            watches: WatchTable::new(),
+            touched: HashSet::new(),
+            probe: ServerProbe::default(),
+            // Shard id in the top bits keeps connection ids unique server-wide.
+            next_conn_id: ((id as u64) << 48) + 1,
+            settings,
+            to_core,
+        }
+    }
+
+    fn read_context<'a>(&self, conn: &'a Conn) -> ReadContext<'a> {
+        ReadContext {
+            auth: &conn.auth,
+            session_id: conn.session_id,
+            skip_acl: self.settings.skip_acl,
+            max_reply_len: self.settings.max_frame_len,
+        }
+    }
+
+    /// Runs one message of the commit stream. Synchronous: nothing here waits
+    /// on the core, so the stream is always drained.
+    pub fn on_message(this: &Rc<RefCell<Shard>>, msg: ToShard) {
+        match msg {
+            ToShard::Commit(commit) => Shard::on_commit(this, &commit),
+            ToShard::Complete { zxid, completion } => {
+                let mut shard = this.borrow_mut();
+                shard.complete(completion, zxid);
+            }
+            ToShard::ConnectResult { conn, response, session_id } => {
+                let mut shard = this.borrow_mut();
+                shard.on_connect_result(conn, response, session_id);
+            }
+            ToShard::CloseConnection { conn } => {
+                let shard = this.borrow();
+                if let Some(c) = shard.conns.get(&conn) {
+                    tracing::debug!(conn, "closing connection: session re-attached elsewhere");
+                    c.borrow_mut().close_now();
+                }
+            }
+            ToShard::GatherRequest { token, word } => {
+                let mut shard = this.borrow_mut();
+                let report = shard.report();
+                // The reset words reset every shard after it has reported.
+                shard.reset_stats(word);
+                let to_core = shard.to_core.clone();
+                // Sent from its own task: the commit stream never waits on the core.
+                glommio::spawn_local(async move {
+                    let _ = to_core.send(ToConsensus::GatherReply { token, report: Box::new(report) }).await;
+                })
+                .detach();
+            }
+            ToShard::GatherResult { conn, word, reports, core } => {
+                let shard = this.borrow();
+                if let Some(c) = shard.conns.get(&conn) {
+                    let text = crate::fourlw::render_gathered(word, &shard.settings, &reports, &core);
+                    let mut c = c.borrow_mut();
+                    c.out.extend_from_slice(text.as_bytes());
+                    c.close_after_flush();
+                }
+            }
+        }
+    }
+
+    fn on_commit(this: &Rc<RefCell<Shard>>, commit: &Commit) {
+        let mut guard = this.borrow_mut();
+        let shard = &mut *guard;
+        // 1. Fire watches: notifications are queued before any reply that
+        //    could show the new state.
+        let mut hits: Vec<(ConnId, usize)> = Vec::new();
+        for (i, ev) in commit.events.iter().enumerate() {
+            shard.watches.trigger(ev, |conn, _| hits.push((conn, i)));
+        }
+        let skip_acl = shard.settings.skip_acl;
+        for (conn_id, i) in hits {
+            let ev = &commit.events[i];
+            if let Some(conn) = shard.conns.get(&conn_id) {
+                let mut conn = conn.borrow_mut();
+                // 3.9.2+: events are delivered only to connections that may read the node.
+                if acl::check(&ev.acl, &conn.auth, perms::READ, skip_acl).is_err() {
+                    continue;
+                }
+                let event = WatcherEvent { event_type: ev.event_type, state: STATE_SYNC_CONNECTED, path: ev.path.to_string() };
+                conn.queue_notification(commit.zxid, &event);
+            }
+        }
+        // 2. Advance the read pointer.
+        shard.tree = commit.tree.clone();
+        // 3. A new session's connect reply.
+        if let Some((shard_id, conn_id, response)) = &commit.connected {
+            if *shard_id == shard.id {
+                shard.on_connect_result(*conn_id, Some(response.clone()), response.session_id);
+            }
+        }
+        // 4. The originating request's reply, then that connection's queued reads.
+        if let Some(completion) = &commit.completion {
+            if completion.origin.shard == shard.id {
+                shard.complete(completion.clone(), commit.zxid);
+            }
+        }
+        // 5. A closed or expired session loses its connection.
+        if let Some(session_id) = commit.closed_session {
+            if let Some(conn_id) = shard.by_session.remove(&session_id) {
+                if let Some(conn) = shard.conns.get(&conn_id) {
+                    let mut conn = conn.borrow_mut();
+                    if !conn.closing {
+                        tracing::debug!(session = format!("{session_id:#x}"), "closing connection of ended session");
+                        conn.close_now();
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_connect_result(&mut self, conn_id: ConnId, response: Option<ConnectResponse>, session_id: SessionId) {
+        let Some(conn) = self.conns.get(&conn_id).cloned() else {
+            return;
+        };
+        let mut conn = conn.borrow_mut();
+        let Some(response) = response else {
+            conn.close_now();
+            return;
+        };
+        codec::encode_connect_response(&response, &mut conn.out);
+        if response.timeout_ms <= 0 {
+            conn.close_after_flush();
+            return;
+        }
+        conn.session_id = session_id;
+        conn.established = true;
+        conn.probe.session_established(session_id, response.timeout_ms, crate::runtime::clock::now_ms());
+        self.by_session.insert(session_id, conn_id);
+        if let Some(Pending::Connect) = conn.pending.front() {
+            conn.pending.pop_front();
+        }
+        conn.wake_writer();
+        conn.wake_reader();
+    }
+
+    /// Delivers a core-routed reply and then runs the connection's queued
+    /// local requests up to the next one still waiting on the core.
+    fn complete(&mut self, completion: Completion, zxid: Zxid) {
+        let Some(conn_rc) = self.conns.get(&completion.origin.conn).cloned() else {
+            return;
+        };
+        let mut conn = conn_rc.borrow_mut();
+        match conn.pending.pop_front() {
+            Some(Pending::Core { xid, .. }) => {
+                assert_eq!(xid, completion.origin.xid, "core replies must arrive in request order");
+            }
+            other => panic!("completion for xid {} but head of queue is {:?}", completion.origin.xid, other),
+        }
+        let origin = completion.origin;
+        conn.queue_result(origin.xid, zxid, origin.opcode, completion.result.as_ref());
+        if origin.opcode == OpCode::CloseSession {
+            conn.close_after_flush();
+            return;
+        }
+        self.run_deferred(&mut conn);
+    }
+
+    /// Runs queued local requests until the head waits on the core.
+    pub fn run_deferred(&mut self, conn: &mut Conn) {
+        while let Some(Pending::Local { .. }) = conn.pending.front() {
+            let Some(Pending::Local { xid, opcode, request }) = conn.pending.pop_front() else {
+                unreachable!()
+            };
+            self.execute_local(conn, xid, opcode, request);
+            if conn.closing {
+                return;
+            }
+        }
+        conn.wake_reader();
+    }
+
+    /// Executes a request that needs no consensus: reads, pings, auth, SASL
+    /// and watch management, against this shard's tree version.
+    pub fn execute_local(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, request: LocalRequest) {
+        let zxid = self.tree.last_zxid;
+        conn.probe.op_started(opcode, xid, zxid);
+        match request {
+            LocalRequest::Error { code, close } => {
+                let reply_zxid = if code == ErrorCode::Unimplemented { -1 } else { zxid };
+                conn.queue_result(xid, reply_zxid, opcode, Err(&code));
+                if close {
+                    conn.close_after_flush();
+                }
+            }
+            LocalRequest::Request(req) => self.execute_request(conn, xid, opcode, req, zxid),
+        }
+    }
+
+    fn execute_request(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, req: Request, zxid: Zxid) {
+        match req {
+            Request::Ping => {
+                conn.queue_result(xid::PING, zxid, opcode, Ok(&Response::Empty));
+            }
+            Request::Auth { scheme, auth, .. } => {
+                let remote_ip = conn.peer.ip().to_string();
+                match acl::authenticate(&scheme, &auth, &remote_ip, &self.settings.auth) {
+                    Ok(ids) => {
+                        for id in ids {
+                            if !conn.auth.ids.contains(&id) {
+                                conn.auth.ids.push(id);
+                            }
+                        }
+                        conn.queue_result(xid, 0, opcode, Ok(&Response::Empty));
+                    }
+                    Err(code) => {
+                        self.probe.auth_failed();
+                        conn.queue_result(xid, 0, opcode, Err(&code));
+                        conn.close_after_flush();
+                    }
+                }
+            }
+            Request::Sasl { token } => self.execute_sasl(conn, xid, opcode, &token, zxid),
+            Request::SetWatches { watches, .. } => {
+                let mut events = Vec::new();
+                self.watches.set_watches(conn.id, &self.tree, &watches, &mut events);
+                for ev in &events {
+                    // Replayed events carry zxid -1 and are not ACL-filtered (digest §12.6).
+                    conn.queue_notification(-1, ev);
+                }
+                conn.queue_result(xid, zxid, opcode, Ok(&Response::Empty));
+            }
+            Request::AddWatch { path, mode } => {
+                let recursive = match mode {
+                    0 => false,
+                    1 => true,
+                    _ => {
+                        conn.queue_result(xid, zxid, opcode, Err(&ErrorCode::MarshallingError));
+                        return;
+                    }
+                };
+                self.watches.add_persistent(conn.id, &path, recursive);
+                conn.queue_result(xid, zxid, opcode, Ok(&Response::ErrorBody(0)));
+            }
+            Request::CheckWatches { path, watcher_type } | Request::RemoveWatches { path, watcher_type } => {
+                let remove = opcode == OpCode::RemoveWatches;
+                let result = match WatcherType::from_i32(watcher_type) {
+                    None => Err(ErrorCode::MarshallingError),
+                    Some(t) => self.watches.check_or_remove(conn.id, &path, t, remove),
+                };
+                match result {
+                    Ok(()) => conn.queue_result(xid, zxid, opcode, Ok(&Response::Empty)),
+                    Err(code) => conn.queue_result(xid, zxid, opcode, Err(&code)),
+                }
+            }
+            req => {
+                let ctx = self.read_context(conn);
+                let outcome = execute_read(&self.tree, &req, &ctx);
+                for reg in &outcome.watches {
+                    self.watches.add(conn.id, reg);
+                }
+                conn.queue_result(xid, zxid, opcode, outcome.result.as_ref());
+            }
+        }
+    }
+
+    fn execute_sasl(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, token: &[u8], zxid: Zxid) {
+        if self.settings.auth.sasl_users.is_empty() {
+            // A server without SASL configured answers OK with a null token (digest §7.10).
+            conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: None }));
+            return;
+        }
+        let users = &self.settings.auth.sasl_users;
+        let sasl = conn.sasl.get_or_insert_with(|| crate::auth::sasl::SaslServer::new(users));
+        match sasl.step(token) {
+            Ok(step) => {
+                if let Some(user) = step.authenticated {
+                    for id in crate::auth::sasl::identities_for(&user) {
+                        if !conn.auth.ids.contains(&id) {
+                            conn.auth.ids.push(id);
+                        }
+                    }
+                    conn.sasl = None;
+                }
+                conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: step.reply }));
+            }
+            Err(code) => {
+                self.probe.auth_failed();
+                conn.queue_result(xid, zxid, opcode, Err(&code));
+                conn.close_after_flush();
+            }
+        }
+    }
+
+    /// This shard's contribution to a four-letter word.
+    pub fn report(&self) -> ShardReport {
+        let mut data_watches_by_session = Vec::new();
+        let mut outstanding = 0;
+        let mut connections = Vec::new();
+        for conn in self.conns.values() {
+            let conn = conn.borrow();
+            outstanding += conn.pending.len();
+            let mut probe = conn.probe.clone();
+            probe.queued = conn.pending.len() as u64;
+            connections.push(probe);
+            if conn.session_id != 0 {
+                let paths = self.watches.data_watch_paths(conn.id);
+                if !paths.is_empty() {
+                    data_watches_by_session.push((conn.session_id, paths));
+                }
+            }
+        }
+        ShardReport {
+            shard: self.id,
+            probe: self.probe.clone(),
+            connections,
+            data_watches_by_session,
+            watched_paths: self.watches.data_watched_path_count(),
+            data_watch_total: self.watches.data_watch_count(),
+            watch_count: self.watches.total_watch_count(),
+            outstanding,
+        }
+    }
+
+    fn reset_stats(&mut self, word: &str) {
+        match word {
+            "srst" => self.probe.reset(),
+            "crst" => {
+                for conn in self.conns.values() {
+                    conn.borrow_mut().probe.reset();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forgets a connection: its watches, its session binding, its IP slot.
+    pub fn remove_connection(&mut self, conn_id: ConnId) -> Option<Rc<RefCell<Conn>>> {
+        let conn = self.conns.remove(&conn_id)?;
+        self.watches.remove_connection(conn_id);
+        let session_id = conn.borrow().session_id;
+        if session_id != 0 && self.by_session.get(&session_id) == Some(&conn_id) {
+            self.by_session.remove(&session_id);
+        }
+        Some(conn)
+    }
+
+    pub fn auth_for(&self, conn: &Conn) -> AuthIds {
+        conn.auth.clone()
+    }
+}
+
+/// A request a shard executes itself, in connection order.
+#[derive(Debug)]
+pub enum LocalRequest {
+    Request(Request),
+    /// An error decided at decode time (unknown opcode, bad body), answered
+    /// in order; `close` ends the connection after the reply.
+    Error { code: ErrorCode, close: bool },
+}
+
