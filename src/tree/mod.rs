@@ -37,8 +37,9 @@ pub const ZOOKEEPER_PATH: &str = "/zookeeper";
 pub const QUOTA_PATH: &str = "/zookeeper/quota";
 pub const CONFIG_PATH: &str = "/zookeeper/config";
 
-/// One version of the namespace.
-#[derive(Clone, Debug)]
+/// One version of the namespace. Equality compares content, which is how
+/// tests check that every member applying the same log ends up identical.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataTree {
     /// Full path -> node. The root is stored under `/`.
     pub nodes: HashMap<PathKey, Arc<Node>>,

@@ -21,7 +21,7 @@ pub enum NodeKind {
 }
 
 /// A znode. Immutable once published: mutation makes a new `Arc<Node>`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     /// `None` is null data (getData returns length -1), distinct from empty.
     pub data: Option<Arc<[u8]>>,
