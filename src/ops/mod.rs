@@ -3,4 +3,5 @@
 
 pub mod path;
 pub mod read;
+pub mod txn;
 pub mod write;

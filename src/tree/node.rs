@@ -10,14 +10,18 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeKind {
     Persistent,
-    Ephemeral { owner: SessionId },
+    Ephemeral {
+        owner: SessionId,
+    },
     Container,
     /// TTL in ms, 0 < ttl <= 0xFF_FFFF_FFFF.
-    Ttl { ttl_ms: i64 },
+    Ttl {
+        ttl_ms: i64,
+    },
 }
 
 /// A znode. Immutable once published: mutation makes a new `Arc<Node>`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     /// `None` is null data (getData returns length -1), distinct from empty.
     pub data: Option<Arc<[u8]>>,
@@ -38,6 +42,38 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node as a create transaction makes it (digest §7.2): czxid = mzxid =
+    /// pzxid = `zxid`, ctime = mtime = `time_ms`, every version and the
+    /// create-counter 0, no children.
+    pub fn new_created(
+        data: Option<Arc<[u8]>>,
+        acl: Arc<Vec<Acl>>,
+        kind: NodeKind,
+        zxid: i64,
+        time_ms: i64,
+    ) -> Node {
+        Node {
+            data,
+            acl,
+            kind,
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time_ms,
+            mtime: time_ms,
+            version: 0,
+            child_create_count: 0,
+            aversion: 0,
+            children: OrdSet::new(),
+        }
+    }
+
+    /// True for session-owned ephemerals (not containers or TTL nodes, which
+    /// real ZK also encodes in ephemeralOwner but which may have children).
+    pub fn is_ephemeral(&self) -> bool {
+        matches!(self.kind, NodeKind::Ephemeral { .. })
+    }
+
     /// The client-visible stat (digest §8).
     pub fn stat(&self) -> Stat {
         let num_children = self.children.len() as i32;

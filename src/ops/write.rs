@@ -1,1 +1,0 @@
-//! write (filled in by the ops work).
