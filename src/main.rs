@@ -1,4 +1,8 @@
 fn main() {
-    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound).spawn(|| async { println!("glommio ok"); }).unwrap();
+    let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+        .spawn(|| async {
+            println!("glommio ok");
+        })
+        .unwrap();
     ex.join().unwrap();
 }

@@ -77,10 +77,23 @@ pub struct SetWatches {
 pub enum MultiOp {
     /// `opcode` is the sub-op type as sent (1, 15, 19 or 21): it decides the
     /// result type (1 gives a type-1 result, the others type 15).
-    Create { opcode: OpCode, req: CreateRequest },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Option<Vec<u8>>, version: i32 },
-    Check { path: String, version: i32 },
+    Create {
+        opcode: OpCode,
+        req: CreateRequest,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
 }
 
 /// One read op inside a multiRead (22).
@@ -94,35 +107,97 @@ pub enum MultiReadOp {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     /// Opcodes 1, 15, 19, 21; `opcode` says which.
-    Create { opcode: OpCode, req: CreateRequest },
-    Delete { path: String, version: i32 },
-    Exists { path: String, watch: bool },
-    GetData { path: String, watch: bool },
-    SetData { path: String, data: Option<Vec<u8>>, version: i32 },
-    GetAcl { path: String },
-    SetAcl { path: String, acl: Option<Vec<Acl>>, version: i32 },
-    GetChildren { path: String, watch: bool },
-    GetChildren2 { path: String, watch: bool },
-    Sync { path: String },
+    Create {
+        opcode: OpCode,
+        req: CreateRequest,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    Exists {
+        path: String,
+        watch: bool,
+    },
+    GetData {
+        path: String,
+        watch: bool,
+    },
+    SetData {
+        path: String,
+        data: Option<Vec<u8>>,
+        version: i32,
+    },
+    GetAcl {
+        path: String,
+    },
+    SetAcl {
+        path: String,
+        acl: Option<Vec<Acl>>,
+        version: i32,
+    },
+    GetChildren {
+        path: String,
+        watch: bool,
+    },
+    GetChildren2 {
+        path: String,
+        watch: bool,
+    },
+    Sync {
+        path: String,
+    },
     Ping,
     /// Top-level check: answered Unimplemented and close (3.9.3+ behaviour).
-    Check { path: String, version: i32 },
+    Check {
+        path: String,
+        version: i32,
+    },
     Multi(Vec<MultiOp>),
     MultiRead(Vec<MultiReadOp>),
-    Reconfig { joining: Option<String>, leaving: Option<String>, new_members: Option<String>, cur_config_id: i64 },
+    Reconfig {
+        joining: Option<String>,
+        leaving: Option<String>,
+        new_members: Option<String>,
+        cur_config_id: i64,
+    },
     /// `watcher_type` is the raw int: invalid values are MarshallingError at execution.
-    CheckWatches { path: String, watcher_type: i32 },
-    RemoveWatches { path: String, watcher_type: i32 },
-    DeleteContainer { path: String },
-    Auth { auth_type: i32, scheme: String, auth: Vec<u8> },
+    CheckWatches {
+        path: String,
+        watcher_type: i32,
+    },
+    RemoveWatches {
+        path: String,
+        watcher_type: i32,
+    },
+    DeleteContainer {
+        path: String,
+    },
+    Auth {
+        auth_type: i32,
+        scheme: String,
+        auth: Vec<u8>,
+    },
     /// `v2` is true for opcode 105.
-    SetWatches { v2: bool, watches: SetWatches },
-    Sasl { token: Vec<u8> },
+    SetWatches {
+        v2: bool,
+        watches: SetWatches,
+    },
+    Sasl {
+        token: Vec<u8>,
+    },
     /// `None` (null) prefix means all ephemerals.
-    GetEphemerals { prefix: Option<String> },
-    GetAllChildrenNumber { path: String },
+    GetEphemerals {
+        prefix: Option<String>,
+    },
+    GetAllChildrenNumber {
+        path: String,
+    },
     /// `mode` is the raw int: invalid values are MarshallingError at execution.
-    AddWatch { path: String, mode: i32 },
+    AddWatch {
+        path: String,
+        mode: i32,
+    },
     WhoAmI,
     CloseSession,
 }
@@ -149,14 +224,26 @@ impl Request {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MultiResult {
     /// Result type 1.
-    Create { path: String },
+    Create {
+        path: String,
+    },
     /// Result type 15 (create2, container, TTL, and create with flags 4).
-    Create2 { path: String, stat: Stat },
+    Create2 {
+        path: String,
+        stat: Stat,
+    },
     Delete,
-    SetData { stat: Stat },
+    SetData {
+        stat: Stat,
+    },
     Check,
-    GetChildren { children: Vec<String> },
-    GetData { data: Option<Vec<u8>>, stat: Stat },
+    GetChildren {
+        children: Vec<String>,
+    },
+    GetData {
+        data: Option<Vec<u8>>,
+        stat: Stat,
+    },
     /// Result type -1 with ErrorResponse{err}.
     Error(ErrorCode),
 }
@@ -167,19 +254,39 @@ pub enum MultiResult {
 pub enum Response {
     /// No body at all (delete, setWatches, ping, close, auth, checkWatches, ...).
     Empty,
-    Create { path: String },
-    Create2 { path: String, stat: Stat },
+    Create {
+        path: String,
+    },
+    Create2 {
+        path: String,
+        stat: Stat,
+    },
     Stat(Stat),
-    GetData { data: Option<Vec<u8>>, stat: Stat },
-    GetAcl { acl: Vec<Acl>, stat: Stat },
-    GetChildren { children: Vec<String> },
-    GetChildren2 { children: Vec<String>, stat: Stat },
-    Sync { path: String },
+    GetData {
+        data: Option<Vec<u8>>,
+        stat: Stat,
+    },
+    GetAcl {
+        acl: Vec<Acl>,
+        stat: Stat,
+    },
+    GetChildren {
+        children: Vec<String>,
+    },
+    GetChildren2 {
+        children: Vec<String>,
+        stat: Stat,
+    },
+    Sync {
+        path: String,
+    },
     Multi(Vec<MultiResult>),
     GetAllChildrenNumber(i32),
     GetEphemerals(Vec<String>),
     WhoAmI(Vec<ClientInfo>),
-    Sasl { token: Option<Vec<u8>> },
+    Sasl {
+        token: Option<Vec<u8>>,
+    },
     /// addWatch's 4-byte zero body (ErrorResponse{err=0}).
     ErrorBody(i32),
 }

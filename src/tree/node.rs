@@ -10,10 +10,14 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeKind {
     Persistent,
-    Ephemeral { owner: SessionId },
+    Ephemeral {
+        owner: SessionId,
+    },
     Container,
     /// TTL in ms, 0 < ttl <= 0xFF_FFFF_FFFF.
-    Ttl { ttl_ms: i64 },
+    Ttl {
+        ttl_ms: i64,
+    },
 }
 
 /// A znode. Immutable once published: mutation makes a new `Arc<Node>`.
