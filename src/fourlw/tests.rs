@@ -63,9 +63,11 @@ fn sample_view() -> ServerView {
     watches
         .data_watches
         .insert(0x1000006d19a0001, BTreeSet::from(["/a".to_string()]));
-    let mut config = Config::default();
-    config.data_dir = "/var/lib/zookeeper".into();
-    config.data_log_dir = "/var/lib/zookeeper".into();
+    let config = Config {
+        data_dir: "/var/lib/zookeeper".into(),
+        data_log_dir: "/var/lib/zookeeper".into(),
+        ..Config::default()
+    };
     ServerView {
         version: VERSION.to_string(),
         mode: Mode::Standalone,
