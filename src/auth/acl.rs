@@ -115,10 +115,17 @@ pub fn fixup(acl: Option<&[Acl]>, auth: &AuthIds) -> Result<Vec<Acl>, ErrorCode>
                 // ip (not "authenticated") and super (no provider) are skipped.
                 let before = out.len();
                 let mut seen: Vec<&Id> = Vec::new();
-                for id in auth.ids.iter().filter(|id| is_authenticated_scheme(&id.scheme)) {
+                for id in auth
+                    .ids
+                    .iter()
+                    .filter(|id| is_authenticated_scheme(&id.scheme))
+                {
                     if !seen.contains(&id) {
                         seen.push(id);
-                        out.push(Acl { perms: a.perms, id: id.clone() });
+                        out.push(Acl {
+                            perms: a.perms,
+                            id: id.clone(),
+                        });
                     }
                 }
                 if out.len() == before {
@@ -167,13 +174,21 @@ fn java_split_count(s: &str, sep: char) -> usize {
 pub fn digest_id(user_password: &str) -> String {
     let user = user_password.split(':').next().unwrap_or("");
     let hash = Sha1::digest(user_password.as_bytes());
-    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 /// Handle an auth packet (opcode 100). `Ok` carries the identities to add to
 /// the connection, in ZK's order; `Err(AuthFailed)` means reply -115 and
 /// close (digest §7.9).
-pub fn authenticate(scheme: &str, data: &[u8], remote_ip: &str, cfg: &AuthConfig) -> Result<Vec<Id>, ErrorCode> {
+pub fn authenticate(
+    scheme: &str,
+    data: &[u8],
+    remote_ip: &str,
+    cfg: &AuthConfig,
+) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
         "digest" => {
             // Java decodes with the platform charset; malformed bytes become
@@ -210,7 +225,10 @@ pub fn redact(acl: &[Acl]) -> Vec<Acl> {
         .map(|a| {
             if a.id.scheme == "digest" {
                 let user = a.id.id.split(':').next().unwrap_or("");
-                Acl { perms: a.perms, id: Id::new("digest", &format!("{user}:x")) }
+                Acl {
+                    perms: a.perms,
+                    id: Id::new("digest", &format!("{user}:x")),
+                }
             } else {
                 a.clone()
             }
@@ -241,7 +259,10 @@ pub fn client_info(ids: &[Id]) -> Vec<ClientInfo> {
             "digest" => id.id.split(':').next().unwrap_or("").to_owned(),
             _ => String::new(),
         };
-        let info = ClientInfo { auth_scheme: id.scheme.clone(), user };
+        let info = ClientInfo {
+            auth_scheme: id.scheme.clone(),
+            user,
+        };
         if !out.contains(&info) {
             out.push(info);
         }
@@ -339,10 +360,15 @@ mod tests {
     use crate::proto::perms::*;
 
     fn ids(list: &[(&str, &str)]) -> AuthIds {
-        AuthIds { ids: list.iter().map(|(s, i)| Id::new(s, i)).collect() }
+        AuthIds {
+            ids: list.iter().map(|(s, i)| Id::new(s, i)).collect(),
+        }
     }
     fn acl(p: i32, s: &str, i: &str) -> Acl {
-        Acl { perms: p, id: Id::new(s, i) }
+        Acl {
+            perms: p,
+            id: Id::new(s, i),
+        }
     }
 
     #[test]
@@ -354,23 +380,46 @@ mod tests {
 
     #[test]
     fn digest_auth_never_fails_and_adds_super_on_match() {
-        let cfg = AuthConfig { super_digest: Some(digest_id("super:pw")), ..Default::default() };
+        let cfg = AuthConfig {
+            super_digest: Some(digest_id("super:pw")),
+            ..Default::default()
+        };
         let got = authenticate("digest", b"bob:secret", "1.2.3.4", &cfg).unwrap();
-        assert_eq!(got, vec![Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")]);
+        assert_eq!(
+            got,
+            vec![Id::new("digest", "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=")]
+        );
         let got = authenticate("digest", b"super:pw", "1.2.3.4", &cfg).unwrap();
         assert_eq!(got[0], Id::new("super", ""));
         assert_eq!(got[1].scheme, "digest");
         assert!(authenticate("digest", &[0xff, 0xfe], "", &cfg).is_ok());
-        assert!(authenticate("digest", b"super:wrong", "", &cfg).unwrap().len() == 1);
+        assert!(
+            authenticate("digest", b"super:wrong", "", &cfg)
+                .unwrap()
+                .len()
+                == 1
+        );
     }
 
     #[test]
     fn ip_auth_and_unknown_scheme() {
         let cfg = AuthConfig::default();
-        assert_eq!(authenticate("ip", b"x", "10.0.0.1", &cfg).unwrap(), vec![Id::new("ip", "10.0.0.1")]);
-        assert_eq!(authenticate("foo", b"x", "", &cfg), Err(ErrorCode::AuthFailed));
-        assert_eq!(authenticate("sasl", b"x", "", &cfg), Err(ErrorCode::AuthFailed));
-        assert_eq!(authenticate("super", b"x", "", &cfg), Err(ErrorCode::AuthFailed));
+        assert_eq!(
+            authenticate("ip", b"x", "10.0.0.1", &cfg).unwrap(),
+            vec![Id::new("ip", "10.0.0.1")]
+        );
+        assert_eq!(
+            authenticate("foo", b"x", "", &cfg),
+            Err(ErrorCode::AuthFailed)
+        );
+        assert_eq!(
+            authenticate("sasl", b"x", "", &cfg),
+            Err(ErrorCode::AuthFailed)
+        );
+        assert_eq!(
+            authenticate("super", b"x", "", &cfg),
+            Err(ErrorCode::AuthFailed)
+        );
     }
 
     #[test]
@@ -391,9 +440,15 @@ mod tests {
         // ip CIDR.
         let net = vec![acl(READ, "ip", "127.0.0.0/8")];
         assert_eq!(check(&net, &anon, READ, false), Ok(()));
-        assert_eq!(check(&net, &ids(&[("ip", "10.0.0.1")]), READ, false), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            check(&net, &ids(&[("ip", "10.0.0.1")]), READ, false),
+            Err(ErrorCode::NoAuth)
+        );
         // A same-looking id under another scheme does not match.
-        assert_eq!(check(&node, &ids(&[("sasl", &bob)]), READ, false), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            check(&node, &ids(&[("sasl", &bob)]), READ, false),
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]
@@ -440,21 +495,48 @@ mod tests {
         assert_eq!(fixup(None, &none), Err(ErrorCode::InvalidAcl));
         assert_eq!(fixup(Some(&[]), &none), Err(ErrorCode::InvalidAcl));
         let open = Acl::open_unsafe();
-        assert_eq!(fixup(Some(&[open[0].clone(), open[0].clone()]), &none).unwrap(), open);
-        assert_eq!(fixup(Some(&[acl(ALL, "world", "x")]), &none), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(Some(&[acl(ALL, "digest", "nocolon")]), &none), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(Some(&[acl(ALL, "foo", "bar")]), &none), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(Some(&[acl(ALL, "super", "")]), &none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(Some(&[open[0].clone(), open[0].clone()]), &none).unwrap(),
+            open
+        );
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "world", "x")]), &none),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "digest", "nocolon")]), &none),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "foo", "bar")]), &none),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "super", "")]), &none),
+            Err(ErrorCode::InvalidAcl)
+        );
         // auth without an authenticated identity (ip does not count).
-        assert_eq!(fixup(Some(&[acl(ALL, "auth", "")]), &none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "auth", "")]), &none),
+            Err(ErrorCode::InvalidAcl)
+        );
         // Observed: two digest identities give two entries; ip and super skipped.
-        let two = ids(&[("ip", "127.0.0.1"), ("super", ""), ("digest", "a:1"), ("digest", "b:2")]);
+        let two = ids(&[
+            ("ip", "127.0.0.1"),
+            ("super", ""),
+            ("digest", "a:1"),
+            ("digest", "b:2"),
+        ]);
         assert_eq!(
             fixup(Some(&[acl(READ, "auth", "ignored")]), &two).unwrap(),
             vec![acl(READ, "digest", "a:1"), acl(READ, "digest", "b:2")]
         );
         assert_eq!(
-            fixup(Some(&[acl(ALL, "ip", "10.0.0.0/8"), acl(1, "sasl", "bob")]), &none).unwrap(),
+            fixup(
+                Some(&[acl(ALL, "ip", "10.0.0.0/8"), acl(1, "sasl", "bob")]),
+                &none
+            )
+            .unwrap(),
             vec![acl(ALL, "ip", "10.0.0.0/8"), acl(1, "sasl", "bob")]
         );
     }
@@ -473,7 +555,10 @@ mod tests {
         let admin_only = vec![acl(ADMIN, "world", "anyone")];
         assert!(visible_acl(&admin_only, &anon, false).is_ok());
         let write_only = vec![acl(WRITE, "world", "anyone")];
-        assert_eq!(visible_acl(&write_only, &anon, false), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            visible_acl(&write_only, &anon, false),
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]
@@ -485,10 +570,18 @@ mod tests {
             Id::new("digest", "bob:hash1"),
             Id::new("super", ""),
         ]);
-        let pairs: Vec<(&str, &str)> = got.iter().map(|c| (c.auth_scheme.as_str(), c.user.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = got
+            .iter()
+            .map(|c| (c.auth_scheme.as_str(), c.user.as_str()))
+            .collect();
         assert_eq!(
             pairs,
-            vec![("digest", "bob"), ("ip", "127.0.0.1"), ("digest", "alice"), ("super", "")]
+            vec![
+                ("digest", "bob"),
+                ("ip", "127.0.0.1"),
+                ("digest", "alice"),
+                ("super", "")
+            ]
         );
     }
 

@@ -24,12 +24,18 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JaasError {
     #[error("line {line}: expected {expected}, found {found}")]
-    Expected { line: usize, expected: &'static str, found: String },
+    Expected {
+        line: usize,
+        expected: &'static str,
+        found: String,
+    },
     #[error("line {line}: unterminated quoted string")]
     UnterminatedString { line: usize },
     #[error("line {line}: unterminated /* comment")]
     UnterminatedComment { line: usize },
-    #[error("line {line}: invalid control flag {flag:?} (required, requisite, sufficient, optional)")]
+    #[error(
+        "line {line}: invalid control flag {flag:?} (required, requisite, sufficient, optional)"
+    )]
     InvalidFlag { line: usize, flag: String },
     #[error("line {line}: section {name:?} is defined twice")]
     DuplicateSection { line: usize, name: String },
@@ -81,7 +87,9 @@ impl JaasConfig {
     /// The DIGEST-MD5 users of section `name`: every `user_NAME=password`
     /// option of every module in it.
     pub fn users(&self, name: &str) -> Result<HashMap<String, String>, JaasError> {
-        let section = self.section(name).ok_or_else(|| JaasError::MissingSection(name.to_owned()))?;
+        let section = self
+            .section(name)
+            .ok_or_else(|| JaasError::MissingSection(name.to_owned()))?;
         let mut users = HashMap::new();
         for module in &section.modules {
             for (key, value) in &module.options {
@@ -180,7 +188,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, JaasError> {
                 }
             }
             '{' | '}' | ';' | '=' => {
-                out.push(Token { kind: TokKind::Punct(c), line });
+                out.push(Token {
+                    kind: TokKind::Punct(c),
+                    line,
+                });
                 i += 1;
             }
             '"' => {
@@ -213,7 +224,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, JaasError> {
                         }
                     }
                 }
-                out.push(Token { kind: TokKind::Quoted(s), line: start });
+                out.push(Token {
+                    kind: TokKind::Quoted(s),
+                    line: start,
+                });
             }
             _ => {
                 let mut w = String::new();
@@ -225,7 +239,10 @@ fn tokenize(text: &str) -> Result<Vec<Token>, JaasError> {
                     w.push(ch);
                     i += 1;
                 }
-                out.push(Token { kind: TokKind::Word(w), line });
+                out.push(Token {
+                    kind: TokKind::Word(w),
+                    line,
+                });
             }
         }
     }
@@ -248,8 +265,16 @@ impl Parser {
 
     fn expected(&self, expected: &'static str) -> JaasError {
         match self.peek() {
-            Some(t) => JaasError::Expected { line: t.line, expected, found: t.describe() },
-            None => JaasError::Expected { line: self.last_line(), expected, found: "end of file".into() },
+            Some(t) => JaasError::Expected {
+                line: t.line,
+                expected,
+                found: t.describe(),
+            },
+            None => JaasError::Expected {
+                line: self.last_line(),
+                expected,
+                found: "end of file".into(),
+            },
         }
     }
 
@@ -286,7 +311,12 @@ impl Parser {
             "requisite" => ControlFlag::Requisite,
             "sufficient" => ControlFlag::Sufficient,
             "optional" => ControlFlag::Optional,
-            _ => return Err(JaasError::InvalidFlag { line: flag_line, flag: flag_word }),
+            _ => {
+                return Err(JaasError::InvalidFlag {
+                    line: flag_line,
+                    flag: flag_word,
+                })
+            }
         };
         let mut options = Vec::new();
         while !self.at_punct(';') {
@@ -300,7 +330,11 @@ impl Parser {
             options.push((key, value));
         }
         self.punct(';', "';'")?;
-        Ok(LoginModule { class, flag, options })
+        Ok(LoginModule {
+            class,
+            flag,
+            options,
+        })
     }
 }
 
@@ -333,7 +367,10 @@ Client {
         assert_eq!(users["bob"], "bob\"pw");
         let cfg = parse(SAMPLE).unwrap();
         assert_eq!(cfg.sections.len(), 2);
-        assert_eq!(cfg.section("Client").unwrap().modules[0].options[0], ("username".into(), "bob".into()));
+        assert_eq!(
+            cfg.section("Client").unwrap().modules[0].options[0],
+            ("username".into(), "bob".into())
+        );
         assert_eq!(cfg.sections[0].modules[0].flag, ControlFlag::Required);
     }
 
@@ -349,22 +386,43 @@ Client {
 
     #[test]
     fn typed_errors_with_lines() {
-        assert_eq!(server_users("Client { a required; };"), Err(JaasError::MissingSection("Server".into())));
+        assert_eq!(
+            server_users("Client { a required; };"),
+            Err(JaasError::MissingSection("Server".into()))
+        );
         assert_eq!(
             parse("Server {\n  m bogus;\n};"),
-            Err(JaasError::InvalidFlag { line: 2, flag: "bogus".into() })
+            Err(JaasError::InvalidFlag {
+                line: 2,
+                flag: "bogus".into()
+            })
         );
         assert!(matches!(
             parse("Server {\n m required\n user_a=\"x\"\n};"),
             Err(JaasError::Expected { line: 4, .. })
         ));
-        assert_eq!(parse("Server {\n m required user_a=\"x;\n};"), Err(JaasError::UnterminatedString { line: 2 }));
-        assert_eq!(parse("\n/* open"), Err(JaasError::UnterminatedComment { line: 2 }));
-        assert!(matches!(parse("Server { m required; }"), Err(JaasError::Expected { line: 1, .. })));
+        assert_eq!(
+            parse("Server {\n m required user_a=\"x;\n};"),
+            Err(JaasError::UnterminatedString { line: 2 })
+        );
+        assert_eq!(
+            parse("\n/* open"),
+            Err(JaasError::UnterminatedComment { line: 2 })
+        );
+        assert!(matches!(
+            parse("Server { m required; }"),
+            Err(JaasError::Expected { line: 1, .. })
+        ));
         assert_eq!(
             parse("A { m required; };\nA { m required; };"),
-            Err(JaasError::DuplicateSection { line: 2, name: "A".into() })
+            Err(JaasError::DuplicateSection {
+                line: 2,
+                name: "A".into()
+            })
         );
-        assert!(matches!(parse("Server { m required user_a= ; };"), Err(JaasError::Expected { .. })));
+        assert!(matches!(
+            parse("Server { m required user_a= ; };"),
+            Err(JaasError::Expected { .. })
+        ));
     }
 }

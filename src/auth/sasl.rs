@@ -73,13 +73,20 @@ impl SaslServer {
     pub fn new(users: &HashMap<String, String>) -> Self {
         use base64::Engine as _;
         let bytes: [u8; 30] = rand::random();
-        Self::with_nonce(users, &base64::engine::general_purpose::STANDARD.encode(bytes))
+        Self::with_nonce(
+            users,
+            &base64::engine::general_purpose::STANDARD.encode(bytes),
+        )
     }
 
     /// A server with a given nonce (tests, simulation). The nonce must not
     /// contain `"` or `\` (it is sent as a quoted-string verbatim).
     pub fn with_nonce(users: &HashMap<String, String>, nonce: &str) -> Self {
-        SaslServer { users: users.clone(), nonce: nonce.to_owned(), state: State::Start }
+        SaslServer {
+            users: users.clone(),
+            nonce: nonce.to_owned(),
+            state: State::Start,
+        }
     }
 
     pub fn is_complete(&self) -> bool {
@@ -94,15 +101,24 @@ impl SaslServer {
             // authentication", which the JDK ignores; so do we.
             State::Start => {
                 self.state = State::Challenged;
-                Ok(SaslStep { reply: Some(self.challenge().into_bytes()), authenticated: None })
+                Ok(SaslStep {
+                    reply: Some(self.challenge().into_bytes()),
+                    authenticated: None,
+                })
             }
             State::Challenged => self.verify(token).map(|(rspauth, user)| {
                 self.state = State::Complete;
-                SaslStep { reply: Some(format!("rspauth={rspauth}").into_bytes()), authenticated: Some(user) }
+                SaslStep {
+                    reply: Some(format!("rspauth={rspauth}").into_bytes()),
+                    authenticated: Some(user),
+                }
             }),
             // A client that sends an empty token after completing gets an
             // empty reply; anything else is a protocol violation.
-            State::Complete if token.is_empty() => Ok(SaslStep { reply: None, authenticated: None }),
+            State::Complete if token.is_empty() => Ok(SaslStep {
+                reply: None,
+                authenticated: None,
+            }),
             State::Complete | State::Failed => Err(ErrorCode::AuthFailed),
         };
         if result.is_err() {
@@ -142,7 +158,11 @@ impl SaslServer {
         }
         let cnonce = get("cnonce").ok_or(ErrorCode::AuthFailed)?;
         let nc = get("nc").unwrap_or(b"00000001");
-        if std::str::from_utf8(nc).ok().and_then(|s| u32::from_str_radix(s, 16).ok()) != Some(1) {
+        if std::str::from_utf8(nc)
+            .ok()
+            .and_then(|s| u32::from_str_radix(s, 16).ok())
+            != Some(1)
+        {
             return Err(ErrorCode::AuthFailed);
         }
         let qop = get("qop").unwrap_or(b"auth");
@@ -169,8 +189,17 @@ impl SaslServer {
         // even with charset=utf-8 (the JDK does this). pure-sasl hashes raw
         // UTF-8 and sends no charset, so a non-ASCII password from it only
         // matches the second candidate; accepting it still needs the password.
-        let mut candidates = vec![secret_hash(&[user.as_str(), REALM, password.as_str()], utf8)];
-        let raw = md5_of(&[user.as_bytes(), b":", REALM.as_bytes(), b":", password.as_bytes()]);
+        let mut candidates = vec![secret_hash(
+            &[user.as_str(), REALM, password.as_str()],
+            utf8,
+        )];
+        let raw = md5_of(&[
+            user.as_bytes(),
+            b":",
+            REALM.as_bytes(),
+            b":",
+            password.as_bytes(),
+        ]);
         if raw != candidates[0] {
             candidates.push(raw);
         }
@@ -180,7 +209,14 @@ impl SaslServer {
             let ha1 = ha1_hex(&secret, nonce, cnonce, authzid);
             let expected = response_value(&ha1, nonce, nc, cnonce, qop, &a2);
             if constant_time_eq(expected.as_bytes(), &response) {
-                let rspauth = response_value(&ha1, nonce, nc, cnonce, qop, &[b":".as_slice(), uri].concat());
+                let rspauth = response_value(
+                    &ha1,
+                    nonce,
+                    nc,
+                    cnonce,
+                    qop,
+                    &[b":".as_slice(), uri].concat(),
+                );
                 return Ok((rspauth, user));
             }
         }
@@ -225,7 +261,9 @@ fn rfc_bytes(s: &str, utf8: bool) -> Vec<u8> {
     } else {
         // The JDK substitutes '?' for unmappable chars; mirror it so the
         // hash is at least well defined.
-        s.chars().map(|c| if (c as u32) <= 0xFF { c as u8 } else { b'?' }).collect()
+        s.chars()
+            .map(|c| if (c as u32) <= 0xFF { c as u8 } else { b'?' })
+            .collect()
     }
 }
 
@@ -246,7 +284,14 @@ fn ha1_hex(secret: &[u8; 16], nonce: &[u8], cnonce: &[u8], authzid: Option<&[u8]
 }
 
 /// HEX(KD(HEX(H(A1)), nonce ":" nc ":" cnonce ":" qop ":" HEX(H(A2)))).
-fn response_value(ha1: &str, nonce: &[u8], nc: &[u8], cnonce: &[u8], qop: &[u8], a2: &[u8]) -> String {
+fn response_value(
+    ha1: &str,
+    nonce: &[u8],
+    nc: &[u8],
+    cnonce: &[u8],
+    qop: &[u8],
+    a2: &[u8],
+) -> String {
     let ha2 = hex(&md5_of(&[a2]));
     hex(&md5_of(&[
         ha1.as_bytes(),
@@ -295,7 +340,10 @@ fn parse_directives(input: &[u8]) -> Option<HashMap<String, Vec<u8>>> {
         if i >= input.len() || input[i] != b'=' {
             return None;
         }
-        let name = std::str::from_utf8(&input[start..i]).ok()?.trim().to_ascii_lowercase();
+        let name = std::str::from_utf8(&input[start..i])
+            .ok()?
+            .trim()
+            .to_ascii_lowercase();
         if name.is_empty() {
             return None;
         }
@@ -346,7 +394,12 @@ mod tests {
     /// A DIGEST-MD5 client written from RFC 2831 §2.1.2, shaped like
     /// pure-sasl's (no charset, qop=auth, nc=00000001), independent of the
     /// server's helper functions.
-    fn client_response(challenge: &[u8], user: &str, password: &str, authzid: Option<&str>) -> Vec<u8> {
+    fn client_response(
+        challenge: &[u8],
+        user: &str,
+        password: &str,
+        authzid: Option<&str>,
+    ) -> Vec<u8> {
         let text = std::str::from_utf8(challenge).unwrap();
         let field = |name: &str| -> String {
             let start = text.find(&format!("{name}=")).unwrap() + name.len() + 1;
@@ -369,7 +422,9 @@ mod tests {
         }
         let ha1 = hexs(&md5(&a1));
         let ha2 = hexs(&md5(format!("AUTHENTICATE:{uri}").as_bytes()));
-        let resp = hexs(&md5(format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}").as_bytes()));
+        let resp = hexs(&md5(
+            format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}").as_bytes()
+        ));
         let mut s = format!(
             "qop=auth,realm=\"{realm}\",username=\"{user}\",nonce=\"{nonce}\",cnonce=\"{cnonce}\",\
              nc=00000001,digest-uri=\"{uri}\",response={resp}"
@@ -383,7 +438,13 @@ mod tests {
 
     fn expected_rspauth(challenge: &[u8], user: &str, password: &str) -> String {
         let text = std::str::from_utf8(challenge).unwrap();
-        let nonce = text.split("nonce=\"").nth(1).unwrap().split('"').next().unwrap();
+        let nonce = text
+            .split("nonce=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         let md5 = |b: &[u8]| -> Vec<u8> { Md5::digest(b).to_vec() };
         let hexs = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         let mut a1 = md5(format!("{user}:zk-sasl-md5:{password}").as_bytes());
@@ -392,12 +453,18 @@ mod tests {
         let ha2 = hexs(&md5(b":zookeeper/zk-sasl-md5"));
         format!(
             "rspauth={}",
-            hexs(&md5(format!("{ha1}:{nonce}:00000001:OA6MHXh6VqTrRk:auth:{ha2}").as_bytes()))
+            hexs(&md5(format!(
+                "{ha1}:{nonce}:00000001:OA6MHXh6VqTrRk:auth:{ha2}"
+            )
+            .as_bytes()))
         )
     }
 
     fn users() -> HashMap<String, String> {
-        HashMap::from([("bob".to_owned(), "bobsecret".to_owned()), ("super".to_owned(), "adm".to_owned())])
+        HashMap::from([
+            ("bob".to_owned(), "bobsecret".to_owned()),
+            ("super".to_owned(), "adm".to_owned()),
+        ])
     }
 
     #[test]
@@ -409,7 +476,9 @@ mod tests {
         let text = String::from_utf8(challenge.clone()).unwrap();
         assert!(text.contains("realm=\"zk-sasl-md5\""), "{text}");
         assert!(text.contains("algorithm=md5-sess"));
-        let done = s.step(&client_response(&challenge, "bob", "bobsecret", None)).unwrap();
+        let done = s
+            .step(&client_response(&challenge, "bob", "bobsecret", None))
+            .unwrap();
         assert_eq!(done.authenticated.as_deref(), Some("bob"));
         assert_eq!(
             String::from_utf8(done.reply.unwrap()).unwrap(),
@@ -417,7 +486,13 @@ mod tests {
         );
         assert!(s.is_complete());
         // A trailing empty token is tolerated, anything else is not.
-        assert_eq!(s.step(b"").unwrap(), SaslStep { reply: None, authenticated: None });
+        assert_eq!(
+            s.step(b"").unwrap(),
+            SaslStep {
+                reply: None,
+                authenticated: None
+            }
+        );
         assert_eq!(s.step(b"x=1"), Err(ErrorCode::AuthFailed));
     }
 
@@ -425,7 +500,14 @@ mod tests {
     fn client_authzid_is_hashed_but_identity_is_the_user() {
         let mut s = SaslServer::with_nonce(&users(), "fixednonce");
         let challenge = s.step(b"").unwrap().reply.unwrap();
-        let done = s.step(&client_response(&challenge, "bob", "bobsecret", Some("someoneelse"))).unwrap();
+        let done = s
+            .step(&client_response(
+                &challenge,
+                "bob",
+                "bobsecret",
+                Some("someoneelse"),
+            ))
+            .unwrap();
         assert_eq!(done.authenticated.as_deref(), Some("bob"));
     }
 
@@ -434,13 +516,17 @@ mod tests {
         for (user, pw) in [("bob", "wrong"), ("mallory", "bobsecret")] {
             let mut s = SaslServer::new(&users());
             let challenge = s.step(b"").unwrap().reply.unwrap();
-            assert_eq!(s.step(&client_response(&challenge, user, pw, None)), Err(ErrorCode::AuthFailed));
+            assert_eq!(
+                s.step(&client_response(&challenge, user, pw, None)),
+                Err(ErrorCode::AuthFailed)
+            );
             // Failure is final.
             assert_eq!(s.step(b""), Err(ErrorCode::AuthFailed));
         }
         let mut s = SaslServer::with_nonce(&users(), "n1");
         let challenge = s.step(b"").unwrap().reply.unwrap();
-        let good = String::from_utf8(client_response(&challenge, "bob", "bobsecret", None)).unwrap();
+        let good =
+            String::from_utf8(client_response(&challenge, "bob", "bobsecret", None)).unwrap();
         for bad in [
             good.replace("zookeeper/zk-sasl-md5", "zookeeper/other"),
             good.replace("nonce=\"n1\"", "nonce=\"n2\""),
@@ -457,7 +543,10 @@ mod tests {
         }
         let mut s = SaslServer::with_nonce(&users(), "n1");
         s.step(b"").unwrap();
-        assert_eq!(s.step(&vec![b'a'; RESPONSE_LEN_MAX + 1]), Err(ErrorCode::AuthFailed));
+        assert_eq!(
+            s.step(&vec![b'a'; RESPONSE_LEN_MAX + 1]),
+            Err(ErrorCode::AuthFailed)
+        );
     }
 
     #[test]
@@ -465,14 +554,19 @@ mod tests {
         let users = HashMap::from([("ünï".to_owned(), "pässwörd✓".to_owned())]);
         let mut s = SaslServer::with_nonce(&users, "n");
         let challenge = s.step(b"").unwrap().reply.unwrap();
-        let done = s.step(&client_response(&challenge, "ünï", "pässwörd✓", None)).unwrap();
+        let done = s
+            .step(&client_response(&challenge, "ünï", "pässwörd✓", None))
+            .unwrap();
         assert_eq!(done.authenticated.as_deref(), Some("ünï"));
     }
 
     #[test]
     fn super_identity_only_with_super_user_property() {
         assert_eq!(identities("super", None), vec![Id::new("sasl", "super")]);
-        assert_eq!(identities("super", Some("super")), vec![Id::new("sasl", "super"), Id::new("super", "")]);
+        assert_eq!(
+            identities("super", Some("super")),
+            vec![Id::new("sasl", "super"), Id::new("super", "")]
+        );
         assert_eq!(identities("bob", Some("super")).len(), 1);
     }
 

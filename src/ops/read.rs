@@ -12,7 +12,9 @@
 //! check on exists, so an invalid path is simply NoNode.
 
 use crate::auth::{acl, AuthIds};
-use crate::proto::{perms, ErrorCode, MultiReadOp, MultiResult, Request, Response, SessionId, Stat};
+use crate::proto::{
+    perms, ErrorCode, MultiReadOp, MultiResult, Request, Response, SessionId, Stat,
+};
 use crate::tree::{DataTree, Node};
 use std::sync::Arc;
 
@@ -72,20 +74,27 @@ pub fn execute_read(tree: &DataTree, req: &Request, ctx: &ReadContext) -> ReadOu
     let mut watches = Vec::new();
     let result = match req {
         Request::Exists { path, watch } => exists(tree, path, *watch, ctx, &mut watches),
-        Request::GetData { path, watch } => {
-            get_data(tree, path, *watch, ctx, &mut watches).map(|(data, stat)| Response::GetData { data, stat })
+        Request::GetData { path, watch } => get_data(tree, path, *watch, ctx, &mut watches)
+            .map(|(data, stat)| Response::GetData { data, stat }),
+        Request::GetChildren { path, watch } => get_children(tree, path, *watch, ctx, &mut watches)
+            .map(|(children, _)| Response::GetChildren { children }),
+        Request::GetChildren2 { path, watch } => {
+            get_children(tree, path, *watch, ctx, &mut watches)
+                .map(|(children, stat)| Response::GetChildren2 { children, stat })
         }
-        Request::GetChildren { path, watch } => {
-            get_children(tree, path, *watch, ctx, &mut watches).map(|(children, _)| Response::GetChildren { children })
-        }
-        Request::GetChildren2 { path, watch } => get_children(tree, path, *watch, ctx, &mut watches)
-            .map(|(children, stat)| Response::GetChildren2 { children, stat }),
         Request::GetAcl { path } => lookup(tree, path).and_then(|node| {
             let acl = acl::visible_acl(&node.acl, ctx.auth, ctx.skip_acl)?;
-            Ok(Response::GetAcl { acl, stat: node.stat() })
+            Ok(Response::GetAcl {
+                acl,
+                stat: node.stat(),
+            })
         }),
         Request::GetAllChildrenNumber { path } => all_children_number(tree, path, ctx),
-        Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals(ephemerals(tree, prefix.as_deref(), ctx))),
+        Request::GetEphemerals { prefix } => Ok(Response::GetEphemerals(ephemerals(
+            tree,
+            prefix.as_deref(),
+            ctx,
+        ))),
         Request::MultiRead(ops) => Ok(Response::Multi(multi_read(tree, ops, ctx, &mut watches))),
         Request::WhoAmI => Ok(Response::WhoAmI(acl::client_info(&ctx.auth.ids))),
         // Standalone answers at once; in a quorum the caller first waits for
@@ -107,7 +116,11 @@ fn lookup<'t>(tree: &'t DataTree, path: &str) -> Result<&'t Arc<Node>, ErrorCode
     tree.nodes.get(path).ok_or(ErrorCode::NoNode)
 }
 
-fn read_node<'t>(tree: &'t DataTree, path: &str, ctx: &ReadContext) -> Result<&'t Arc<Node>, ErrorCode> {
+fn read_node<'t>(
+    tree: &'t DataTree,
+    path: &str,
+    ctx: &ReadContext,
+) -> Result<&'t Arc<Node>, ErrorCode> {
     let node = lookup(tree, path)?;
     acl::check(&node.acl, ctx.auth, perms::READ, ctx.skip_acl)?;
     Ok(node)
@@ -167,10 +180,17 @@ fn get_children(
     if watch {
         watches.push(WatchRegistration::Child(path.to_owned()));
     }
-    Ok((node.children.iter().map(|c| c.to_string()).collect(), node.stat()))
+    Ok((
+        node.children.iter().map(|c| c.to_string()).collect(),
+        node.stat(),
+    ))
 }
 
-fn all_children_number(tree: &DataTree, path: &str, ctx: &ReadContext) -> Result<Response, ErrorCode> {
+fn all_children_number(
+    tree: &DataTree,
+    path: &str,
+    ctx: &ReadContext,
+) -> Result<Response, ErrorCode> {
     let node = read_node(tree, path, ctx)?;
     let count = if path == "/" {
         // Every node but the root (ZK: map size - 2, the root being stored
@@ -180,7 +200,11 @@ fn all_children_number(tree: &DataTree, path: &str, ctx: &ReadContext) -> Result
         // Walk the subtree through the children sets: O(subtree), where ZK
         // scans every key for the `path + "/"` prefix.
         let mut count = 0usize;
-        let mut stack: Vec<String> = node.children.iter().map(|c| format!("{path}/{c}")).collect();
+        let mut stack: Vec<String> = node
+            .children
+            .iter()
+            .map(|c| format!("{path}/{c}"))
+            .collect();
         while let Some(p) = stack.pop() {
             count += 1;
             if let Some(n) = tree.nodes.get(p.as_str()) {
@@ -189,7 +213,9 @@ fn all_children_number(tree: &DataTree, path: &str, ctx: &ReadContext) -> Result
         }
         count
     };
-    Ok(Response::GetAllChildrenNumber(i32::try_from(count).unwrap_or(i32::MAX)))
+    Ok(Response::GetAllChildrenNumber(
+        i32::try_from(count).unwrap_or(i32::MAX),
+    ))
 }
 
 fn ephemerals(tree: &DataTree, prefix: Option<&str>, ctx: &ReadContext) -> Vec<String> {
@@ -214,14 +240,18 @@ fn multi_read(
     // Independent reads: a failure becomes an error result, the rest proceed.
     ops.iter()
         .map(|op| match op {
-            MultiReadOp::GetChildren { path, watch } => match get_children(tree, path, *watch, ctx, watches) {
-                Ok((children, _)) => MultiResult::GetChildren { children },
-                Err(e) => MultiResult::Error(e),
-            },
-            MultiReadOp::GetData { path, watch } => match get_data(tree, path, *watch, ctx, watches) {
-                Ok((data, stat)) => MultiResult::GetData { data, stat },
-                Err(e) => MultiResult::Error(e),
-            },
+            MultiReadOp::GetChildren { path, watch } => {
+                match get_children(tree, path, *watch, ctx, watches) {
+                    Ok((children, _)) => MultiResult::GetChildren { children },
+                    Err(e) => MultiResult::Error(e),
+                }
+            }
+            MultiReadOp::GetData { path, watch } => {
+                match get_data(tree, path, *watch, ctx, watches) {
+                    Ok((data, stat)) => MultiResult::GetData { data, stat },
+                    Err(e) => MultiResult::Error(e),
+                }
+            }
         })
         .collect()
 }
@@ -247,7 +277,11 @@ fn body_len(resp: &Response) -> usize {
         Response::Stat(_) => STAT_LEN,
         Response::GetData { data, stat: _ } => buffer_len(data) + STAT_LEN,
         Response::GetAcl { acl, stat: _ } => {
-            4 + acl.iter().map(|a| 4 + string_len(&a.id.scheme) + string_len(&a.id.id)).sum::<usize>() + STAT_LEN
+            4 + acl
+                .iter()
+                .map(|a| 4 + string_len(&a.id.scheme) + string_len(&a.id.id))
+                .sum::<usize>()
+                + STAT_LEN
         }
         Response::GetChildren { children } => strings_len(children),
         Response::GetChildren2 { children, stat: _ } => strings_len(children) + STAT_LEN,
@@ -260,11 +294,15 @@ fn body_len(resp: &Response) -> usize {
                         MULTI_HEADER_LEN
                             + match r {
                                 MultiResult::Create { path } => string_len(path),
-                                MultiResult::Create2 { path, stat: _ } => string_len(path) + STAT_LEN,
+                                MultiResult::Create2 { path, stat: _ } => {
+                                    string_len(path) + STAT_LEN
+                                }
                                 MultiResult::Delete | MultiResult::Check => 0,
                                 MultiResult::SetData { stat: _ } => STAT_LEN,
                                 MultiResult::GetChildren { children } => strings_len(children),
-                                MultiResult::GetData { data, stat: _ } => buffer_len(data) + STAT_LEN,
+                                MultiResult::GetData { data, stat: _ } => {
+                                    buffer_len(data) + STAT_LEN
+                                }
                                 MultiResult::Error(_) => 4,
                             }
                     })
@@ -272,7 +310,10 @@ fn body_len(resp: &Response) -> usize {
         }
         Response::GetAllChildrenNumber(_) | Response::ErrorBody(_) => 4,
         Response::WhoAmI(infos) => {
-            4 + infos.iter().map(|c| string_len(&c.auth_scheme) + string_len(&c.user)).sum::<usize>()
+            4 + infos
+                .iter()
+                .map(|c| string_len(&c.auth_scheme) + string_len(&c.user))
+                .sum::<usize>()
         }
         Response::Sasl { token } => buffer_len(token),
     }
@@ -313,10 +354,21 @@ pub(crate) mod fixture {
             last_zxid: 0,
             approximate_data_size: 0,
         };
-        t.nodes.insert(PathKey::from("/"), Arc::new(node(Some(b""), Acl::open_unsafe(), 0)));
+        t.nodes.insert(
+            PathKey::from("/"),
+            Arc::new(node(Some(b""), Acl::open_unsafe(), 0)),
+        );
         insert(&mut t, "/zookeeper", node(Some(b""), Acl::open_unsafe(), 0));
-        insert(&mut t, "/zookeeper/quota", node(Some(b""), Acl::open_unsafe(), 0));
-        insert(&mut t, "/zookeeper/config", node(Some(b""), Acl::read_unsafe(), 0));
+        insert(
+            &mut t,
+            "/zookeeper/quota",
+            node(Some(b""), Acl::open_unsafe(), 0),
+        );
+        insert(
+            &mut t,
+            "/zookeeper/config",
+            node(Some(b""), Acl::read_unsafe(), 0),
+        );
         t
     }
 
@@ -328,7 +380,10 @@ pub(crate) mod fixture {
             None => panic!("fixture path must be absolute: {path}"),
         };
         if let NodeKind::Ephemeral { owner } = n.kind {
-            t.ephemerals.entry(owner).or_default().insert(PathKey::from(path));
+            t.ephemerals
+                .entry(owner)
+                .or_default()
+                .insert(PathKey::from(path));
         }
         if let Some(old) = t.nodes.get(path) {
             n.children = old.children.clone();
@@ -356,13 +411,23 @@ mod tests {
     const MAX: usize = 0xfffff;
 
     fn anon() -> AuthIds {
-        AuthIds { ids: vec![Id::new("ip", "127.0.0.1")] }
+        AuthIds {
+            ids: vec![Id::new("ip", "127.0.0.1")],
+        }
     }
     fn ctx(auth: &AuthIds) -> ReadContext<'_> {
-        ReadContext { auth, session_id: 7, skip_acl: false, max_reply_len: MAX }
+        ReadContext {
+            auth,
+            session_id: 7,
+            skip_acl: false,
+            max_reply_len: MAX,
+        }
     }
     fn bob_acl() -> Vec<Acl> {
-        vec![Acl { perms: perms::ALL, id: Id::new("digest", &acl::digest_id("bob:secret")) }]
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("digest", &acl::digest_id("bob:secret")),
+        }]
     }
     fn sample() -> DataTree {
         let mut t = fresh();
@@ -378,18 +443,46 @@ mod tests {
         let t = sample();
         let a = anon();
         let c = ctx(&a);
-        let out = execute_read(&t, &Request::Exists { path: "/a".into(), watch: true }, &c);
+        let out = execute_read(
+            &t,
+            &Request::Exists {
+                path: "/a".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert!(matches!(out.result, Ok(Response::Stat(s)) if s.czxid == 2 && s.num_children == 1));
         assert_eq!(out.watches, vec![WatchRegistration::Data("/a".into())]);
         // Exist watch on a missing node, reply NoNode.
-        let out = execute_read(&t, &Request::Exists { path: "/nope".into(), watch: true }, &c);
+        let out = execute_read(
+            &t,
+            &Request::Exists {
+                path: "/nope".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert_eq!(out.result, Err(ErrorCode::NoNode));
         assert_eq!(out.watches, vec![WatchRegistration::Exist("/nope".into())]);
         // 3.9.2+: READ needed on an existing node; NoAuth registers nothing.
-        let out = execute_read(&t, &Request::Exists { path: "/secret".into(), watch: true }, &c);
+        let out = execute_read(
+            &t,
+            &Request::Exists {
+                path: "/secret".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert_eq!(out.result, Err(ErrorCode::NoAuth));
         assert!(out.watches.is_empty());
-        let out = execute_read(&t, &Request::Exists { path: "/a\0".into(), watch: true }, &c);
+        let out = execute_read(
+            &t,
+            &Request::Exists {
+                path: "/a\0".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert_eq!(out.result, Err(ErrorCode::BadArguments));
         assert!(out.watches.is_empty());
     }
@@ -399,25 +492,79 @@ mod tests {
         let t = sample();
         let a = anon();
         let c = ctx(&a);
-        let out = execute_read(&t, &Request::GetData { path: "/a/b".into(), watch: false }, &c);
-        assert!(matches!(out.result, Ok(Response::GetData { data: None, .. })));
-        let out = execute_read(&t, &Request::GetData { path: "/a/b/c".into(), watch: true }, &c);
-        assert!(matches!(out.result, Ok(Response::GetData { data: Some(ref d), .. }) if d.is_empty()));
+        let out = execute_read(
+            &t,
+            &Request::GetData {
+                path: "/a/b".into(),
+                watch: false,
+            },
+            &c,
+        );
+        assert!(matches!(
+            out.result,
+            Ok(Response::GetData { data: None, .. })
+        ));
+        let out = execute_read(
+            &t,
+            &Request::GetData {
+                path: "/a/b/c".into(),
+                watch: true,
+            },
+            &c,
+        );
+        assert!(
+            matches!(out.result, Ok(Response::GetData { data: Some(ref d), .. }) if d.is_empty())
+        );
         assert_eq!(out.watches, vec![WatchRegistration::Data("/a/b/c".into())]);
         // Missing and invalid paths: NoNode, no watch.
         for p in ["/nope", "a//b", ""] {
-            let out = execute_read(&t, &Request::GetData { path: p.into(), watch: true }, &c);
+            let out = execute_read(
+                &t,
+                &Request::GetData {
+                    path: p.into(),
+                    watch: true,
+                },
+                &c,
+            );
             assert_eq!(out.result, Err(ErrorCode::NoNode));
             assert!(out.watches.is_empty());
         }
-        let out = execute_read(&t, &Request::GetData { path: "/secret".into(), watch: true }, &c);
+        let out = execute_read(
+            &t,
+            &Request::GetData {
+                path: "/secret".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert_eq!(out.result, Err(ErrorCode::NoAuth));
         assert!(out.watches.is_empty());
-        let bob = AuthIds { ids: vec![Id::new("digest", &acl::digest_id("bob:secret"))] };
-        let out = execute_read(&t, &Request::GetData { path: "/secret".into(), watch: false }, &ctx(&bob));
+        let bob = AuthIds {
+            ids: vec![Id::new("digest", &acl::digest_id("bob:secret"))],
+        };
+        let out = execute_read(
+            &t,
+            &Request::GetData {
+                path: "/secret".into(),
+                watch: false,
+            },
+            &ctx(&bob),
+        );
         assert!(out.result.is_ok());
-        let skip = ReadContext { skip_acl: true, ..c };
-        assert!(execute_read(&t, &Request::GetData { path: "/secret".into(), watch: false }, &skip).result.is_ok());
+        let skip = ReadContext {
+            skip_acl: true,
+            ..c
+        };
+        assert!(execute_read(
+            &t,
+            &Request::GetData {
+                path: "/secret".into(),
+                watch: false
+            },
+            &skip
+        )
+        .result
+        .is_ok());
     }
 
     #[test]
@@ -425,14 +572,39 @@ mod tests {
         let t = sample();
         let a = anon();
         let c = ctx(&a);
-        let out = execute_read(&t, &Request::GetChildren { path: "/".into(), watch: true }, &c);
-        let Ok(Response::GetChildren { mut children }) = out.result else { panic!("{out:?}") };
+        let out = execute_read(
+            &t,
+            &Request::GetChildren {
+                path: "/".into(),
+                watch: true,
+            },
+            &c,
+        );
+        let Ok(Response::GetChildren { mut children }) = out.result else {
+            panic!("{out:?}")
+        };
         children.sort();
         assert_eq!(children, vec!["a", "secret", "zookeeper"]);
         assert_eq!(out.watches, vec![WatchRegistration::Child("/".into())]);
-        let out = execute_read(&t, &Request::GetChildren2 { path: "/a".into(), watch: false }, &c);
-        assert!(matches!(out.result, Ok(Response::GetChildren2 { ref children, stat }) if children == &["b"] && stat.czxid == 2));
-        let out = execute_read(&t, &Request::GetChildren { path: "/secret".into(), watch: true }, &c);
+        let out = execute_read(
+            &t,
+            &Request::GetChildren2 {
+                path: "/a".into(),
+                watch: false,
+            },
+            &c,
+        );
+        assert!(
+            matches!(out.result, Ok(Response::GetChildren2 { ref children, stat }) if children == &["b"] && stat.czxid == 2)
+        );
+        let out = execute_read(
+            &t,
+            &Request::GetChildren {
+                path: "/secret".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert_eq!(out.result, Err(ErrorCode::NoAuth));
         assert!(out.watches.is_empty());
     }
@@ -442,20 +614,55 @@ mod tests {
         let mut t = sample();
         let bob = acl::digest_id("bob:secret");
         let mixed = vec![
-            Acl { perms: perms::READ, id: Id::new("world", "anyone") },
-            Acl { perms: perms::ALL, id: Id::new("digest", &bob) },
+            Acl {
+                perms: perms::READ,
+                id: Id::new("world", "anyone"),
+            },
+            Acl {
+                perms: perms::ALL,
+                id: Id::new("digest", &bob),
+            },
         ];
         insert(&mut t, "/mixed", node(None, mixed.clone(), 9));
         let a = anon();
-        let out = execute_read(&t, &Request::GetAcl { path: "/mixed".into() }, &ctx(&a));
-        let Ok(Response::GetAcl { acl, stat }) = out.result else { panic!() };
+        let out = execute_read(
+            &t,
+            &Request::GetAcl {
+                path: "/mixed".into(),
+            },
+            &ctx(&a),
+        );
+        let Ok(Response::GetAcl { acl, stat }) = out.result else {
+            panic!()
+        };
         assert_eq!(acl[1].id.id, "bob:x");
         assert_eq!(stat.czxid, 9);
-        let b = AuthIds { ids: vec![Id::new("digest", &bob)] };
-        let out = execute_read(&t, &Request::GetAcl { path: "/mixed".into() }, &ctx(&b));
+        let b = AuthIds {
+            ids: vec![Id::new("digest", &bob)],
+        };
+        let out = execute_read(
+            &t,
+            &Request::GetAcl {
+                path: "/mixed".into(),
+            },
+            &ctx(&b),
+        );
         assert!(matches!(out.result, Ok(Response::GetAcl { ref acl, .. }) if *acl == mixed));
-        assert_eq!(execute_read(&t, &Request::GetAcl { path: "/secret".into() }, &ctx(&a)).result, Err(ErrorCode::NoAuth));
-        assert_eq!(execute_read(&t, &Request::GetAcl { path: "/x".into() }, &ctx(&a)).result, Err(ErrorCode::NoNode));
+        assert_eq!(
+            execute_read(
+                &t,
+                &Request::GetAcl {
+                    path: "/secret".into()
+                },
+                &ctx(&a)
+            )
+            .result,
+            Err(ErrorCode::NoAuth)
+        );
+        assert_eq!(
+            execute_read(&t, &Request::GetAcl { path: "/x".into() }, &ctx(&a)).result,
+            Err(ErrorCode::NoNode)
+        );
     }
 
     #[test]
@@ -463,14 +670,35 @@ mod tests {
         let a = anon();
         let c = ctx(&a);
         let req = |p: &str| Request::GetAllChildrenNumber { path: p.into() };
-        assert_eq!(execute_read(&fresh(), &req("/"), &c).result, Ok(Response::GetAllChildrenNumber(3)));
+        assert_eq!(
+            execute_read(&fresh(), &req("/"), &c).result,
+            Ok(Response::GetAllChildrenNumber(3))
+        );
         let t = sample();
-        assert_eq!(execute_read(&t, &req("/"), &c).result, Ok(Response::GetAllChildrenNumber(7)));
-        assert_eq!(execute_read(&t, &req("/a"), &c).result, Ok(Response::GetAllChildrenNumber(2)));
-        assert_eq!(execute_read(&t, &req("/a/b/c"), &c).result, Ok(Response::GetAllChildrenNumber(0)));
-        assert_eq!(execute_read(&t, &req("/zookeeper"), &c).result, Ok(Response::GetAllChildrenNumber(2)));
-        assert_eq!(execute_read(&t, &req("/nope"), &c).result, Err(ErrorCode::NoNode));
-        assert_eq!(execute_read(&t, &req("/secret"), &c).result, Err(ErrorCode::NoAuth));
+        assert_eq!(
+            execute_read(&t, &req("/"), &c).result,
+            Ok(Response::GetAllChildrenNumber(7))
+        );
+        assert_eq!(
+            execute_read(&t, &req("/a"), &c).result,
+            Ok(Response::GetAllChildrenNumber(2))
+        );
+        assert_eq!(
+            execute_read(&t, &req("/a/b/c"), &c).result,
+            Ok(Response::GetAllChildrenNumber(0))
+        );
+        assert_eq!(
+            execute_read(&t, &req("/zookeeper"), &c).result,
+            Ok(Response::GetAllChildrenNumber(2))
+        );
+        assert_eq!(
+            execute_read(&t, &req("/nope"), &c).result,
+            Err(ErrorCode::NoNode)
+        );
+        assert_eq!(
+            execute_read(&t, &req("/secret"), &c).result,
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]
@@ -482,8 +710,16 @@ mod tests {
         let a = anon();
         let c = ctx(&a);
         let get = |p: Option<&str>| {
-            let out = execute_read(&t, &Request::GetEphemerals { prefix: p.map(str::to_owned) }, &c);
-            let Ok(Response::GetEphemerals(mut v)) = out.result else { panic!() };
+            let out = execute_read(
+                &t,
+                &Request::GetEphemerals {
+                    prefix: p.map(str::to_owned),
+                },
+                &c,
+            );
+            let Ok(Response::GetEphemerals(mut v)) = out.result else {
+                panic!()
+            };
             v.sort();
             v
         };
@@ -493,7 +729,10 @@ mod tests {
         assert_eq!(get(Some("/")), vec!["/a/e1", "/eph"]);
         assert_eq!(get(Some("/e")), vec!["/eph"]);
         assert_eq!(get(Some("/a")), vec!["/a/e1"]);
-        let none = ReadContext { session_id: 99, ..c };
+        let none = ReadContext {
+            session_id: 99,
+            ..c
+        };
         assert_eq!(
             execute_read(&t, &Request::GetEphemerals { prefix: None }, &none).result,
             Ok(Response::GetEphemerals(vec![]))
@@ -505,18 +744,43 @@ mod tests {
         let t = sample();
         let a = anon();
         let ops = vec![
-            MultiReadOp::GetChildren { path: "/a".into(), watch: true },
-            MultiReadOp::GetData { path: "/a".into(), watch: true },
-            MultiReadOp::GetData { path: "/nonexist".into(), watch: true },
-            MultiReadOp::GetData { path: "/secret".into(), watch: true },
+            MultiReadOp::GetChildren {
+                path: "/a".into(),
+                watch: true,
+            },
+            MultiReadOp::GetData {
+                path: "/a".into(),
+                watch: true,
+            },
+            MultiReadOp::GetData {
+                path: "/nonexist".into(),
+                watch: true,
+            },
+            MultiReadOp::GetData {
+                path: "/secret".into(),
+                watch: true,
+            },
         ];
         let out = execute_read(&t, &Request::MultiRead(ops), &ctx(&a));
-        let Ok(Response::Multi(r)) = out.result else { panic!() };
-        assert_eq!(r[0], MultiResult::GetChildren { children: vec!["b".into()] });
+        let Ok(Response::Multi(r)) = out.result else {
+            panic!()
+        };
+        assert_eq!(
+            r[0],
+            MultiResult::GetChildren {
+                children: vec!["b".into()]
+            }
+        );
         assert!(matches!(&r[1], MultiResult::GetData { data: Some(d), .. } if d == b"hello"));
         assert_eq!(r[2], MultiResult::Error(ErrorCode::NoNode));
         assert_eq!(r[3], MultiResult::Error(ErrorCode::NoAuth));
-        assert_eq!(out.watches, vec![WatchRegistration::Child("/a".into()), WatchRegistration::Data("/a".into())]);
+        assert_eq!(
+            out.watches,
+            vec![
+                WatchRegistration::Child("/a".into()),
+                WatchRegistration::Data("/a".into())
+            ]
+        );
     }
 
     #[test]
@@ -531,17 +795,43 @@ mod tests {
             ],
         };
         let out = execute_read(&t, &Request::WhoAmI, &ctx(&a));
-        let info = |s: &str, u: &str| ClientInfo { auth_scheme: s.into(), user: u.into() };
+        let info = |s: &str, u: &str| ClientInfo {
+            auth_scheme: s.into(),
+            user: u.into(),
+        };
         assert_eq!(
             out.result,
-            Ok(Response::WhoAmI(vec![info("ip", "127.0.0.1"), info("digest", "bob"), info("digest", "alice")]))
+            Ok(Response::WhoAmI(vec![
+                info("ip", "127.0.0.1"),
+                info("digest", "bob"),
+                info("digest", "alice")
+            ]))
         );
         assert_eq!(
-            execute_read(&t, &Request::Sync { path: "/whatever".into() }, &ctx(&a)).result,
-            Ok(Response::Sync { path: "/whatever".into() })
+            execute_read(
+                &t,
+                &Request::Sync {
+                    path: "/whatever".into()
+                },
+                &ctx(&a)
+            )
+            .result,
+            Ok(Response::Sync {
+                path: "/whatever".into()
+            })
         );
-        for req in [Request::Ping, Request::Delete { path: "/a".into(), version: -1 }, Request::CloseSession] {
-            assert_eq!(execute_read(&t, &req, &ctx(&a)).result, Err(ErrorCode::Unimplemented));
+        for req in [
+            Request::Ping,
+            Request::Delete {
+                path: "/a".into(),
+                version: -1,
+            },
+            Request::CloseSession,
+        ] {
+            assert_eq!(
+                execute_read(&t, &req, &ctx(&a)).result,
+                Err(ErrorCode::Unimplemented)
+            );
         }
     }
 
@@ -555,21 +845,71 @@ mod tests {
         insert(&mut t, "/over", node(Some(&over), Acl::open_unsafe(), 1));
         let a = anon();
         let c = ctx(&a);
-        assert!(execute_read(&t, &Request::GetData { path: "/fits".into(), watch: true }, &c).result.is_ok());
-        let out = execute_read(&t, &Request::GetData { path: "/over".into(), watch: true }, &c);
+        assert!(execute_read(
+            &t,
+            &Request::GetData {
+                path: "/fits".into(),
+                watch: true
+            },
+            &c
+        )
+        .result
+        .is_ok());
+        let out = execute_read(
+            &t,
+            &Request::GetData {
+                path: "/over".into(),
+                watch: true,
+            },
+            &c,
+        );
         assert_eq!(out.result, Err(ErrorCode::MarshallingError));
         assert!(out.watches.is_empty());
         // A huge child list trips it too; exists (stat only) does not.
-        let small = ReadContext { max_reply_len: 100, ..c };
+        let small = ReadContext {
+            max_reply_len: 100,
+            ..c
+        };
         let mut t2 = fresh();
         insert(&mut t2, "/p", node(None, Acl::open_unsafe(), 1));
         for i in 0..10 {
-            insert(&mut t2, &format!("/p/child-{i:04}"), node(None, Acl::open_unsafe(), 1));
+            insert(
+                &mut t2,
+                &format!("/p/child-{i:04}"),
+                node(None, Acl::open_unsafe(), 1),
+            );
         }
-        let req = Request::GetChildren { path: "/p".into(), watch: false };
+        let req = Request::GetChildren {
+            path: "/p".into(),
+            watch: false,
+        };
         // 16 + 4 + 10 * (4 + 10) = 160 > 100.
-        assert_eq!(execute_read(&t2, &req, &small).result, Err(ErrorCode::MarshallingError));
-        assert_eq!(execute_read(&t2, &req, &ReadContext { max_reply_len: 160, ..c }).result.map(|_| ()), Ok(()));
-        assert!(execute_read(&t2, &Request::Exists { path: "/p".into(), watch: false }, &small).result.is_ok());
+        assert_eq!(
+            execute_read(&t2, &req, &small).result,
+            Err(ErrorCode::MarshallingError)
+        );
+        assert_eq!(
+            execute_read(
+                &t2,
+                &req,
+                &ReadContext {
+                    max_reply_len: 160,
+                    ..c
+                }
+            )
+            .result
+            .map(|_| ()),
+            Ok(())
+        );
+        assert!(execute_read(
+            &t2,
+            &Request::Exists {
+                path: "/p".into(),
+                watch: false
+            },
+            &small
+        )
+        .result
+        .is_ok());
     }
 }

@@ -35,7 +35,9 @@
 //! `zk_watch_count` is the size of both.
 
 use crate::ops::read::WatchRegistration;
-use crate::proto::{ErrorCode, EventType, SetWatches, WatcherEvent, WatcherType, STATE_SYNC_CONNECTED};
+use crate::proto::{
+    ErrorCode, EventType, SetWatches, WatcherEvent, WatcherType, STATE_SYNC_CONNECTED,
+};
 use crate::tree::{DataTree, WatchEvent};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -92,7 +94,9 @@ impl WatchTable {
     /// Registers a one-shot watch from a read.
     pub fn add(&mut self, conn: ConnId, reg: &WatchRegistration) {
         match reg {
-            WatchRegistration::Data(p) | WatchRegistration::Exist(p) => self.insert(Kind::Data, conn, p),
+            WatchRegistration::Data(p) | WatchRegistration::Exist(p) => {
+                self.insert(Kind::Data, conn, p)
+            }
             WatchRegistration::Child(p) => self.insert(Kind::Child, conn, p),
         }
     }
@@ -100,14 +104,22 @@ impl WatchTable {
     /// addWatch (mode 0 persistent, mode 1 recursive). Adding one mode keeps
     /// any other mode already on the path (3.9; 3.8 replaced it).
     pub fn add_persistent(&mut self, conn: ConnId, path: &str, recursive: bool) {
-        let kind = if recursive { Kind::Recursive } else { Kind::Persistent };
+        let kind = if recursive {
+            Kind::Recursive
+        } else {
+            Kind::Persistent
+        };
         self.insert(kind, conn, path);
     }
 
     /// Routes one event (see the module table), consuming the one-shot
     /// watches it fires, and calls `deliver` once per connection hit, in
     /// ascending connection order. Returns the number of connections hit.
-    pub fn trigger(&mut self, ev: &WatchEvent, mut deliver: impl FnMut(ConnId, &WatchEvent)) -> usize {
+    pub fn trigger(
+        &mut self,
+        ev: &WatchEvent,
+        mut deliver: impl FnMut(ConnId, &WatchEvent),
+    ) -> usize {
         let path: &str = &ev.path;
         let mut hit = BTreeSet::new();
         match ev.event_type {
@@ -135,7 +147,9 @@ impl WatchTable {
 
     /// Drops every watch of a closed connection.
     pub fn remove_connection(&mut self, conn: ConnId) {
-        let Some(cw) = self.conns.remove(&conn) else { return };
+        let Some(cw) = self.conns.remove(&conn) else {
+            return;
+        };
         for kind in ALL_KINDS {
             for path in &cw.by_kind[kind as usize] {
                 remove_from(&mut self.tables[kind as usize], path, conn);
@@ -159,7 +173,11 @@ impl WatchTable {
             WatcherType::PersistentRecursive => &[Kind::Recursive],
             WatcherType::Any => &ALL_KINDS,
         };
-        let found: Vec<Kind> = kinds.iter().copied().filter(|&k| self.has(k, conn, path)).collect();
+        let found: Vec<Kind> = kinds
+            .iter()
+            .copied()
+            .filter(|&k| self.has(k, conn, path))
+            .collect();
         if found.is_empty() {
             return Err(ErrorCode::NoWatcher);
         }
@@ -175,9 +193,19 @@ impl WatchTable {
     /// still current and appends the events the client missed to `out`, in
     /// list order (data, exist, child); they are sent before the reply and
     /// are not ACL-filtered.
-    pub fn set_watches(&mut self, conn: ConnId, tree: &DataTree, sw: &SetWatches, out: &mut Vec<WatcherEvent>) {
+    pub fn set_watches(
+        &mut self,
+        conn: ConnId,
+        tree: &DataTree,
+        sw: &SetWatches,
+        out: &mut Vec<WatcherEvent>,
+    ) {
         let rel = sw.relative_zxid;
-        let event = |event_type, path: &str| WatcherEvent { event_type, state: STATE_SYNC_CONNECTED, path: path.to_owned() };
+        let event = |event_type, path: &str| WatcherEvent {
+            event_type,
+            state: STATE_SYNC_CONNECTED,
+            path: path.to_owned(),
+        };
         for path in &sw.data {
             match tree.nodes.get(path.as_str()) {
                 None => out.push(event(EventType::NodeDeleted, path)),
@@ -240,7 +268,11 @@ impl WatchTable {
 
     /// `zk_watch_count`: data-table plus child-table pairs.
     pub fn watch_count(&self) -> usize {
-        let child: usize = self.view(&[Kind::Child, Kind::Persistent]).values().map(BTreeSet::len).sum();
+        let child: usize = self
+            .view(&[Kind::Child, Kind::Persistent])
+            .values()
+            .map(BTreeSet::len)
+            .sum();
         self.data_watch_summary().total + child
     }
 
@@ -248,19 +280,26 @@ impl WatchTable {
         let mut out: BTreeMap<String, BTreeSet<ConnId>> = BTreeMap::new();
         for &kind in kinds {
             for (path, conns) in &self.tables[kind as usize] {
-                out.entry(path.clone()).or_default().extend(conns.iter().copied());
+                out.entry(path.clone())
+                    .or_default()
+                    .extend(conns.iter().copied());
             }
         }
         out
     }
 
     fn insert(&mut self, kind: Kind, conn: ConnId, path: &str) {
-        self.tables[kind as usize].entry(path.to_owned()).or_default().insert(conn);
+        self.tables[kind as usize]
+            .entry(path.to_owned())
+            .or_default()
+            .insert(conn);
         self.conns.entry(conn).or_default().by_kind[kind as usize].insert(path.to_owned());
     }
 
     fn has(&self, kind: Kind, conn: ConnId, path: &str) -> bool {
-        self.tables[kind as usize].get(path).is_some_and(|c| c.contains(&conn))
+        self.tables[kind as usize]
+            .get(path)
+            .is_some_and(|c| c.contains(&conn))
     }
 
     fn remove(&mut self, kind: Kind, conn: ConnId, path: &str) {
@@ -317,7 +356,12 @@ impl WatchTable {
                 }
             }
         }
-        let reverse: usize = self.conns.values().flat_map(|c| c.by_kind.iter()).map(HashSet::len).sum();
+        let reverse: usize = self
+            .conns
+            .values()
+            .flat_map(|c| c.by_kind.iter())
+            .map(HashSet::len)
+            .sum();
         assert_eq!(pairs, reverse);
         assert!(self.conns.values().all(|c| !c.is_empty()));
     }
@@ -350,7 +394,11 @@ mod tests {
     use std::sync::Arc;
 
     fn ev(t: EventType, p: &str) -> WatchEvent {
-        WatchEvent { event_type: t, path: Arc::from(p), acl: Arc::new(Acl::open_unsafe()) }
+        WatchEvent {
+            event_type: t,
+            path: Arc::from(p),
+            acl: Arc::new(Acl::open_unsafe()),
+        }
     }
 
     fn fire(w: &mut WatchTable, t: EventType, p: &str) -> Vec<ConnId> {
@@ -401,8 +449,14 @@ mod tests {
         w.add_persistent(1, "/d", false);
         w.add_persistent(1, "/", true);
         assert_eq!(fire(&mut w, NodeDeleted, "/d"), vec![1, 2]);
-        assert_eq!(w.check_or_remove(1, "/d", WatcherType::Data, false), Err(ErrorCode::NoWatcher));
-        assert_eq!(w.check_or_remove(1, "/d", WatcherType::Children, false), Err(ErrorCode::NoWatcher));
+        assert_eq!(
+            w.check_or_remove(1, "/d", WatcherType::Data, false),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(
+            w.check_or_remove(1, "/d", WatcherType::Children, false),
+            Err(ErrorCode::NoWatcher)
+        );
     }
 
     #[test]
@@ -448,9 +502,18 @@ mod tests {
         assert_eq!(fire(&mut w, NodeChildrenChanged, "/w"), vec![1]);
         assert_eq!(fire(&mut w, NodeCreated, "/w/c1"), vec![1]);
         assert_eq!(fire(&mut w, NodeDataChanged, "/w"), vec![1]);
-        assert_eq!(w.check_or_remove(1, "/w", WatcherType::Data, false), Err(ErrorCode::NoWatcher));
-        assert_eq!(w.check_or_remove(1, "/w", WatcherType::Persistent, false), Ok(()));
-        assert_eq!(w.check_or_remove(1, "/w", WatcherType::PersistentRecursive, false), Ok(()));
+        assert_eq!(
+            w.check_or_remove(1, "/w", WatcherType::Data, false),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(
+            w.check_or_remove(1, "/w", WatcherType::Persistent, false),
+            Ok(())
+        );
+        assert_eq!(
+            w.check_or_remove(1, "/w", WatcherType::PersistentRecursive, false),
+            Ok(())
+        );
     }
 
     #[test]
@@ -463,18 +526,36 @@ mod tests {
         use WatcherType::*;
         // Data matches exist watches, never persistent ones (3.9).
         assert_eq!(w.check_or_remove(1, "/e", Data, false), Ok(()));
-        assert_eq!(w.check_or_remove(1, "/p", Data, false), Err(ErrorCode::NoWatcher));
-        assert_eq!(w.check_or_remove(1, "/r", Persistent, false), Err(ErrorCode::NoWatcher));
-        assert_eq!(w.check_or_remove(1, "/p", PersistentRecursive, false), Err(ErrorCode::NoWatcher));
-        assert_eq!(w.check_or_remove(1, "/c", Data, false), Err(ErrorCode::NoWatcher));
+        assert_eq!(
+            w.check_or_remove(1, "/p", Data, false),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(
+            w.check_or_remove(1, "/r", Persistent, false),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(
+            w.check_or_remove(1, "/p", PersistentRecursive, false),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(
+            w.check_or_remove(1, "/c", Data, false),
+            Err(ErrorCode::NoWatcher)
+        );
         assert_eq!(w.check_or_remove(1, "/c", Children, false), Ok(()));
-        assert_eq!(w.check_or_remove(2, "/c", Children, false), Err(ErrorCode::NoWatcher));
+        assert_eq!(
+            w.check_or_remove(2, "/c", Children, false),
+            Err(ErrorCode::NoWatcher)
+        );
         // Any matches everything; remove really removes.
         for p in ["/e", "/c", "/p", "/r"] {
             assert_eq!(w.check_or_remove(1, p, Any, false), Ok(()));
         }
         assert_eq!(w.check_or_remove(1, "/p", Persistent, true), Ok(()));
-        assert_eq!(w.check_or_remove(1, "/p", Any, false), Err(ErrorCode::NoWatcher));
+        assert_eq!(
+            w.check_or_remove(1, "/p", Any, false),
+            Err(ErrorCode::NoWatcher)
+        );
         assert!(fire(&mut w, NodeChildrenChanged, "/p").is_empty());
         assert_eq!(w.check_or_remove(1, "/e", Any, true), Ok(()));
         assert!(fire(&mut w, NodeCreated, "/e").is_empty());
@@ -482,7 +563,10 @@ mod tests {
         w.add_persistent(1, "/m", false);
         w.add(1, &WatchRegistration::Child("/m".into()));
         assert_eq!(w.check_or_remove(1, "/m", Any, true), Ok(()));
-        assert_eq!(w.check_or_remove(1, "/m", Any, false), Err(ErrorCode::NoWatcher));
+        assert_eq!(
+            w.check_or_remove(1, "/m", Any, false),
+            Err(ErrorCode::NoWatcher)
+        );
         w.assert_consistent();
     }
 
@@ -522,19 +606,45 @@ mod tests {
         let mut w = WatchTable::new();
         let mut out = Vec::new();
         w.set_watches(9, &t, &sw, &mut out);
-        let got: Vec<(EventType, &str)> = out.iter().map(|e| (e.event_type, e.path.as_str())).collect();
+        let got: Vec<(EventType, &str)> = out
+            .iter()
+            .map(|e| (e.event_type, e.path.as_str()))
+            .collect();
         assert_eq!(
             got,
-            vec![(NodeDataChanged, "/sw"), (NodeDeleted, "/gone"), (NodeCreated, "/sw/c"), (NodeChildrenChanged, "/sw")]
+            vec![
+                (NodeDataChanged, "/sw"),
+                (NodeDeleted, "/gone"),
+                (NodeCreated, "/sw/c"),
+                (NodeChildrenChanged, "/sw")
+            ]
         );
         assert!(out.iter().all(|e| e.state == STATE_SYNC_CONNECTED));
         // What was current got registered; what fired did not.
-        assert_eq!(w.check_or_remove(9, "/old", WatcherType::Data, false), Ok(()));
-        assert_eq!(w.check_or_remove(9, "/old", WatcherType::Children, false), Ok(()));
-        assert_eq!(w.check_or_remove(9, "/later", WatcherType::Data, false), Ok(()));
-        assert_eq!(w.check_or_remove(9, "/sw", WatcherType::Any, false), Err(ErrorCode::NoWatcher));
-        assert_eq!(w.check_or_remove(9, "/pp", WatcherType::Persistent, false), Ok(()));
-        assert_eq!(w.check_or_remove(9, "/rr", WatcherType::PersistentRecursive, false), Ok(()));
+        assert_eq!(
+            w.check_or_remove(9, "/old", WatcherType::Data, false),
+            Ok(())
+        );
+        assert_eq!(
+            w.check_or_remove(9, "/old", WatcherType::Children, false),
+            Ok(())
+        );
+        assert_eq!(
+            w.check_or_remove(9, "/later", WatcherType::Data, false),
+            Ok(())
+        );
+        assert_eq!(
+            w.check_or_remove(9, "/sw", WatcherType::Any, false),
+            Err(ErrorCode::NoWatcher)
+        );
+        assert_eq!(
+            w.check_or_remove(9, "/pp", WatcherType::Persistent, false),
+            Ok(())
+        );
+        assert_eq!(
+            w.check_or_remove(9, "/rr", WatcherType::PersistentRecursive, false),
+            Ok(())
+        );
         w.assert_consistent();
     }
 
@@ -548,8 +658,15 @@ mod tests {
         w.add_persistent(3, "/p", false);
         w.add_persistent(3, "/r", true);
         w.add_persistent(1, "/a", false); // same (path, conn) as the data watch
-        // Data table: (/a,1) (/b,2) (/p,3) (/r,3).
-        assert_eq!(w.data_watch_summary(), WatchSummary { connections: 3, paths: 4, total: 4 });
+                                          // Data table: (/a,1) (/b,2) (/p,3) (/r,3).
+        assert_eq!(
+            w.data_watch_summary(),
+            WatchSummary {
+                connections: 3,
+                paths: 4,
+                total: 4
+            }
+        );
         let by_conn = w.data_watches_by_conn();
         assert_eq!(by_conn[&1].iter().collect::<Vec<_>>(), vec!["/a"]);
         assert_eq!(by_conn[&3].len(), 2);
