@@ -252,7 +252,8 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Latin-1 bytes when every char fits, else UTF-8 if allowed, else `None`.
+/// Latin-1 bytes when every char fits, else UTF-8 if allowed, else Latin-1
+/// with `?` for unmappable chars.
 fn rfc_bytes(s: &str, utf8: bool) -> Vec<u8> {
     if s.chars().all(|c| (c as u32) <= 0xFF) {
         s.chars().map(|c| c as u8).collect()
