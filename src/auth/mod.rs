@@ -7,6 +7,8 @@ pub mod acl;
 pub mod jaas;
 pub mod sasl;
 
+pub use acl::AuthConfig;
+
 use crate::proto::Id;
 
 /// The identities a connection has gained. Owned by the client shard that
