@@ -234,8 +234,9 @@ fn mutate(rng: &mut Rng, frame: &mut Vec<u8>) {
 }
 
 /// Runs one input through every decoder; whatever decodes must survive
-/// encode -> decode unchanged.
-fn exercise(input: &[u8]) {
+/// encode -> decode unchanged. Returns how many decodes succeeded.
+fn exercise(input: &[u8]) -> usize {
+    let mut decoded = 0;
     if let Ok(Some((n, body))) = split_frame(input, JUTE_MAX_BUFFER_DEFAULT) {
         assert!(n <= input.len());
         assert_eq!(body.len() + FRAME_PREFIX_LEN, n);
@@ -246,6 +247,7 @@ fn exercise(input: &[u8]) {
     if let Ok((hdr, rest)) = decode_request_header(body) {
         for op in ALL_OPCODES {
             if let Ok(req) = decode_request(op, rest) {
+                decoded += 1;
                 let mut out = Vec::new();
                 encode_request(hdr.xid, &req, &mut out);
                 let (_, again) = decode_request_header(body_of(&out)).expect("own header");
@@ -259,6 +261,7 @@ fn exercise(input: &[u8]) {
     if let Ok((hdr, rest)) = decode_reply_header(body) {
         for op in ALL_OPCODES {
             if let Ok(resp) = decode_response(op, rest) {
+                decoded += 1;
                 let mut out = Vec::new();
                 encode_reply(&hdr, Some(&resp), &mut out);
                 let (_, again) = decode_reply_header(body_of(&out)).expect("own header");
@@ -267,15 +270,19 @@ fn exercise(input: &[u8]) {
         }
         let _ = decode_watcher_event(rest);
     }
+    decoded
 }
 
 #[test]
 fn mutated_frames_never_panic() {
     let seeds = seed_frames();
     let mut rng = Rng(SEED);
+    let mut decoded = 0;
     for _ in 0..20_000 {
         let mut frame = seeds[rng.below(seeds.len())].clone();
         mutate(&mut rng, &mut frame);
-        exercise(&frame);
+        decoded += exercise(&frame);
     }
+    // Guard against a vacuous run where mutation destroys every frame.
+    assert!(decoded > 5_000, "only {decoded} successful decodes");
 }
