@@ -2,6 +2,7 @@
 //! Pure: no I/O, no clocks.
 
 pub mod codec;
+pub mod frame;
 pub mod messages;
 pub mod types;
 

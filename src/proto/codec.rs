@@ -1,1 +1,0 @@
-//! Jute codec: filled in by the proto work.
