@@ -180,7 +180,7 @@ fn digest_acls_are_enforced() {
         assert!(matches!(anon.get_data("/it-acl").await, Err(zk::Error::NoAuth)));
         assert!(matches!(anon.set_data("/it-acl", b"x", None).await, Err(zk::Error::NoAuth)));
         let users = bob.list_auth_users().await.unwrap();
-        assert!(users.iter().any(|u| u.scheme == "digest" && u.user == "bob"), "{users:?}");
+        assert!(users.iter().any(|u| u.scheme() == "digest" && u.user() == "bob"), "{users:?}");
     });
 }
 

@@ -161,6 +161,8 @@ pub struct AuthConfig {
     pub enforce_auth_enabled: bool,
     /// `enforce.auth.schemes`, comma-separated.
     pub enforce_auth_schemes: Vec<String>,
+    /// `superUser`: the SASL user who is the super user.
+    pub sasl_super_user: Option<String>,
 }
 
 impl Default for AuthConfig {
@@ -173,6 +175,7 @@ impl Default for AuthConfig {
             sasl_provider: false,
             require_client_auth_scheme: None,
             session_require_client_sasl_auth: false,
+            sasl_super_user: None,
             enforce_auth_enabled: false,
             enforce_auth_schemes: Vec::new(),
         }
@@ -638,6 +641,7 @@ impl Config {
             "roost.jaasConfig" | "java.security.auth.login.config" => {
                 self.auth.jaas_config = Some(PathBuf::from(at.non_empty(value)?))
             }
+            "superUser" => self.auth.sasl_super_user = Some(at.non_empty(value)?.to_string()),
             "requireClientAuthScheme" => {
                 self.auth.require_client_auth_scheme = Some(value.to_string())
             }

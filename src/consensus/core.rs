@@ -370,3 +370,196 @@ impl<L: TxnLog> Core<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consensus::log::MemoryLog;
+    use crate::proto::{Acl, CreateRequest, OpCode};
+
+    fn config() -> CoreConfig {
+        CoreConfig {
+            server_id: 1,
+            tick_ms: 100,
+            min_session_timeout_ms: 200,
+            max_session_timeout_ms: 2000,
+            ops: OpsConfig { extended_types_enabled: true, skip_acl: false, reconfig_enabled: false },
+            container_check_interval_ms: 1000,
+            container_max_per_minute: 10000,
+            container_max_never_used_interval_ms: 0,
+        }
+    }
+
+    fn core() -> Core<MemoryLog> {
+        Core::new(config(), MemoryLog::default(), 0, [1; 32], 1)
+    }
+
+    fn connect(core: &mut Core<MemoryLog>, conn: ConnId, mono: i64) -> SessionId {
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 500,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
+        core.connect(0, conn, &req, mono, 1000);
+        core.release();
+        let out = core.take_outputs();
+        match &out[..] {
+            [Output::Broadcast(ToShard::Commit(c))] => {
+                let (_, c_conn, resp) = c.connected.as_ref().expect("connect reply rides on the commit");
+                assert_eq!(*c_conn, conn);
+                assert_eq!(resp.timeout_ms, 500);
+                assert_eq!(resp.read_only, Some(false));
+                assert_eq!(c.zxid, core.published_zxid());
+                resp.session_id
+            }
+            other => panic!("unexpected outputs {other:?}"),
+        }
+    }
+
+    fn origin(xid: i32, opcode: OpCode) -> Origin {
+        Origin { shard: 0, conn: 1, xid, opcode }
+    }
+
+    fn create(path: &str, flags: i32) -> Request {
+        Request::Create {
+            opcode: OpCode::Create,
+            req: CreateRequest { path: path.into(), data: Some(vec![]), acl: Some(Acl::open_unsafe()), flags, ttl: -1 },
+        }
+    }
+
+    #[test]
+    fn new_sessions_consume_a_zxid() {
+        let mut c = core();
+        connect(&mut c, 1, 0);
+        assert_eq!(c.published_zxid(), 1);
+        connect(&mut c, 2, 0);
+        assert_eq!(c.published_zxid(), 2);
+    }
+
+    #[test]
+    fn failed_write_reply_waits_behind_earlier_commits_and_burns_no_zxid() {
+        let mut c = core();
+        let sid = connect(&mut c, 1, 0);
+        let auth = AuthIds::default();
+        c.write(origin(1, OpCode::Create), sid, &auth, &create("/a", 0), 0, 1000);
+        c.write(origin(2, OpCode::Create), sid, &auth, &create("/a", 0), 0, 1000);
+        c.release();
+        let out = c.take_outputs();
+        assert_eq!(out.len(), 2);
+        match (&out[0], &out[1]) {
+            (Output::Broadcast(ToShard::Commit(commit)), Output::To(0, ToShard::Complete { zxid, completion })) => {
+                assert_eq!(commit.completion.as_ref().unwrap().origin.xid, 1);
+                assert_eq!(completion.origin.xid, 2);
+                assert_eq!(completion.result, Err(ErrorCode::NodeExists));
+                assert_eq!(*zxid, commit.zxid, "error replies carry the last committed zxid");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(c.published_zxid(), 2);
+    }
+
+    #[test]
+    fn requests_of_an_unknown_session_get_session_expired() {
+        let mut c = core();
+        c.write(origin(1, OpCode::Create), 12345, &AuthIds::default(), &create("/a", 0), 0, 0);
+        c.release();
+        match &c.take_outputs()[..] {
+            [Output::To(0, ToShard::Complete { completion, .. })] => {
+                assert_eq!(completion.result, Err(ErrorCode::SessionExpired))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn expiry_deletes_ephemerals_in_one_transaction() {
+        let mut c = core();
+        let sid = connect(&mut c, 1, 0);
+        let auth = AuthIds::default();
+        c.write(origin(1, OpCode::Create), sid, &auth, &create("/e1", 1), 0, 1000);
+        c.write(origin(2, OpCode::Create), sid, &auth, &create("/e2", 1), 0, 1000);
+        c.release();
+        c.take_outputs();
+        // Not yet: the deadline is at least the timeout away.
+        c.tick(400, 2000);
+        c.release();
+        assert!(c.take_outputs().is_empty());
+        c.tick(1000, 3000);
+        c.release();
+        let out = c.take_outputs();
+        match &out[..] {
+            [Output::Broadcast(ToShard::Commit(commit))] => {
+                assert_eq!(commit.closed_session, Some(sid));
+                assert!(commit.completion.is_none());
+                let deleted: Vec<_> = commit
+                    .events
+                    .iter()
+                    .filter(|e| e.event_type == crate::proto::EventType::NodeDeleted)
+                    .map(|e| e.path.to_string())
+                    .collect();
+                assert_eq!(deleted.len(), 2);
+                assert!(commit.tree.nodes.get("/e1").is_none());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(c.sessions().get(sid).is_none());
+    }
+
+    #[test]
+    fn client_ahead_of_server_is_refused_without_reply() {
+        let mut c = core();
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 99,
+            timeout_ms: 500,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: None,
+        };
+        c.connect(0, 7, &req, 0, 0);
+        c.release();
+        match &c.take_outputs()[..] {
+            [Output::To(0, ToShard::ConnectResult { conn: 7, response: None, .. })] => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reattach_kicks_the_old_connection_and_checks_the_password() {
+        let mut c = core();
+        let sid = connect(&mut c, 1, 0);
+        let pw = c.sessions().password_for(sid);
+        let mut req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 1,
+            timeout_ms: 800,
+            session_id: sid,
+            passwd: pw.to_vec(),
+            read_only: None,
+        };
+        c.connect(0, 2, &req, 10, 10);
+        c.release();
+        let out = c.take_outputs();
+        assert!(matches!(out[0], Output::To(0, ToShard::CloseConnection { conn: 1 })));
+        match &out[1] {
+            Output::To(0, ToShard::ConnectResult { conn: 2, response: Some(r), .. }) => {
+                assert_eq!((r.session_id, r.timeout_ms, r.passwd), (sid, 800, pw));
+                assert_eq!(r.read_only, None, "legacy clients get no readOnly byte");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        req.passwd = vec![9; 16];
+        c.connect(0, 3, &req, 20, 20);
+        c.release();
+        let out = c.take_outputs();
+        match out.last().unwrap() {
+            Output::To(0, ToShard::ConnectResult { conn: 3, response: Some(r), .. }) => {
+                assert_eq!((r.timeout_ms, r.session_id, r.passwd), (0, 0, [0; 16]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

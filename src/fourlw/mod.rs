@@ -11,9 +11,11 @@
 //! word, from copies sent by every core; it is dropped after rendering.
 //! Pure: no I/O, no clock.
 
+pub mod gather;
 pub mod text;
 pub mod view;
 
+pub use gather::render_gathered;
 pub use view::{
     version_string, ConfView, ConnectionView, EnvView, Mode, QuorumConfView, ServerView,
     SessionView, WatchView, ZK_COMPAT_VERSION,

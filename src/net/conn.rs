@@ -5,7 +5,8 @@
 use super::shard::{IpConnectionCounts, LocalRequest, Shard};
 use crate::consensus::{ConnId, Origin, ToConsensus};
 use crate::auth::AuthIds;
-use crate::probe::ConnectionProbe;
+use crate::probe::{ConnectionProbe, ServerProbe};
+use crate::runtime::clock;
 use crate::proto::codec;
 use crate::proto::frame::{self, FrameError};
 use crate::proto::*;
@@ -28,9 +29,9 @@ pub enum Pending {
     /// The handshake is with the core.
     Connect,
     /// A write or sync is with the core; its reply comes on the commit stream.
-    Core { xid: Xid, opcode: OpCode },
+    Core { xid: Xid, opcode: OpCode, started_ms: i64 },
     /// A local request queued behind a core request (FIFO per client).
-    Local { xid: Xid, opcode: OpCode, request: LocalRequest },
+    Local { xid: Xid, opcode: OpCode, request: LocalRequest, started_ms: i64 },
 }
 
 /// A connection's state. Owned by its shard's executor.
@@ -52,6 +53,8 @@ pub struct Conn {
     pub out: Vec<u8>,
     pub pending: VecDeque<Pending>,
     pub probe: ConnectionProbe,
+    /// The shard's server-wide counters (same executor).
+    pub server_probe: Rc<RefCell<ServerProbe>>,
     writer_wake: LocalSender<()>,
     reader_wake: LocalSender<()>,
 }
@@ -66,20 +69,45 @@ impl Conn {
     }
 
     /// Queues a reply frame: header plus body only when err == 0.
-    pub fn queue_result(&mut self, xid: Xid, zxid: Zxid, opcode: OpCode, result: Result<&Response, &ErrorCode>) {
+    /// Counts a request frame that will get exactly one reply.
+    pub fn request_arrived(&mut self) {
+        self.probe.packet_received();
+        self.probe.request_queued();
+        let mut server = self.server_probe.borrow_mut();
+        server.packet_received();
+        server.request_started();
+    }
+
+    /// Queues a reply frame: header plus body only when err == 0.
+    pub fn queue_result(
+        &mut self,
+        xid: Xid,
+        zxid: Zxid,
+        opcode: OpCode,
+        result: Result<&Response, &ErrorCode>,
+        started_ms: i64,
+    ) {
         let (err, body) = match result {
             Ok(resp) => (0, Some(resp)),
             Err(code) => (code.code(), None),
         };
         let header = ReplyHeader { xid, zxid, err };
         codec::encode_reply(&header, body, &mut self.out);
-        self.probe.op_finished(opcode, xid, zxid, crate::runtime::clock::now_ms());
+        let now = clock::now_ms();
+        let latency_ms = (now - started_ms).max(0) as u64;
+        self.probe.request_answered(opcode.short_name(), xid, zxid, latency_ms, now as u64);
+        self.probe.packet_sent();
+        let mut server = self.server_probe.borrow_mut();
+        server.request_finished(latency_ms);
+        server.packet_sent();
+        drop(server);
         self.wake_writer();
     }
 
     pub fn queue_notification(&mut self, zxid: Zxid, event: &WatcherEvent) {
         codec::encode_notification(zxid, event, &mut self.out);
         self.probe.packet_sent();
+        self.server_probe.borrow_mut().packet_sent();
         self.wake_writer();
     }
 
@@ -131,7 +159,7 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
         let mut s = shard.borrow_mut();
         let id = s.next_conn_id;
         s.next_conn_id += 1;
-        s.probe.connection_opened();
+        s.probe.borrow_mut().connection_opened();
         let conn = Conn {
             id,
             peer,
@@ -145,7 +173,8 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
             read_only_aware: false,
             out: Vec::new(),
             pending: VecDeque::new(),
-            probe: ConnectionProbe::new(peer, crate::runtime::clock::now_ms()),
+            probe: ConnectionProbe::new(clock::now_ms() as u64),
+            server_probe: s.probe.clone(),
             writer_wake,
             reader_wake,
         };
@@ -171,7 +200,15 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
             let s = shard.borrow();
             (s.to_core.clone(), s.id)
         };
-        shard.borrow_mut().probe.connection_closed();
+        {
+            let c = conn.borrow();
+            let probe = shard.borrow().probe.clone();
+            let mut probe = probe.borrow_mut();
+            probe.connection_closed();
+            // Requests that will never be answered no longer count as outstanding.
+            let unanswered = c.pending.iter().filter(|p| !matches!(p, Pending::Connect)).count();
+            probe.requests_abandoned(unanswered as u64);
+        }
         if session_id != 0 {
             let _ = to_core.send(ToConsensus::Disconnected { shard: shard_id, conn: conn_id, session_id }).await;
         }
@@ -325,6 +362,7 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
             let mut c = conn.borrow_mut();
             c.read_only_aware = request.read_only.is_some();
             c.probe.packet_received();
+            c.server_probe.borrow_mut().packet_received();
             c.pending.push_back(Pending::Connect);
             c.id
         };
@@ -335,12 +373,9 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
         return Ok(());
     }
     let (header, rest) = codec::decode_request_header(body)?;
-    {
-        let mut s = shard.borrow_mut();
-        s.touched.insert(session_id);
-        s.probe.packet_received();
-        conn.borrow_mut().probe.packet_received();
-    }
+    shard.borrow_mut().touched.insert(session_id);
+    conn.borrow_mut().request_arrived();
+    let started_ms = clock::now_ms();
     let xid = header.xid;
     let (opcode, local) = match OpCode::from_i32(header.opcode) {
         None | Some(OpCode::Notification | OpCode::Error | OpCode::CreateSession | OpCode::Check) => {
@@ -371,8 +406,7 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
                             ToConsensus::Write { origin, session_id, auth, request }
                         }
                     };
-                    conn.borrow_mut().pending.push_back(Pending::Core { xid, opcode: op });
-                    conn.borrow_mut().probe.op_started(op, xid, 0);
+                    conn.borrow_mut().pending.push_back(Pending::Core { xid, opcode: op, started_ms });
                     to_core.send(msg).await.map_err(|_| ConnectionEnd::Closed)?;
                     return Ok(());
                 }
@@ -383,9 +417,9 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
     // Local requests run now if nothing is ahead of them, else in turn.
     let mut c = conn.borrow_mut();
     if c.pending.is_empty() {
-        shard.borrow_mut().execute_local(&mut c, xid, opcode, local);
+        shard.borrow_mut().execute_local(&mut c, xid, opcode, local, started_ms);
     } else {
-        c.pending.push_back(Pending::Local { xid, opcode, request: local });
+        c.pending.push_back(Pending::Local { xid, opcode, request: local, started_ms });
     }
     Ok(())
 }
@@ -393,7 +427,7 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
 async fn four_letter_word(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, word: &'static str) {
     let (allowed, shard_id, to_core) = {
         let s = shard.borrow();
-        (s.settings.four_letter_whitelist.allows(word), s.id, s.to_core.clone())
+        (s.settings.config.four_letter_words.allows(word), s.id, s.to_core.clone())
     };
     if !allowed {
         let mut c = conn.borrow_mut();
@@ -425,12 +459,10 @@ async fn write_loop(
             (c.closing, c.close_when_flushed)
         };
         if !batch.is_empty() {
-            let len = batch.len();
             if writer.write_all(&batch).await.is_err() || writer.flush().await.is_err() {
                 conn.borrow_mut().close_now();
                 return;
             }
-            shard.borrow_mut().probe.bytes_sent(len);
             batch.clear();
             // Room freed: a reader held back by the outbound limit may go on.
             conn.borrow().wake_reader();

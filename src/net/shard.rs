@@ -4,8 +4,9 @@ use super::conn::{Conn, Pending};
 use crate::auth::acl;
 use crate::auth::AuthIds;
 use crate::consensus::{Commit, Completion, ConnId, ShardId, ToConsensus, ToShard};
-use crate::ops::read::{execute_read, ReadContext, WatchRegistration};
-use crate::probe::{ConnectionProbe, ServerProbe};
+use crate::ops::read::{execute_read, ReadContext};
+use crate::fourlw::ConnectionView;
+use crate::probe::ServerProbe;
 use crate::proto::codec;
 use crate::proto::*;
 use crate::tree::watches::WatchTable;
@@ -26,8 +27,7 @@ pub struct ShardSettings {
     pub sessionless_connection_timeout_ms: u64,
     pub max_client_connections_per_ip: u32,
     pub skip_acl: bool,
-    pub auth: acl::AuthConfig,
-    pub four_letter_whitelist: crate::config::FourLetterWhitelist,
+    pub auth: Arc<acl::AuthConfig>,
     pub config: Arc<crate::config::Config>,
     pub started_at_ms: i64,
 }
@@ -41,10 +41,10 @@ pub type IpConnectionCounts = Arc<Mutex<HashMap<IpAddr, u32>>>;
 pub struct ShardReport {
     pub shard: ShardId,
     pub probe: ServerProbe,
-    pub connections: Vec<ConnectionProbe>,
+    pub connections: Vec<ConnectionView>,
+    /// wchc/wchp/wchs: data-table watches by session.
     pub data_watches_by_session: Vec<(SessionId, Vec<String>)>,
-    pub watched_paths: usize,
-    pub data_watch_total: usize,
+    /// zk_watch_count: data plus child tables.
     pub watch_count: usize,
     pub outstanding: usize,
 }
@@ -59,7 +59,8 @@ pub struct Shard {
     pub watches: WatchTable,
     /// Sessions active since the last touch batch.
     pub touched: HashSet<SessionId>,
-    pub probe: ServerProbe,
+    /// Shared with this shard's connections (same executor).
+    pub probe: Rc<RefCell<ServerProbe>>,
     pub next_conn_id: ConnId,
     pub settings: Rc<ShardSettings>,
     pub to_core: Rc<ConnectedSender<ToConsensus>>,
@@ -74,7 +75,7 @@ impl Shard {
             by_session: HashMap::new(),
             watches: WatchTable::new(),
             touched: HashSet::new(),
-            probe: ServerProbe::default(),
+            probe: Rc::new(RefCell::new(ServerProbe::default())),
             // Shard id in the top bits keeps connection ids unique server-wide.
             next_conn_id: ((id as u64) << 48) + 1,
             settings,
@@ -201,7 +202,9 @@ impl Shard {
         }
         conn.session_id = session_id;
         conn.established = true;
-        conn.probe.session_established(session_id, response.timeout_ms, crate::runtime::clock::now_ms());
+        conn.probe.session_established(response.timeout_ms as u32);
+        conn.probe.packet_sent();
+        conn.server_probe.borrow_mut().packet_sent();
         self.by_session.insert(session_id, conn_id);
         if let Some(Pending::Connect) = conn.pending.front() {
             conn.pending.pop_front();
@@ -217,14 +220,15 @@ impl Shard {
             return;
         };
         let mut conn = conn_rc.borrow_mut();
-        match conn.pending.pop_front() {
-            Some(Pending::Core { xid, .. }) => {
+        let started_ms = match conn.pending.pop_front() {
+            Some(Pending::Core { xid, started_ms, .. }) => {
                 assert_eq!(xid, completion.origin.xid, "core replies must arrive in request order");
+                started_ms
             }
             other => panic!("completion for xid {} but head of queue is {:?}", completion.origin.xid, other),
-        }
+        };
         let origin = completion.origin;
-        conn.queue_result(origin.xid, zxid, origin.opcode, completion.result.as_ref());
+        conn.queue_result(origin.xid, zxid, origin.opcode, completion.result.as_ref(), started_ms);
         if origin.opcode == OpCode::CloseSession {
             conn.close_after_flush();
             return;
@@ -235,10 +239,10 @@ impl Shard {
     /// Runs queued local requests until the head waits on the core.
     pub fn run_deferred(&mut self, conn: &mut Conn) {
         while let Some(Pending::Local { .. }) = conn.pending.front() {
-            let Some(Pending::Local { xid, opcode, request }) = conn.pending.pop_front() else {
-                unreachable!()
+            let Some(Pending::Local { xid, opcode, request, started_ms }) = conn.pending.pop_front() else {
+                unreachable!("front was checked to be Local")
             };
-            self.execute_local(conn, xid, opcode, request);
+            self.execute_local(conn, xid, opcode, request, started_ms);
             if conn.closing {
                 return;
             }
@@ -248,45 +252,40 @@ impl Shard {
 
     /// Executes a request that needs no consensus: reads, pings, auth, SASL
     /// and watch management, against this shard's tree version.
-    pub fn execute_local(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, request: LocalRequest) {
+    pub fn execute_local(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, request: LocalRequest, started_ms: i64) {
         let zxid = self.tree.last_zxid;
-        conn.probe.op_started(opcode, xid, zxid);
         match request {
             LocalRequest::Error { code, close } => {
                 let reply_zxid = if code == ErrorCode::Unimplemented { -1 } else { zxid };
-                conn.queue_result(xid, reply_zxid, opcode, Err(&code));
+                conn.queue_result(xid, reply_zxid, opcode, Err(&code), started_ms);
                 if close {
                     conn.close_after_flush();
                 }
             }
-            LocalRequest::Request(req) => self.execute_request(conn, xid, opcode, req, zxid),
+            LocalRequest::Request(req) => self.execute_request(conn, xid, opcode, req, zxid, started_ms),
         }
     }
 
-    fn execute_request(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, req: Request, zxid: Zxid) {
+    fn execute_request(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, req: Request, zxid: Zxid, started: i64) {
         match req {
             Request::Ping => {
-                conn.queue_result(xid::PING, zxid, opcode, Ok(&Response::Empty));
+                conn.queue_result(xid::PING, zxid, opcode, Ok(&Response::Empty), started);
             }
             Request::Auth { scheme, auth, .. } => {
                 let remote_ip = conn.peer.ip().to_string();
                 match acl::authenticate(&scheme, &auth, &remote_ip, &self.settings.auth) {
                     Ok(ids) => {
-                        for id in ids {
-                            if !conn.auth.ids.contains(&id) {
-                                conn.auth.ids.push(id);
-                            }
-                        }
-                        conn.queue_result(xid, 0, opcode, Ok(&Response::Empty));
+                        acl::add_ids(&mut conn.auth, ids);
+                        conn.queue_result(xid, 0, opcode, Ok(&Response::Empty), started);
                     }
                     Err(code) => {
-                        self.probe.auth_failed();
-                        conn.queue_result(xid, 0, opcode, Err(&code));
+                        self.probe.borrow_mut().auth_failed();
+                        conn.queue_result(xid, 0, opcode, Err(&code), started);
                         conn.close_after_flush();
                     }
                 }
             }
-            Request::Sasl { token } => self.execute_sasl(conn, xid, opcode, &token, zxid),
+            Request::Sasl { token } => self.execute_sasl(conn, xid, opcode, &token, zxid, started),
             Request::SetWatches { watches, .. } => {
                 let mut events = Vec::new();
                 self.watches.set_watches(conn.id, &self.tree, &watches, &mut events);
@@ -294,19 +293,19 @@ impl Shard {
                     // Replayed events carry zxid -1 and are not ACL-filtered (digest §12.6).
                     conn.queue_notification(-1, ev);
                 }
-                conn.queue_result(xid, zxid, opcode, Ok(&Response::Empty));
+                conn.queue_result(xid, zxid, opcode, Ok(&Response::Empty), started);
             }
             Request::AddWatch { path, mode } => {
                 let recursive = match mode {
                     0 => false,
                     1 => true,
                     _ => {
-                        conn.queue_result(xid, zxid, opcode, Err(&ErrorCode::MarshallingError));
+                        conn.queue_result(xid, zxid, opcode, Err(&ErrorCode::MarshallingError), started);
                         return;
                     }
                 };
                 self.watches.add_persistent(conn.id, &path, recursive);
-                conn.queue_result(xid, zxid, opcode, Ok(&Response::ErrorBody(0)));
+                conn.queue_result(xid, zxid, opcode, Ok(&Response::ErrorBody(0)), started);
             }
             Request::CheckWatches { path, watcher_type } | Request::RemoveWatches { path, watcher_type } => {
                 let remove = opcode == OpCode::RemoveWatches;
@@ -315,8 +314,8 @@ impl Shard {
                     Some(t) => self.watches.check_or_remove(conn.id, &path, t, remove),
                 };
                 match result {
-                    Ok(()) => conn.queue_result(xid, zxid, opcode, Ok(&Response::Empty)),
-                    Err(code) => conn.queue_result(xid, zxid, opcode, Err(&code)),
+                    Ok(()) => conn.queue_result(xid, zxid, opcode, Ok(&Response::Empty), started),
+                    Err(code) => conn.queue_result(xid, zxid, opcode, Err(&code), started),
                 }
             }
             req => {
@@ -325,34 +324,31 @@ impl Shard {
                 for reg in &outcome.watches {
                     self.watches.add(conn.id, reg);
                 }
-                conn.queue_result(xid, zxid, opcode, outcome.result.as_ref());
+                conn.queue_result(xid, zxid, opcode, outcome.result.as_ref(), started);
             }
         }
     }
 
-    fn execute_sasl(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, token: &[u8], zxid: Zxid) {
-        if self.settings.auth.sasl_users.is_empty() {
+    fn execute_sasl(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, token: &[u8], zxid: Zxid, started: i64) {
+        if !self.settings.auth.sasl_enabled() {
             // A server without SASL configured answers OK with a null token (digest §7.10).
-            conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: None }));
+            conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: None }), started);
             return;
         }
-        let users = &self.settings.auth.sasl_users;
-        let sasl = conn.sasl.get_or_insert_with(|| crate::auth::sasl::SaslServer::new(users));
+        let auth = &self.settings.auth;
+        let sasl = conn.sasl.get_or_insert_with(|| crate::auth::sasl::SaslServer::new(&auth.sasl_credentials()));
         match sasl.step(token) {
             Ok(step) => {
                 if let Some(user) = step.authenticated {
-                    for id in crate::auth::sasl::identities_for(&user) {
-                        if !conn.auth.ids.contains(&id) {
-                            conn.auth.ids.push(id);
-                        }
-                    }
+                    let ids = crate::auth::sasl::identities(&user, auth.sasl_super_user.as_deref());
+                    acl::add_ids(&mut conn.auth, ids);
                     conn.sasl = None;
                 }
-                conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: step.reply }));
+                conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: step.reply }), started);
             }
             Err(code) => {
-                self.probe.auth_failed();
-                conn.queue_result(xid, zxid, opcode, Err(&code));
+                self.probe.borrow_mut().auth_failed();
+                conn.queue_result(xid, zxid, opcode, Err(&code), started);
                 conn.close_after_flush();
             }
         }
@@ -361,36 +357,36 @@ impl Shard {
     /// This shard's contribution to a four-letter word.
     pub fn report(&self) -> ShardReport {
         let mut data_watches_by_session = Vec::new();
+        let by_conn = self.watches.data_watches_by_conn();
         let mut outstanding = 0;
         let mut connections = Vec::new();
         for conn in self.conns.values() {
             let conn = conn.borrow();
             outstanding += conn.pending.len();
-            let mut probe = conn.probe.clone();
-            probe.queued = conn.pending.len() as u64;
-            connections.push(probe);
-            if conn.session_id != 0 {
-                let paths = self.watches.data_watch_paths(conn.id);
-                if !paths.is_empty() {
-                    data_watches_by_session.push((conn.session_id, paths));
-                }
+            connections.push(ConnectionView {
+                remote: conn.peer,
+                interest_ops: 1,
+                session_id: conn.session_id,
+                expire_at_ms: 0,
+                probe: conn.probe.clone(),
+            });
+            if let Some(paths) = by_conn.get(&conn.id) {
+                data_watches_by_session.push((conn.session_id, paths.iter().cloned().collect()));
             }
         }
         ShardReport {
             shard: self.id,
-            probe: self.probe.clone(),
+            probe: self.probe.borrow().clone(),
             connections,
             data_watches_by_session,
-            watched_paths: self.watches.data_watched_path_count(),
-            data_watch_total: self.watches.data_watch_count(),
-            watch_count: self.watches.total_watch_count(),
+            watch_count: self.watches.watch_count(),
             outstanding,
         }
     }
 
     fn reset_stats(&mut self, word: &str) {
         match word {
-            "srst" => self.probe.reset(),
+            "srst" => self.probe.borrow_mut().reset(),
             "crst" => {
                 for conn in self.conns.values() {
                     conn.borrow_mut().probe.reset();

@@ -39,6 +39,11 @@ impl ServerProbe {
         self.latency.record(latency_ms);
     }
 
+    /// Requests of a closed connection that will never be answered.
+    pub fn requests_abandoned(&mut self, count: u64) {
+        self.outstanding = self.outstanding.saturating_sub(count);
+    }
+
     /// An auth or SASL attempt failed.
     pub fn auth_failed(&mut self) {
         self.auth_failed += 1;

@@ -43,12 +43,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         consensus_cpu = ?plan.consensus_cpu,
         "core placement"
     );
-    let addr = std::net::SocketAddr::new(config.client_port_address, config.client_port);
+    let addr = resolve_client_address(&config)?;
     // SO_REUSEPORT would let a second server share the port silently: check
     // with a plain bind first so "address in use" is a clear error.
     std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
 
-    let auth = crate::auth::acl::AuthConfig::from_config(&config).context("loading authentication settings")?;
+    let auth = Arc::new(crate::auth::settings_from_config(&config).context("loading authentication settings")?);
     let initial_tree = Arc::new(DataTree::new());
     let shard_count = plan.shard_cpus.len();
     let started_at_ms = clock::now_ms();
@@ -69,34 +69,33 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let core_config = CoreConfig {
         server_id: 1,
         tick_ms: config.tick_time_ms as i64,
-        min_session_timeout_ms: config.min_session_timeout_ms as i32,
-        max_session_timeout_ms: config.max_session_timeout_ms as i32,
+        min_session_timeout_ms: config.session_timeout_ms_min as i32,
+        max_session_timeout_ms: config.session_timeout_ms_max as i32,
         ops: OpsConfig {
             extended_types_enabled: config.extended_types_enabled,
             skip_acl: config.skip_acl,
             reconfig_enabled: config.reconfig_enabled,
         },
-        container_check_interval_ms: config.container_check_interval_ms as i64,
-        container_max_per_minute: config.container_max_per_minute as usize,
-        container_max_never_used_interval_ms: config.container_max_never_used_interval_ms as i64,
+        container_check_interval_ms: config.containers.check_interval_ms as i64,
+        container_max_per_minute: config.containers.deletions_per_minute_max as usize,
+        container_max_never_used_interval_ms: config.containers.never_used_interval_ms as i64,
     };
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
         .spawn(move || run_consensus(core_config, to_core_rx, to_shard_tx))
-        .context("starting the consensus executor")?;
+        .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
 
     let mut shards = Vec::new();
     for (i, ((tx, rx), cpu)) in to_core_tx.into_iter().zip(to_shard_rx).zip(plan.shard_cpus.iter().copied()).enumerate() {
         let settings = ShardSettings {
-            max_frame_len: config.jute_max_buffer,
-            outstanding_per_connection_max: config.outstanding_per_connection_max,
-            outbound_buffer_max: config.outbound_buffer_max,
-            sessionless_connection_timeout_ms: config.sessionless_connection_timeout_ms,
-            max_client_connections_per_ip: config.max_client_cnxns,
+            max_frame_len: config.jute_buffer_bytes_max as usize,
+            outstanding_per_connection_max: config.outstanding_per_connection_max as usize,
+            outbound_buffer_max: config.outbound_buffer_bytes_max,
+            sessionless_connection_timeout_ms: config.sessionless_connection_timeout_ms as u64,
+            max_client_connections_per_ip: config.client_connections_per_ip_max,
             skip_acl: config.skip_acl,
             auth: auth.clone(),
-            four_letter_whitelist: config.four_letter_whitelist.clone(),
             config: config.clone(),
             started_at_ms,
         };
@@ -107,7 +106,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .name(&format!("roost-shard-{i}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
             .spawn(move || run_shard(i, addr, tree, settings, tx, rx, ip_counts, touch_interval_ms))
-            .with_context(|| format!("starting client shard {i}"))?;
+            .map_err(|e| anyhow::anyhow!("starting client shard {i}: {e}"))?;
         shards.push(handle);
     }
     tracing::info!(%addr, "roost serving (standalone, in-memory data)");
@@ -116,6 +115,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     consensus.join().map_err(|e| anyhow::anyhow!("consensus executor failed: {e:?}"))?;
     Ok(())
+}
+
+fn resolve_client_address(config: &Config) -> anyhow::Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let host = config.client_port_address.as_str();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, config.client_port)
+        .to_socket_addrs()
+        .with_context(|| format!("clientPortAddress {host:?} does not resolve"))?
+        .next()
+        .with_context(|| format!("clientPortAddress {host:?} has no address"))
 }
 
 fn ip_counts_shared() -> crate::net::shard::IpConnectionCounts {
@@ -151,10 +161,13 @@ async fn run_shard(
     ip_counts: crate::net::shard::IpConnectionCounts,
     touch_interval_ms: u64,
 ) -> anyhow::Result<()> {
-    let to_core = Rc::new(to_core.connect().await);
+    // `connect` waits for the other end. The core connects all its senders
+    // before its receivers, so each shard connects its receiver first.
     let from_core = from_core.connect().await;
+    let to_core = Rc::new(to_core.connect().await);
     let shard = Rc::new(RefCell::new(Shard::new(id, tree, Rc::new(settings), to_core.clone())));
-    let listener = glommio::net::TcpListener::bind(addr).with_context(|| format!("shard {id}: cannot listen on {addr}"))?;
+    let listener = glommio::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("shard {id}: cannot listen on {addr}: {e}"))?;
 
     // The commit stream: processed strictly in order, never waiting on the core.
     let stream_shard = shard.clone();
