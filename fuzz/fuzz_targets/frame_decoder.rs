@@ -28,21 +28,32 @@ fn own_body(frame: &[u8]) -> &[u8] {
 }
 
 fn check_requests(body: &[u8]) {
-    let Ok((hdr, rest)) = decode_request_header(body) else { return };
+    let Ok((hdr, rest)) = decode_request_header(body) else {
+        return;
+    };
     for op in OPCODE_VALUES.iter().filter_map(|v| OpCode::from_i32(*v)) {
-        let Ok(req) = decode_request(op, rest) else { continue };
+        let Ok(req) = decode_request(op, rest) else {
+            continue;
+        };
         let mut out = Vec::new();
         encode_request(hdr.xid, &req, &mut out);
         let (hdr2, again) = decode_request_header(own_body(&out)).expect("own header");
         assert_eq!(hdr2.xid, hdr.xid);
-        assert_eq!(decode_request(request_opcode(&req), again).as_ref(), Ok(&req));
+        assert_eq!(
+            decode_request(request_opcode(&req), again).as_ref(),
+            Ok(&req)
+        );
     }
 }
 
 fn check_replies(body: &[u8]) {
-    let Ok((hdr, rest)) = decode_reply_header(body) else { return };
+    let Ok((hdr, rest)) = decode_reply_header(body) else {
+        return;
+    };
     for op in OPCODE_VALUES.iter().filter_map(|v| OpCode::from_i32(*v)) {
-        let Ok(resp) = decode_response(op, rest) else { continue };
+        let Ok(resp) = decode_response(op, rest) else {
+            continue;
+        };
         let mut out = Vec::new();
         encode_reply(&hdr, Some(&resp), &mut out);
         let (hdr2, again) = decode_reply_header(own_body(&out)).expect("own header");
