@@ -310,11 +310,16 @@ async fn read_loop(
             }
         }
         buf.drain(..consumed_total);
-        if consumed_total > 0 && !buf.is_empty() {
-            // Frames still buffered: go round to the back-pressure wait
-            // instead of reading more.
+        {
+            // Go round to the back-pressure wait rather than read on while
+            // busy. This also means a read never starts while the handshake
+            // is in flight, so the sessionless timeout below applies only to
+            // connections that really have no session.
             let c = conn.borrow();
-            if matches!(c.pending.front(), Some(Pending::Connect)) || c.pending.len() >= settings.outstanding_per_connection_max {
+            if matches!(c.pending.front(), Some(Pending::Connect))
+                || c.pending.len() >= settings.outstanding_per_connection_max
+                || c.out.len() >= settings.outbound_buffer_max
+            {
                 continue;
             }
         }
