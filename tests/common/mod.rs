@@ -22,7 +22,11 @@ impl Server {
     /// Starts `roost serve` with `extra` appended to a default zoo.cfg.
     pub fn start(extra: &str) -> Server {
         if let Ok(external) = std::env::var("ROOST_TEST_SERVER") {
-            return Server { addr: external.parse().expect("ROOST_TEST_SERVER is host:port"), child: None, dir: PathBuf::new() };
+            return Server {
+                addr: external.parse().expect("ROOST_TEST_SERVER is host:port"),
+                child: None,
+                dir: PathBuf::new(),
+            };
         }
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("roost-it-{}-{}", std::process::id(), port));
@@ -45,7 +49,11 @@ impl Server {
             .spawn()
             .expect("start roost");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let server = Server { addr, child: Some(child), dir };
+        let server = Server {
+            addr,
+            child: Some(child),
+            dir,
+        };
         server.wait_ready();
         server
     }
@@ -60,7 +68,64 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("server at {} did not become ready; log:\n{}", self.addr, self.log());
+        panic!(
+            "server at {} did not become ready; log:\n{}",
+            self.addr,
+            self.log()
+        );
+    }
+
+    /// Like [`Server::start`], but waits for readiness with `probe` instead of
+    /// `ruok` (which a restrictive `4lw.commands.whitelist` in `extra` refuses):
+    /// ready once the word gets any reply at all, even a "not in the
+    /// whitelist" one. `extra` is appended after the harness's own keys, and
+    /// later keys win in zoo.cfg.
+    pub fn start_probing(extra: &str, probe: &str) -> Server {
+        if let Ok(external) = std::env::var("ROOST_TEST_SERVER") {
+            return Server {
+                addr: external.parse().expect("ROOST_TEST_SERVER is host:port"),
+                child: None,
+                dir: PathBuf::new(),
+            };
+        }
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("roost-it-{}-{}", std::process::id(), port));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\nznode.container.checkIntervalMs=100\n{extra}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_roost"))
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start roost");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let server = Server {
+            addr,
+            child: Some(child),
+            dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(four_letter(server.addr, probe), Ok(text) if !text.is_empty()) {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "server at {} did not become ready; log:\n{}",
+            server.addr,
+            server.log()
+        );
     }
 
     pub fn log(&self) -> String {
@@ -87,7 +152,11 @@ impl Drop for Server {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Sends a four-letter word and reads the reply until the server closes.
