@@ -8,13 +8,19 @@ use std::time::Duration;
 use zookeeper_client as zk;
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 async fn client(server: &Server) -> zk::Client {
     tokio::time::timeout(
         Duration::from_secs(10),
-        zk::Client::connector().session_timeout(Duration::from_secs(10)).connect(&server.connect_string()),
+        zk::Client::connector()
+            .session_timeout(Duration::from_secs(10))
+            .connect(&server.connect_string()),
     )
     .await
     .expect("connect timed out")
@@ -26,7 +32,9 @@ fn persistent() -> zk::CreateOptions<'static> {
 }
 
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(10), fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
 #[test]
@@ -43,11 +51,23 @@ fn create_get_set_delete_with_stats() {
         let stat3 = c.set_data("/it-crud", b"world!", Some(0)).await.unwrap();
         assert_eq!(stat3.version, 1);
         assert!(stat3.mzxid > stat3.czxid);
-        assert!(matches!(c.set_data("/it-crud", b"x", Some(0)).await, Err(zk::Error::BadVersion)));
-        assert!(matches!(c.create("/it-crud", b"", &persistent()).await, Err(zk::Error::NodeExists)));
-        assert!(matches!(c.create("/nope/child", b"", &persistent()).await, Err(zk::Error::NoNode)));
+        assert!(matches!(
+            c.set_data("/it-crud", b"x", Some(0)).await,
+            Err(zk::Error::BadVersion)
+        ));
+        assert!(matches!(
+            c.create("/it-crud", b"", &persistent()).await,
+            Err(zk::Error::NodeExists)
+        ));
+        assert!(matches!(
+            c.create("/nope/child", b"", &persistent()).await,
+            Err(zk::Error::NoNode)
+        ));
         c.create("/it-crud/a", b"", &persistent()).await.unwrap();
-        assert!(matches!(c.delete("/it-crud", None).await, Err(zk::Error::NotEmpty)));
+        assert!(matches!(
+            c.delete("/it-crud", None).await,
+            Err(zk::Error::NotEmpty)
+        ));
         // cversion = creates + deletes: one create so far.
         let (_, parent) = c.get_children("/it-crud").await.unwrap();
         assert_eq!(parent.cversion, 1);
@@ -71,7 +91,11 @@ fn sequential_nodes_use_the_parent_counter() {
         let seq = zk::CreateMode::PersistentSequential.with_acls(zk::Acls::anyone_all());
         let (_, n1) = c.create("/it-seq/s-", b"", &seq).await.unwrap();
         let (_, n2) = c.create("/it-seq/s-", b"", &seq).await.unwrap();
-        assert_eq!(n1.into_i64(), 1, "the earlier plain child advanced the counter");
+        assert_eq!(
+            n1.into_i64(),
+            1,
+            "the earlier plain child advanced the counter"
+        );
         assert_eq!(n2.into_i64(), 2);
         let mut children = c.list_children("/it-seq").await.unwrap();
         children.sort();
@@ -85,17 +109,35 @@ fn ephemerals_end_with_their_session() {
     rt().block_on(async {
         let owner = client(&server).await;
         let watcher = client(&server).await;
-        owner.create("/it-eph-parent", b"", &persistent()).await.unwrap();
+        owner
+            .create("/it-eph-parent", b"", &persistent())
+            .await
+            .unwrap();
         let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
         let (stat, _) = owner.create("/it-eph-parent/e", b"", &eph).await.unwrap();
         assert_eq!(stat.ephemeral_owner, owner.session_id().0);
-        assert_eq!(owner.list_ephemerals("/").await.unwrap(), vec!["/it-eph-parent/e".to_string()]);
-        assert!(matches!(owner.create("/it-eph-parent/e/child", b"", &persistent()).await, Err(zk::Error::NoChildrenForEphemerals)));
-        let (_, _, w) = watcher.get_and_watch_data("/it-eph-parent/e").await.unwrap();
+        assert_eq!(
+            owner.list_ephemerals("/").await.unwrap(),
+            vec!["/it-eph-parent/e".to_string()]
+        );
+        assert!(matches!(
+            owner
+                .create("/it-eph-parent/e/child", b"", &persistent())
+                .await,
+            Err(zk::Error::NoChildrenForEphemerals)
+        ));
+        let (_, _, w) = watcher
+            .get_and_watch_data("/it-eph-parent/e")
+            .await
+            .unwrap();
         drop(owner); // closes the session
         let ev = within("NodeDeleted", w.changed()).await;
         assert_eq!(ev.event_type, zk::EventType::NodeDeleted);
-        assert!(watcher.check_stat("/it-eph-parent/e").await.unwrap().is_none());
+        assert!(watcher
+            .check_stat("/it-eph-parent/e")
+            .await
+            .unwrap()
+            .is_none());
     });
 }
 
@@ -109,7 +151,10 @@ fn one_shot_and_persistent_watches_fire_in_order() {
         let (stat, w) = c.check_and_watch_stat("/it-w").await.unwrap();
         assert!(stat.is_none());
         other.create("/it-w", b"1", &persistent()).await.unwrap();
-        assert_eq!(within("created", w.changed()).await.event_type, zk::EventType::NodeCreated);
+        assert_eq!(
+            within("created", w.changed()).await.event_type,
+            zk::EventType::NodeCreated
+        );
         // child watch
         let (_, _, cw) = c.get_and_watch_children("/it-w").await.unwrap();
         other.create("/it-w/c", b"", &persistent()).await.unwrap();
@@ -117,13 +162,22 @@ fn one_shot_and_persistent_watches_fire_in_order() {
         assert_eq!(ev.event_type, zk::EventType::NodeChildrenChanged);
         assert_eq!(ev.path, "/it-w");
         // persistent recursive watch sees descendants, several times.
-        let mut pw = c.watch("/it-w", zk::AddWatchMode::PersistentRecursive).await.unwrap();
+        let mut pw = c
+            .watch("/it-w", zk::AddWatchMode::PersistentRecursive)
+            .await
+            .unwrap();
         other.set_data("/it-w/c", b"x", None).await.unwrap();
         let ev = within("recursive 1", pw.changed()).await;
-        assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeDataChanged, "/it-w/c"));
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (zk::EventType::NodeDataChanged, "/it-w/c")
+        );
         other.delete("/it-w/c", None).await.unwrap();
         let ev = within("recursive 2", pw.changed()).await;
-        assert_eq!((ev.event_type, ev.path.as_str()), (zk::EventType::NodeDeleted, "/it-w/c"));
+        assert_eq!(
+            (ev.event_type, ev.path.as_str()),
+            (zk::EventType::NodeDeleted, "/it-w/c")
+        );
         // A session's own write: the event arrives before the reply, so the
         // watch is already fired when the write returns.
         let (_, _, dw) = c.get_and_watch_data("/it-w").await.unwrap();
@@ -150,7 +204,10 @@ fn multi_is_atomic() {
             }
             other => panic!("unexpected {other:?}"),
         }
-        assert!(c.check_stat("/it-m/a").await.unwrap().is_none(), "nothing of a failed multi is applied");
+        assert!(
+            c.check_stat("/it-m/a").await.unwrap().is_none(),
+            "nothing of a failed multi is applied"
+        );
         let mut w = c.new_multi_writer();
         w.add_create("/it-m/a", b"", &persistent()).unwrap();
         w.add_create("/it-m/a/b", b"", &persistent()).unwrap();
@@ -169,18 +226,33 @@ fn digest_acls_are_enforced() {
     let server = Server::start("");
     rt().block_on(async {
         let bob = client(&server).await;
-        bob.auth("digest".into(), b"bob:secret".to_vec()).await.unwrap();
+        bob.auth("digest".into(), b"bob:secret".to_vec())
+            .await
+            .unwrap();
         let creator_only = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
-        bob.create("/it-acl", b"secret", &creator_only).await.unwrap();
+        bob.create("/it-acl", b"secret", &creator_only)
+            .await
+            .unwrap();
         let (acl, _) = bob.get_acl("/it-acl").await.unwrap();
         assert_eq!(acl.len(), 1);
         assert_eq!(acl[0].scheme(), "digest");
         assert_eq!(acl[0].id(), "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
         let anon = client(&server).await;
-        assert!(matches!(anon.get_data("/it-acl").await, Err(zk::Error::NoAuth)));
-        assert!(matches!(anon.set_data("/it-acl", b"x", None).await, Err(zk::Error::NoAuth)));
+        assert!(matches!(
+            anon.get_data("/it-acl").await,
+            Err(zk::Error::NoAuth)
+        ));
+        assert!(matches!(
+            anon.set_data("/it-acl", b"x", None).await,
+            Err(zk::Error::NoAuth)
+        ));
         let users = bob.list_auth_users().await.unwrap();
-        assert!(users.iter().any(|u| u.scheme() == "digest" && u.user() == "bob"), "{users:?}");
+        assert!(
+            users
+                .iter()
+                .any(|u| u.scheme() == "digest" && u.user() == "bob"),
+            "{users:?}"
+        );
     });
 }
 
@@ -199,7 +271,12 @@ fn multi_read_and_counts() {
         r.add_get_data("/it-r/missing").unwrap();
         let results = r.commit().await.unwrap();
         assert_eq!(results.len(), 3);
-        assert!(matches!(&results[2], zk::MultiReadResult::Error { err: zk::Error::NoNode }));
+        assert!(matches!(
+            &results[2],
+            zk::MultiReadResult::Error {
+                err: zk::Error::NoNode
+            }
+        ));
         c.sync("/it-r").await.unwrap();
     });
 }

@@ -31,20 +31,35 @@ impl AuthIds {
 #[derive(Debug, thiserror::Error)]
 pub enum AuthSetupError {
     #[error("cannot read JAAS file {path}: {source}")]
-    Read { path: std::path::PathBuf, source: std::io::Error },
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("JAAS file {path}: {source}")]
-    Parse { path: std::path::PathBuf, source: jaas::JaasError },
+    Parse {
+        path: std::path::PathBuf,
+        source: jaas::JaasError,
+    },
 }
 
 /// Builds the runtime auth settings from zoo.cfg: the super digest, and the
 /// SASL users of the JAAS file's `Server` section when one is configured.
 /// This is the one place the JAAS file is read.
 pub fn settings_from_config(config: &crate::config::Config) -> Result<AuthConfig, AuthSetupError> {
-    let mut settings = AuthConfig { super_digest: config.auth.super_digest.clone(), ..AuthConfig::default() };
+    let mut settings = AuthConfig {
+        super_digest: config.auth.super_digest.clone(),
+        ..AuthConfig::default()
+    };
     if let Some(path) = &config.auth.jaas_config {
-        let text = std::fs::read_to_string(path).map_err(|source| AuthSetupError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| AuthSetupError::Read {
+            path: path.clone(),
+            source,
+        })?;
         settings.sasl_users =
-            jaas::server_users(&text).map_err(|source| AuthSetupError::Parse { path: path.clone(), source })?;
+            jaas::server_users(&text).map_err(|source| AuthSetupError::Parse {
+                path: path.clone(),
+                source,
+            })?;
     }
     settings.sasl_super_user = config.auth.sasl_super_user.clone();
     Ok(settings)

@@ -9,7 +9,9 @@ use super::messages::*;
 use crate::auth::AuthIds;
 use crate::ops::txn::Txn;
 use crate::ops::write::{self, OpsConfig, WriteContext};
-use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, MultiResult, Request, Response, SessionId, Zxid};
+use crate::proto::{
+    ConnectRequest, ConnectResponse, ErrorCode, MultiResult, Request, Response, SessionId, Zxid,
+};
 use crate::session::{ConnectionOwner, SessionTable};
 use crate::tree::DataTree;
 use std::collections::VecDeque;
@@ -76,9 +78,20 @@ struct PendingGather {
 }
 
 impl<L: TxnLog> Core<L> {
-    pub fn new(config: CoreConfig, log: L, mono_ms: i64, password_secret: [u8; 32], shard_count: usize) -> Self {
+    pub fn new(
+        config: CoreConfig,
+        log: L,
+        mono_ms: i64,
+        password_secret: [u8; 32],
+        shard_count: usize,
+    ) -> Self {
         // Session ids mix in the wall clock so ids differ across restarts.
-        let sessions = SessionTable::new(config.server_id, crate::runtime::clock::now_ms(), config.tick_ms, password_secret);
+        let sessions = SessionTable::new(
+            config.server_id,
+            crate::runtime::clock::now_ms(),
+            config.tick_ms,
+            password_secret,
+        );
         let next_reap_ms = mono_ms + config.container_check_interval_ms;
         Core {
             config,
@@ -120,7 +133,11 @@ impl<L: TxnLog> Core<L> {
 
     fn next_zxid(&mut self) -> Zxid {
         self.counter += 1;
-        assert!(self.counter < (1 << 32), "zxid counter exhausted in epoch {}", self.epoch);
+        assert!(
+            self.counter < (1 << 32),
+            "zxid counter exhausted in epoch {}",
+            self.epoch
+        );
         (self.epoch << 32) | self.counter
     }
 
@@ -140,7 +157,10 @@ impl<L: TxnLog> Core<L> {
             zxid,
             tree: Arc::new(self.pending.clone()),
             events: applied.events,
-            completion: completion_origin.map(|origin| Completion { origin, result: applied.result }),
+            completion: completion_origin.map(|origin| Completion {
+                origin,
+                result: applied.result,
+            }),
             connected: None,
             closed_session,
         };
@@ -155,12 +175,26 @@ impl<L: TxnLog> Core<L> {
     fn reply_in_order(&mut self, origin: Origin, result: Result<Response, ErrorCode>) {
         let completion = Completion { origin, result };
         // zxid is filled in at release time: the last published zxid then.
-        self.passthrough(origin.shard, ToShard::Complete { zxid: 0, completion });
+        self.passthrough(
+            origin.shard,
+            ToShard::Complete {
+                zxid: 0,
+                completion,
+            },
+        );
     }
 
     /// A state-changing request from a client.
     /// `mono_ms` drives session deadlines, `wall_ms` is the transaction time.
-    pub fn write(&mut self, origin: Origin, session_id: SessionId, auth: &AuthIds, request: &Request, mono_ms: i64, wall_ms: i64) {
+    pub fn write(
+        &mut self,
+        origin: Origin,
+        session_id: SessionId,
+        auth: &AuthIds,
+        request: &Request,
+        mono_ms: i64,
+        wall_ms: i64,
+    ) {
         if !self.sessions.is_live(session_id) {
             self.reply_in_order(origin, Err(ErrorCode::SessionExpired));
             return;
@@ -178,7 +212,11 @@ impl<L: TxnLog> Core<L> {
             self.propose(Txn::CloseSession { session_id }, wall_ms, Some(origin));
             return;
         }
-        let ctx = WriteContext { session_id, auth, config: &self.config.ops };
+        let ctx = WriteContext {
+            session_id,
+            auth,
+            config: &self.config.ops,
+        };
         let txn = write::prep(&self.pending, request, &ctx);
         match txn {
             Txn::Error(code) => self.reply_in_order(origin, Err(code)),
@@ -198,7 +236,14 @@ impl<L: TxnLog> Core<L> {
     }
 
     /// A ConnectRequest (digest §4.3).
-    pub fn connect(&mut self, shard: ShardId, conn: ConnId, request: &ConnectRequest, mono_ms: i64, wall_ms: i64) {
+    pub fn connect(
+        &mut self,
+        shard: ShardId,
+        conn: ConnId,
+        request: &ConnectRequest,
+        mono_ms: i64,
+        wall_ms: i64,
+    ) {
         // Refuse a client that has seen a newer state than ours: close
         // without a reply so it tries another server.
         if request.last_zxid_seen > self.pending.last_zxid {
@@ -207,7 +252,14 @@ impl<L: TxnLog> Core<L> {
                 our_zxid = format!("{:#x}", self.pending.last_zxid),
                 "refusing connection: client has seen a newer zxid; client must try another server"
             );
-            self.passthrough(shard, ToShard::ConnectResult { conn, response: None, session_id: 0 });
+            self.passthrough(
+                shard,
+                ToShard::ConnectResult {
+                    conn,
+                    response: None,
+                    session_id: 0,
+                },
+            );
             return;
         }
         let timeout_ms = SessionTable::negotiate_timeout(
@@ -228,7 +280,14 @@ impl<L: TxnLog> Core<L> {
                 passwd: self.sessions.password_for(session_id),
                 read_only,
             };
-            self.propose(Txn::CreateSession { session_id, timeout_ms }, wall_ms, None);
+            self.propose(
+                Txn::CreateSession {
+                    session_id,
+                    timeout_ms,
+                },
+                wall_ms,
+                None,
+            );
             if let Some(InFlight::Commit(commit)) = self.in_flight.back_mut() {
                 commit.connected = Some((shard, conn, response));
             }
@@ -238,11 +297,20 @@ impl<L: TxnLog> Core<L> {
         let session_id = request.session_id;
         if let Some(old) = self.sessions.get(session_id).and_then(|s| s.owner) {
             if old != owner {
-                self.outputs.push(Output::To(old.shard, ToShard::CloseConnection { conn: old.conn }));
+                self.outputs.push(Output::To(
+                    old.shard,
+                    ToShard::CloseConnection { conn: old.conn },
+                ));
                 self.sessions.set_owner(session_id, None);
             }
         }
-        let response = match self.sessions.reattach(session_id, &request.passwd, timeout_ms, mono_ms, owner) {
+        let response = match self.sessions.reattach(
+            session_id,
+            &request.passwd,
+            timeout_ms,
+            mono_ms,
+            owner,
+        ) {
             Ok(()) => ConnectResponse {
                 protocol_version: 0,
                 timeout_ms,
@@ -252,10 +320,23 @@ impl<L: TxnLog> Core<L> {
             },
             Err(why) => {
                 tracing::debug!(session = format!("{session_id:#x}"), %why, "re-attach refused");
-                ConnectResponse { protocol_version: 0, timeout_ms: 0, session_id: 0, passwd: [0; 16], read_only }
+                ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: [0; 16],
+                    read_only,
+                }
             }
         };
-        self.passthrough(shard, ToShard::ConnectResult { conn, response: Some(response), session_id });
+        self.passthrough(
+            shard,
+            ToShard::ConnectResult {
+                conn,
+                response: Some(response),
+                session_id,
+            },
+        );
     }
 
     pub fn touch(&mut self, sessions: &[SessionId], mono_ms: i64) {
@@ -286,12 +367,19 @@ impl<L: TxnLog> Core<L> {
                 self.config.container_max_never_used_interval_ms,
             );
             // maxPerMinute bounds deletions per check interval, scaled.
-            let budget = ((self.config.container_max_per_minute as i64 * self.config.container_check_interval_ms)
+            let budget = ((self.config.container_max_per_minute as i64
+                * self.config.container_check_interval_ms)
                 / 60_000)
                 .max(1) as usize;
             for path in candidates.into_iter().take(budget) {
-                let request = Request::DeleteContainer { path: path.to_string() };
-                let ctx = WriteContext { session_id: 0, auth: &AuthIds::default(), config: &self.config.ops };
+                let request = Request::DeleteContainer {
+                    path: path.to_string(),
+                };
+                let ctx = WriteContext {
+                    session_id: 0,
+                    auth: &AuthIds::default(),
+                    config: &self.config.ops,
+                };
                 let txn = write::prep(&self.pending, &request, &ctx);
                 if !matches!(txn, Txn::Error(_)) {
                     self.propose(txn, wall_ms, None);
@@ -310,9 +398,13 @@ impl<L: TxnLog> Core<L> {
             }
             match self.in_flight.pop_front().expect("front exists") {
                 InFlight::Commit(commit) => {
-                    assert!(commit.zxid > self.published_zxid, "commits must be released in zxid order");
+                    assert!(
+                        commit.zxid > self.published_zxid,
+                        "commits must be released in zxid order"
+                    );
                     self.published_zxid = commit.zxid;
-                    self.outputs.push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
+                    self.outputs
+                        .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
                 }
                 InFlight::Passthrough(shard, mut msg) => {
                     if let ToShard::Complete { zxid, .. } = &mut msg {
@@ -328,8 +420,15 @@ impl<L: TxnLog> Core<L> {
     pub fn gather(&mut self, shard: ShardId, conn: ConnId, word: &'static str) {
         let token = self.next_gather_token;
         self.next_gather_token += 1;
-        self.pending_gathers.push(PendingGather { token, shard, conn, word, reports: Vec::new() });
-        self.outputs.push(Output::Broadcast(ToShard::GatherRequest { token, word }));
+        self.pending_gathers.push(PendingGather {
+            token,
+            shard,
+            conn,
+            word,
+            reports: Vec::new(),
+        });
+        self.outputs
+            .push(Output::Broadcast(ToShard::GatherRequest { token, word }));
     }
 
     pub fn gather_reply(&mut self, token: u64, report: crate::net::ShardReport) {
@@ -344,14 +443,22 @@ impl<L: TxnLog> Core<L> {
         let core = self.core_report();
         self.outputs.push(Output::To(
             g.shard,
-            ToShard::GatherResult { conn: g.conn, word: g.word, reports: g.reports, core },
+            ToShard::GatherResult {
+                conn: g.conn,
+                word: g.word,
+                reports: g.reports,
+                core,
+            },
         ));
     }
 
     fn core_report(&self) -> CoreReport {
         let tree = &self.pending;
-        let mut sessions: Vec<(SessionId, i32, i64)> =
-            self.sessions.iter().map(|s| (s.id, s.timeout_ms, s.expires_at_ms)).collect();
+        let mut sessions: Vec<(SessionId, i32, i64)> = self
+            .sessions
+            .iter()
+            .map(|s| (s.id, s.timeout_ms, s.expires_at_ms))
+            .collect();
         sessions.sort();
         let mut ephemerals_by_session: Vec<(SessionId, Vec<String>)> = tree
             .ephemerals
@@ -383,7 +490,11 @@ mod tests {
             tick_ms: 100,
             min_session_timeout_ms: 200,
             max_session_timeout_ms: 2000,
-            ops: OpsConfig { extended_types_enabled: true, skip_acl: false, reconfig_enabled: false },
+            ops: OpsConfig {
+                extended_types_enabled: true,
+                skip_acl: false,
+                reconfig_enabled: false,
+            },
             container_check_interval_ms: 1000,
             container_max_per_minute: 10000,
             container_max_never_used_interval_ms: 0,
@@ -408,7 +519,10 @@ mod tests {
         let out = core.take_outputs();
         match &out[..] {
             [Output::Broadcast(ToShard::Commit(c))] => {
-                let (_, c_conn, resp) = c.connected.as_ref().expect("connect reply rides on the commit");
+                let (_, c_conn, resp) = c
+                    .connected
+                    .as_ref()
+                    .expect("connect reply rides on the commit");
                 assert_eq!(*c_conn, conn);
                 assert_eq!(resp.timeout_ms, 500);
                 assert_eq!(resp.read_only, Some(false));
@@ -420,13 +534,24 @@ mod tests {
     }
 
     fn origin(xid: i32, opcode: OpCode) -> Origin {
-        Origin { shard: 0, conn: 1, xid, opcode }
+        Origin {
+            shard: 0,
+            conn: 1,
+            xid,
+            opcode,
+        }
     }
 
     fn create(path: &str, flags: i32) -> Request {
         Request::Create {
             opcode: OpCode::Create,
-            req: CreateRequest { path: path.into(), data: Some(vec![]), acl: Some(Acl::open_unsafe()), flags, ttl: -1 },
+            req: CreateRequest {
+                path: path.into(),
+                data: Some(vec![]),
+                acl: Some(Acl::open_unsafe()),
+                flags,
+                ttl: -1,
+            },
         }
     }
 
@@ -444,17 +569,37 @@ mod tests {
         let mut c = core();
         let sid = connect(&mut c, 1, 0);
         let auth = AuthIds::default();
-        c.write(origin(1, OpCode::Create), sid, &auth, &create("/a", 0), 0, 1000);
-        c.write(origin(2, OpCode::Create), sid, &auth, &create("/a", 0), 0, 1000);
+        c.write(
+            origin(1, OpCode::Create),
+            sid,
+            &auth,
+            &create("/a", 0),
+            0,
+            1000,
+        );
+        c.write(
+            origin(2, OpCode::Create),
+            sid,
+            &auth,
+            &create("/a", 0),
+            0,
+            1000,
+        );
         c.release();
         let out = c.take_outputs();
         assert_eq!(out.len(), 2);
         match (&out[0], &out[1]) {
-            (Output::Broadcast(ToShard::Commit(commit)), Output::To(0, ToShard::Complete { zxid, completion })) => {
+            (
+                Output::Broadcast(ToShard::Commit(commit)),
+                Output::To(0, ToShard::Complete { zxid, completion }),
+            ) => {
                 assert_eq!(commit.completion.as_ref().unwrap().origin.xid, 1);
                 assert_eq!(completion.origin.xid, 2);
                 assert_eq!(completion.result, Err(ErrorCode::NodeExists));
-                assert_eq!(*zxid, commit.zxid, "error replies carry the last committed zxid");
+                assert_eq!(
+                    *zxid, commit.zxid,
+                    "error replies carry the last committed zxid"
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -464,7 +609,14 @@ mod tests {
     #[test]
     fn requests_of_an_unknown_session_get_session_expired() {
         let mut c = core();
-        c.write(origin(1, OpCode::Create), 12345, &AuthIds::default(), &create("/a", 0), 0, 0);
+        c.write(
+            origin(1, OpCode::Create),
+            12345,
+            &AuthIds::default(),
+            &create("/a", 0),
+            0,
+            0,
+        );
         c.release();
         match &c.take_outputs()[..] {
             [Output::To(0, ToShard::Complete { completion, .. })] => {
@@ -479,8 +631,22 @@ mod tests {
         let mut c = core();
         let sid = connect(&mut c, 1, 0);
         let auth = AuthIds::default();
-        c.write(origin(1, OpCode::Create), sid, &auth, &create("/e1", 1), 0, 1000);
-        c.write(origin(2, OpCode::Create), sid, &auth, &create("/e2", 1), 0, 1000);
+        c.write(
+            origin(1, OpCode::Create),
+            sid,
+            &auth,
+            &create("/e1", 1),
+            0,
+            1000,
+        );
+        c.write(
+            origin(2, OpCode::Create),
+            sid,
+            &auth,
+            &create("/e2", 1),
+            0,
+            1000,
+        );
         c.release();
         c.take_outputs();
         // Not yet: the deadline is at least the timeout away.
@@ -522,7 +688,14 @@ mod tests {
         c.connect(0, 7, &req, 0, 0);
         c.release();
         match &c.take_outputs()[..] {
-            [Output::To(0, ToShard::ConnectResult { conn: 7, response: None, .. })] => {}
+            [Output::To(
+                0,
+                ToShard::ConnectResult {
+                    conn: 7,
+                    response: None,
+                    ..
+                },
+            )] => {}
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -543,9 +716,19 @@ mod tests {
         c.connect(0, 2, &req, 10, 10);
         c.release();
         let out = c.take_outputs();
-        assert!(matches!(out[0], Output::To(0, ToShard::CloseConnection { conn: 1 })));
+        assert!(matches!(
+            out[0],
+            Output::To(0, ToShard::CloseConnection { conn: 1 })
+        ));
         match &out[1] {
-            Output::To(0, ToShard::ConnectResult { conn: 2, response: Some(r), .. }) => {
+            Output::To(
+                0,
+                ToShard::ConnectResult {
+                    conn: 2,
+                    response: Some(r),
+                    ..
+                },
+            ) => {
                 assert_eq!((r.session_id, r.timeout_ms, r.passwd), (sid, 800, pw));
                 assert_eq!(r.read_only, None, "legacy clients get no readOnly byte");
             }
@@ -556,7 +739,14 @@ mod tests {
         c.release();
         let out = c.take_outputs();
         match out.last().unwrap() {
-            Output::To(0, ToShard::ConnectResult { conn: 3, response: Some(r), .. }) => {
+            Output::To(
+                0,
+                ToShard::ConnectResult {
+                    conn: 3,
+                    response: Some(r),
+                    ..
+                },
+            ) => {
                 assert_eq!((r.timeout_ms, r.session_id, r.passwd), (0, 0, [0; 16]));
             }
             other => panic!("unexpected {other:?}"),

@@ -39,7 +39,11 @@ impl MemoryLog {
 
 impl TxnLog for MemoryLog {
     fn append(&mut self, zxid: Zxid, _txn: &Txn) {
-        assert!(zxid > self.last_zxid, "log append out of order: {zxid} after {}", self.last_zxid);
+        assert!(
+            zxid > self.last_zxid,
+            "log append out of order: {zxid} after {}",
+            self.last_zxid
+        );
         self.last_zxid = zxid;
         self.appended += 1;
     }

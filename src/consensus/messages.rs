@@ -7,7 +7,9 @@
 //! produced them: that one rule gives read-your-writes and watch-before-data.
 
 use crate::auth::AuthIds;
-use crate::proto::{ConnectRequest, ConnectResponse, OpCode, Request, Response, ErrorCode, SessionId, Xid, Zxid};
+use crate::proto::{
+    ConnectRequest, ConnectResponse, ErrorCode, OpCode, Request, Response, SessionId, Xid, Zxid,
+};
 use crate::tree::{DataTree, WatchEvent};
 use std::sync::Arc;
 
@@ -28,19 +30,39 @@ pub struct Origin {
 pub enum ToConsensus {
     /// A state-changing request (create, delete, setData, setACL, multi,
     /// closeSession, reconfig).
-    Write { origin: Origin, session_id: SessionId, auth: AuthIds, request: Request },
+    Write {
+        origin: Origin,
+        session_id: SessionId,
+        auth: AuthIds,
+        request: Request,
+    },
     /// A sync barrier: answered once everything committed before it is applied.
     Sync { origin: Origin, path: String },
     /// A ConnectRequest (new session or re-attach).
-    Connect { shard: ShardId, conn: ConnId, request: ConnectRequest },
+    Connect {
+        shard: ShardId,
+        conn: ConnId,
+        request: ConnectRequest,
+    },
     /// Sessions that sent anything since the last batch.
     Touch { sessions: Vec<SessionId> },
     /// A connection bound to a session went away (the session lives on).
-    Disconnected { shard: ShardId, conn: ConnId, session_id: SessionId },
+    Disconnected {
+        shard: ShardId,
+        conn: ConnId,
+        session_id: SessionId,
+    },
     /// A four-letter word needs a view of every shard.
-    Gather { shard: ShardId, conn: ConnId, word: &'static str },
+    Gather {
+        shard: ShardId,
+        conn: ConnId,
+        word: &'static str,
+    },
     /// A shard's answer to `ToShard::GatherRequest`.
-    GatherReply { token: u64, report: Box<crate::net::ShardReport> },
+    GatherReply {
+        token: u64,
+        report: Box<crate::net::ShardReport>,
+    },
 }
 
 /// The result of a request that went through the core.
@@ -72,15 +94,32 @@ pub struct Commit {
 pub enum ToShard {
     Commit(Arc<Commit>),
     /// A reply that needed ordering but changed nothing (failed writes, sync).
-    Complete { zxid: Zxid, completion: Completion },
+    Complete {
+        zxid: Zxid,
+        completion: Completion,
+    },
     /// Re-attach accepted, or refused with the "invalid session" reply
     /// (`response.timeout_ms == 0`), or `None`: close without any reply
     /// (client ahead of us).
-    ConnectResult { conn: ConnId, response: Option<ConnectResponse>, session_id: SessionId },
+    ConnectResult {
+        conn: ConnId,
+        response: Option<ConnectResponse>,
+        session_id: SessionId,
+    },
     /// Close a connection (its session was re-attached elsewhere).
-    CloseConnection { conn: ConnId },
-    GatherRequest { token: u64, word: &'static str },
-    GatherResult { conn: ConnId, word: &'static str, reports: Vec<crate::net::ShardReport>, core: CoreReport },
+    CloseConnection {
+        conn: ConnId,
+    },
+    GatherRequest {
+        token: u64,
+        word: &'static str,
+    },
+    GatherResult {
+        conn: ConnId,
+        word: &'static str,
+        reports: Vec<crate::net::ShardReport>,
+        core: CoreReport,
+    },
 }
 
 /// What the core contributes to four-letter words.

@@ -8,20 +8,36 @@ use crate::probe::ServerProbe;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Renders `word` from the gathered reports.
-pub fn render_gathered(word: &str, settings: &ShardSettings, reports: &[ShardReport], core: &CoreReport) -> String {
+pub fn render_gathered(
+    word: &str,
+    settings: &ShardSettings,
+    reports: &[ShardReport],
+    core: &CoreReport,
+) -> String {
     super::render(word, &server_view(settings, reports, core))
 }
 
-pub fn server_view(settings: &ShardSettings, reports: &[ShardReport], core: &CoreReport) -> ServerView {
+pub fn server_view(
+    settings: &ShardSettings,
+    reports: &[ShardReport],
+    core: &CoreReport,
+) -> ServerView {
     let config = &settings.config;
     let server = ServerProbe::merged(reports.iter().map(|r| &r.probe));
     let mut data_watches: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     for report in reports {
         for (session, paths) in &report.data_watches_by_session {
-            data_watches.entry(*session).or_default().extend(paths.iter().cloned());
+            data_watches
+                .entry(*session)
+                .or_default()
+                .extend(paths.iter().cloned());
         }
     }
-    let ephemerals: BTreeMap<i64, &Vec<String>> = core.ephemerals_by_session.iter().map(|(s, p)| (*s, p)).collect();
+    let ephemerals: BTreeMap<i64, &Vec<String>> = core
+        .ephemerals_by_session
+        .iter()
+        .map(|(s, p)| (*s, p))
+        .collect();
     let now_mono = crate::runtime::clock::monotonic_ms();
     let now_wall = crate::runtime::clock::now_ms();
     let sessions = core
@@ -38,14 +54,22 @@ pub fn server_view(settings: &ShardSettings, reports: &[ShardReport], core: &Cor
     let mut env = EnvView::for_roost(ZK_COMPAT_VERSION, env!("CARGO_PKG_VERSION"));
     env.zookeeper_version = version_string(env!("CARGO_PKG_VERSION"), "1970-01-01 00:00 UTC");
     env.host_name = hostname();
-    env.os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    env.os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     env.user_name = std::env::var("USER").unwrap_or_default();
     env.user_home = std::env::var("HOME").unwrap_or_default();
-    env.user_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    env.user_dir = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
     let (fds_open, fds_max) = file_descriptors();
     let mut extra_metrics = vec![
         ("roost_client_shards".to_string(), reports.len().to_string()),
-        ("roost_log_failed".to_string(), (core.log_failure.is_some() as u8).to_string()),
+        (
+            "roost_log_failed".to_string(),
+            (core.log_failure.is_some() as u8).to_string(),
+        ),
     ];
     if let Some(reason) = &core.log_failure {
         extra_metrics.push(("roost_log_failure".to_string(), reason.clone()));
@@ -55,7 +79,10 @@ pub fn server_view(settings: &ShardSettings, reports: &[ShardReport], core: &Cor
         mode: Mode::Standalone,
         zxid: core.last_zxid,
         node_count: core.node_count as u64,
-        connections: reports.iter().flat_map(|r| r.connections.iter().cloned()).collect(),
+        connections: reports
+            .iter()
+            .flat_map(|r| r.connections.iter().cloned())
+            .collect(),
         server,
         watches: WatchView { data_watches },
         watch_count_total: reports.iter().map(|r| r.watch_count as u64).sum(),
@@ -76,13 +103,24 @@ pub fn server_view(settings: &ShardSettings, reports: &[ShardReport], core: &Cor
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
 }
 
 fn file_descriptors() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0);
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let open = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: valid pointer to a local struct.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 0 };
+    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        0
+    };
     (open, max)
 }

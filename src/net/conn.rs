@@ -2,14 +2,14 @@
 //! the writer task, and the per-connection FIFO that keeps replies in
 //! request order (digest §5.3).
 
-use super::shard::{IpConnectionCounts, LocalRequest, Shard};
-use crate::consensus::{ConnId, Origin, ToConsensus};
+use super::shard::{IpConnectionCounts, LocalRequest, Shard, ShardSettings};
 use crate::auth::AuthIds;
+use crate::consensus::{ConnId, Origin, ToConsensus};
 use crate::probe::{ConnectionProbe, ServerProbe};
-use crate::runtime::clock;
 use crate::proto::codec;
 use crate::proto::frame::{self, FrameError};
 use crate::proto::*;
+use crate::runtime::clock;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::net::TcpStream;
@@ -29,9 +29,18 @@ pub enum Pending {
     /// The handshake is with the core.
     Connect,
     /// A write or sync is with the core; its reply comes on the commit stream.
-    Core { xid: Xid, opcode: OpCode, started_ms: i64 },
+    Core {
+        xid: Xid,
+        opcode: OpCode,
+        started_ms: i64,
+    },
     /// A local request queued behind a core request (FIFO per client).
-    Local { xid: Xid, opcode: OpCode, request: LocalRequest, started_ms: i64 },
+    Local {
+        xid: Xid,
+        opcode: OpCode,
+        request: LocalRequest,
+        started_ms: i64,
+    },
 }
 
 /// A connection's state. Owned by its shard's executor.
@@ -95,7 +104,8 @@ impl Conn {
         codec::encode_reply(&header, body, &mut self.out);
         let now = clock::now_ms();
         let latency_ms = (now - started_ms).max(0) as u64;
-        self.probe.request_answered(opcode.short_name(), xid, zxid, latency_ms, now as u64);
+        self.probe
+            .request_answered(opcode.short_name(), xid, zxid, latency_ms, now as u64);
         self.probe.packet_sent();
         let mut server = self.server_probe.borrow_mut();
         server.request_finished(latency_ms);
@@ -145,7 +155,9 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
     {
         let mut counts = ip_counts.lock().expect("ip count lock");
         let n = counts.entry(peer.ip()).or_insert(0);
-        if settings.max_client_connections_per_ip != 0 && *n >= settings.max_client_connections_per_ip {
+        if settings.max_client_connections_per_ip != 0
+            && *n >= settings.max_client_connections_per_ip
+        {
             tracing::warn!(%peer, limit = settings.max_client_connections_per_ip, "too many connections from this address (maxClientCnxns); closing");
             return;
         }
@@ -168,7 +180,9 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
             established: false,
             closing: false,
             close_when_flushed: false,
-            auth: AuthIds { ids: vec![Id::new("ip", &peer.ip().to_string())] },
+            auth: AuthIds {
+                ids: vec![Id::new("ip", &peer.ip().to_string())],
+            },
             sasl: None,
             read_only_aware: false,
             out: Vec::new(),
@@ -206,11 +220,21 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
             let mut probe = probe.borrow_mut();
             probe.connection_closed();
             // Requests that will never be answered no longer count as outstanding.
-            let unanswered = c.pending.iter().filter(|p| !matches!(p, Pending::Connect)).count();
+            let unanswered = c
+                .pending
+                .iter()
+                .filter(|p| !matches!(p, Pending::Connect))
+                .count();
             probe.requests_abandoned(unanswered as u64);
         }
         if session_id != 0 {
-            let _ = to_core.send(ToConsensus::Disconnected { shard: shard_id, conn: conn_id, session_id }).await;
+            let _ = to_core
+                .send(ToConsensus::Disconnected {
+                    shard: shard_id,
+                    conn: conn_id,
+                    session_id,
+                })
+                .await;
         }
     }
     let mut counts = ip_counts.lock().expect("ip count lock");
@@ -248,24 +272,25 @@ async fn read_loop(
     wake: LocalReceiver<()>,
 ) -> Result<(), ConnectionEnd> {
     let settings = shard.borrow().settings.clone();
-    let conn = shard.borrow().conns.get(&conn_id).cloned().ok_or(ConnectionEnd::Closed)?;
+    let conn = shard
+        .borrow()
+        .conns
+        .get(&conn_id)
+        .cloned()
+        .ok_or(ConnectionEnd::Closed)?;
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-    let handshake_deadline = std::time::Instant::now() + Duration::from_millis(settings.sessionless_connection_timeout_ms);
+    let handshake_deadline = std::time::Instant::now()
+        + Duration::from_millis(settings.sessionless_connection_timeout_ms);
     let mut first_bytes_checked = false;
     loop {
         // Back-pressure: stop reading while the client has too many requests
         // in flight, is waiting for its handshake, or is not reading replies.
         loop {
-            let c = conn.borrow();
-            if c.closing {
+            if conn.borrow().closing {
                 return Err(ConnectionEnd::Closed);
             }
-            let busy = c.pending.len() >= settings.outstanding_per_connection_max
-                || matches!(c.pending.front(), Some(Pending::Connect))
-                || c.out.len() >= settings.outbound_buffer_max;
-            drop(c);
-            if !busy {
+            if !is_busy(&conn.borrow(), &settings) {
                 break;
             }
             wake.recv().await;
@@ -303,25 +328,17 @@ async fn read_loop(
             handle_frame(shard, &conn, &body).await?;
             // A handshake in flight: leave later frames buffered until the
             // ConnectResponse is queued (digest §1, pipelining).
-            if matches!(conn.borrow().pending.front(), Some(Pending::Connect))
-                || conn.borrow().pending.len() >= settings.outstanding_per_connection_max
-            {
+            if is_busy(&conn.borrow(), &settings) {
                 break;
             }
         }
         buf.drain(..consumed_total);
-        {
-            // Go round to the back-pressure wait rather than read on while
-            // busy. This also means a read never starts while the handshake
-            // is in flight, so the sessionless timeout below applies only to
-            // connections that really have no session.
-            let c = conn.borrow();
-            if matches!(c.pending.front(), Some(Pending::Connect))
-                || c.pending.len() >= settings.outstanding_per_connection_max
-                || c.out.len() >= settings.outbound_buffer_max
-            {
-                continue;
-            }
+        // Go round to the back-pressure wait rather than read on while busy.
+        // This also means a read never starts while the handshake is in
+        // flight, so the sessionless timeout below applies only to
+        // connections that really have no session.
+        if is_busy(&conn.borrow(), &settings) {
+            continue;
         }
         let established = conn.borrow().established;
         let n = if established {
@@ -329,7 +346,9 @@ async fn read_loop(
         } else {
             let left = handshake_deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
-                return Err(ConnectionEnd::HandshakeTimeout(settings.sessionless_connection_timeout_ms));
+                return Err(ConnectionEnd::HandshakeTimeout(
+                    settings.sessionless_connection_timeout_ms,
+                ));
             }
             match futures_lite::future::or(async { Some(reader.read(&mut chunk).await) }, async {
                 glommio::timer::sleep(left).await;
@@ -338,7 +357,11 @@ async fn read_loop(
             .await
             {
                 Some(r) => r?,
-                None => return Err(ConnectionEnd::HandshakeTimeout(settings.sessionless_connection_timeout_ms)),
+                None => {
+                    return Err(ConnectionEnd::HandshakeTimeout(
+                        settings.sessionless_connection_timeout_ms,
+                    ))
+                }
             }
         };
         if n == 0 {
@@ -348,7 +371,20 @@ async fn read_loop(
     }
 }
 
-async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body: &[u8]) -> Result<(), ConnectionEnd> {
+/// True while the reader must not take more requests from the socket: the
+/// handshake is in flight, too many requests are outstanding, or the client
+/// is not reading its replies.
+fn is_busy(conn: &Conn, settings: &ShardSettings) -> bool {
+    matches!(conn.pending.front(), Some(Pending::Connect))
+        || conn.pending.len() >= settings.outstanding_per_connection_max
+        || conn.out.len() >= settings.outbound_buffer_max
+}
+
+async fn handle_frame(
+    shard: &Rc<RefCell<Shard>>,
+    conn: &Rc<RefCell<Conn>>,
+    body: &[u8],
+) -> Result<(), ConnectionEnd> {
     let (established, session_id) = {
         let c = conn.borrow();
         (c.established, c.session_id)
@@ -372,7 +408,11 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
             c.id
         };
         to_core
-            .send(ToConsensus::Connect { shard: shard_id, conn: conn_id, request })
+            .send(ToConsensus::Connect {
+                shard: shard_id,
+                conn: conn_id,
+                request,
+            })
             .await
             .map_err(|_| ConnectionEnd::Closed)?;
         return Ok(());
@@ -383,19 +423,38 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
     let started_ms = clock::now_ms();
     let xid = header.xid;
     let (opcode, local) = match OpCode::from_i32(header.opcode) {
-        None | Some(OpCode::Notification | OpCode::Error | OpCode::CreateSession | OpCode::Check) => {
+        None
+        | Some(OpCode::Notification | OpCode::Error | OpCode::CreateSession | OpCode::Check) => {
             // Unknown or client-invalid opcode: Unimplemented, then close (digest §6).
-            (OpCode::Error, LocalRequest::Error { code: ErrorCode::Unimplemented, close: true })
+            (
+                OpCode::Error,
+                LocalRequest::Error {
+                    code: ErrorCode::Unimplemented,
+                    close: true,
+                },
+            )
         }
         Some(OpCode::DeleteContainer) => {
             // Real ZK lets any client delete any empty node this way; no
             // client sends it, so Roost keeps it for its own reaper only.
-            (OpCode::DeleteContainer, LocalRequest::Error { code: ErrorCode::Unimplemented, close: false })
+            (
+                OpCode::DeleteContainer,
+                LocalRequest::Error {
+                    code: ErrorCode::Unimplemented,
+                    close: false,
+                },
+            )
         }
         Some(op) => match codec::decode_request(op, rest) {
             Err(why) => {
                 tracing::debug!(?op, %why, "undecodable request body");
-                (op, LocalRequest::Error { code: ErrorCode::MarshallingError, close: false })
+                (
+                    op,
+                    LocalRequest::Error {
+                        code: ErrorCode::MarshallingError,
+                        close: false,
+                    },
+                )
             }
             Ok(request) => {
                 if request.is_write() || matches!(request, Request::Sync { .. }) {
@@ -403,15 +462,29 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
                         let s = shard.borrow();
                         (s.id, s.to_core.clone())
                     };
-                    let origin = Origin { shard: shard_id, conn: conn.borrow().id, xid, opcode: op };
+                    let origin = Origin {
+                        shard: shard_id,
+                        conn: conn.borrow().id,
+                        xid,
+                        opcode: op,
+                    };
                     let msg = match request {
                         Request::Sync { path } => ToConsensus::Sync { origin, path },
                         request => {
                             let auth = conn.borrow().auth.clone();
-                            ToConsensus::Write { origin, session_id, auth, request }
+                            ToConsensus::Write {
+                                origin,
+                                session_id,
+                                auth,
+                                request,
+                            }
                         }
                     };
-                    conn.borrow_mut().pending.push_back(Pending::Core { xid, opcode: op, started_ms });
+                    conn.borrow_mut().pending.push_back(Pending::Core {
+                        xid,
+                        opcode: op,
+                        started_ms,
+                    });
                     to_core.send(msg).await.map_err(|_| ConnectionEnd::Closed)?;
                     return Ok(());
                 }
@@ -422,21 +495,37 @@ async fn handle_frame(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, body
     // Local requests run now if nothing is ahead of them, else in turn.
     let mut c = conn.borrow_mut();
     if c.pending.is_empty() {
-        shard.borrow_mut().execute_local(&mut c, xid, opcode, local, started_ms);
+        shard
+            .borrow_mut()
+            .execute_local(&mut c, xid, opcode, local, started_ms);
     } else {
-        c.pending.push_back(Pending::Local { xid, opcode, request: local, started_ms });
+        c.pending.push_back(Pending::Local {
+            xid,
+            opcode,
+            request: local,
+            started_ms,
+        });
     }
     Ok(())
 }
 
-async fn four_letter_word(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, word: &'static str) {
+async fn four_letter_word(
+    shard: &Rc<RefCell<Shard>>,
+    conn: &Rc<RefCell<Conn>>,
+    word: &'static str,
+) {
     let (allowed, shard_id, to_core) = {
         let s = shard.borrow();
-        (s.settings.config.four_letter_words.allows(word), s.id, s.to_core.clone())
+        (
+            s.settings.config.four_letter_words.allows(word),
+            s.id,
+            s.to_core.clone(),
+        )
     };
     if !allowed {
         let mut c = conn.borrow_mut();
-        c.out.extend_from_slice(crate::fourlw::not_whitelisted(word).as_bytes());
+        c.out
+            .extend_from_slice(crate::fourlw::not_whitelisted(word).as_bytes());
         c.close_after_flush();
         return;
     }
@@ -444,7 +533,13 @@ async fn four_letter_word(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, 
     // The answer comes back as a GatherResult, which queues the text and
     // closes the connection; the reader just stops here.
     conn.borrow_mut().pending.push_back(Pending::Connect);
-    let _ = to_core.send(ToConsensus::Gather { shard: shard_id, conn: conn_id, word }).await;
+    let _ = to_core
+        .send(ToConsensus::Gather {
+            shard: shard_id,
+            conn: conn_id,
+            word,
+        })
+        .await;
 }
 
 async fn write_loop(

@@ -4,8 +4,8 @@ use super::conn::{Conn, Pending};
 use crate::auth::acl;
 use crate::auth::AuthIds;
 use crate::consensus::{Commit, Completion, ConnId, ShardId, ToConsensus, ToShard};
-use crate::ops::read::{execute_read, ReadContext};
 use crate::fourlw::ConnectionView;
+use crate::ops::read::{execute_read, ReadContext};
 use crate::probe::ServerProbe;
 use crate::proto::codec;
 use crate::proto::*;
@@ -67,7 +67,12 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(id: ShardId, tree: Arc<DataTree>, settings: Rc<ShardSettings>, to_core: Rc<ConnectedSender<ToConsensus>>) -> Self {
+    pub fn new(
+        id: ShardId,
+        tree: Arc<DataTree>,
+        settings: Rc<ShardSettings>,
+        to_core: Rc<ConnectedSender<ToConsensus>>,
+    ) -> Self {
         Shard {
             id,
             tree,
@@ -101,7 +106,11 @@ impl Shard {
                 let mut shard = this.borrow_mut();
                 shard.complete(completion, zxid);
             }
-            ToShard::ConnectResult { conn, response, session_id } => {
+            ToShard::ConnectResult {
+                conn,
+                response,
+                session_id,
+            } => {
                 let mut shard = this.borrow_mut();
                 shard.on_connect_result(conn, response, session_id);
             }
@@ -120,14 +129,25 @@ impl Shard {
                 let to_core = shard.to_core.clone();
                 // Sent from its own task: the commit stream never waits on the core.
                 glommio::spawn_local(async move {
-                    let _ = to_core.send(ToConsensus::GatherReply { token, report: Box::new(report) }).await;
+                    let _ = to_core
+                        .send(ToConsensus::GatherReply {
+                            token,
+                            report: Box::new(report),
+                        })
+                        .await;
                 })
                 .detach();
             }
-            ToShard::GatherResult { conn, word, reports, core } => {
+            ToShard::GatherResult {
+                conn,
+                word,
+                reports,
+                core,
+            } => {
                 let shard = this.borrow();
                 if let Some(c) = shard.conns.get(&conn) {
-                    let text = crate::fourlw::render_gathered(word, &shard.settings, &reports, &core);
+                    let text =
+                        crate::fourlw::render_gathered(word, &shard.settings, &reports, &core);
                     let mut c = c.borrow_mut();
                     c.out.extend_from_slice(text.as_bytes());
                     c.close_after_flush();
@@ -154,7 +174,11 @@ impl Shard {
                 if acl::check(&ev.acl, &conn.auth, perms::READ, skip_acl).is_err() {
                     continue;
                 }
-                let event = WatcherEvent { event_type: ev.event_type, state: STATE_SYNC_CONNECTED, path: ev.path.to_string() };
+                let event = WatcherEvent {
+                    event_type: ev.event_type,
+                    state: STATE_SYNC_CONNECTED,
+                    path: ev.path.to_string(),
+                };
                 conn.queue_notification(commit.zxid, &event);
             }
         }
@@ -178,7 +202,10 @@ impl Shard {
                 if let Some(conn) = shard.conns.get(&conn_id) {
                     let mut conn = conn.borrow_mut();
                     if !conn.closing {
-                        tracing::debug!(session = format!("{session_id:#x}"), "closing connection of ended session");
+                        tracing::debug!(
+                            session = format!("{session_id:#x}"),
+                            "closing connection of ended session"
+                        );
                         conn.close_now();
                     }
                 }
@@ -186,7 +213,12 @@ impl Shard {
         }
     }
 
-    fn on_connect_result(&mut self, conn_id: ConnId, response: Option<ConnectResponse>, session_id: SessionId) {
+    fn on_connect_result(
+        &mut self,
+        conn_id: ConnId,
+        response: Option<ConnectResponse>,
+        session_id: SessionId,
+    ) {
         let Some(conn) = self.conns.get(&conn_id).cloned() else {
             return;
         };
@@ -221,14 +253,28 @@ impl Shard {
         };
         let mut conn = conn_rc.borrow_mut();
         let started_ms = match conn.pending.pop_front() {
-            Some(Pending::Core { xid, started_ms, .. }) => {
-                assert_eq!(xid, completion.origin.xid, "core replies must arrive in request order");
+            Some(Pending::Core {
+                xid, started_ms, ..
+            }) => {
+                assert_eq!(
+                    xid, completion.origin.xid,
+                    "core replies must arrive in request order"
+                );
                 started_ms
             }
-            other => panic!("completion for xid {} but head of queue is {:?}", completion.origin.xid, other),
+            other => panic!(
+                "completion for xid {} but head of queue is {:?}",
+                completion.origin.xid, other
+            ),
         };
         let origin = completion.origin;
-        conn.queue_result(origin.xid, zxid, origin.opcode, completion.result.as_ref(), started_ms);
+        conn.queue_result(
+            origin.xid,
+            zxid,
+            origin.opcode,
+            completion.result.as_ref(),
+            started_ms,
+        );
         if origin.opcode == OpCode::CloseSession {
             conn.close_after_flush();
             return;
@@ -239,7 +285,13 @@ impl Shard {
     /// Runs queued local requests until the head waits on the core.
     pub fn run_deferred(&mut self, conn: &mut Conn) {
         while let Some(Pending::Local { .. }) = conn.pending.front() {
-            let Some(Pending::Local { xid, opcode, request, started_ms }) = conn.pending.pop_front() else {
+            let Some(Pending::Local {
+                xid,
+                opcode,
+                request,
+                started_ms,
+            }) = conn.pending.pop_front()
+            else {
                 unreachable!("front was checked to be Local")
             };
             self.execute_local(conn, xid, opcode, request, started_ms);
@@ -252,21 +304,42 @@ impl Shard {
 
     /// Executes a request that needs no consensus: reads, pings, auth, SASL
     /// and watch management, against this shard's tree version.
-    pub fn execute_local(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, request: LocalRequest, started_ms: i64) {
+    pub fn execute_local(
+        &mut self,
+        conn: &mut Conn,
+        xid: Xid,
+        opcode: OpCode,
+        request: LocalRequest,
+        started_ms: i64,
+    ) {
         let zxid = self.tree.last_zxid;
         match request {
             LocalRequest::Error { code, close } => {
-                let reply_zxid = if code == ErrorCode::Unimplemented { -1 } else { zxid };
+                let reply_zxid = if code == ErrorCode::Unimplemented {
+                    -1
+                } else {
+                    zxid
+                };
                 conn.queue_result(xid, reply_zxid, opcode, Err(&code), started_ms);
                 if close {
                     conn.close_after_flush();
                 }
             }
-            LocalRequest::Request(req) => self.execute_request(conn, xid, opcode, req, zxid, started_ms),
+            LocalRequest::Request(req) => {
+                self.execute_request(conn, xid, opcode, req, zxid, started_ms)
+            }
         }
     }
 
-    fn execute_request(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, req: Request, zxid: Zxid, started: i64) {
+    fn execute_request(
+        &mut self,
+        conn: &mut Conn,
+        xid: Xid,
+        opcode: OpCode,
+        req: Request,
+        zxid: Zxid,
+        started: i64,
+    ) {
         match req {
             Request::Ping => {
                 conn.queue_result(xid::PING, zxid, opcode, Ok(&Response::Empty), started);
@@ -288,7 +361,8 @@ impl Shard {
             Request::Sasl { token } => self.execute_sasl(conn, xid, opcode, &token, zxid, started),
             Request::SetWatches { watches, .. } => {
                 let mut events = Vec::new();
-                self.watches.set_watches(conn.id, &self.tree, &watches, &mut events);
+                self.watches
+                    .set_watches(conn.id, &self.tree, &watches, &mut events);
                 for ev in &events {
                     // Replayed events carry zxid -1 and are not ACL-filtered (digest §12.6).
                     conn.queue_notification(-1, ev);
@@ -300,14 +374,21 @@ impl Shard {
                     0 => false,
                     1 => true,
                     _ => {
-                        conn.queue_result(xid, zxid, opcode, Err(&ErrorCode::MarshallingError), started);
+                        conn.queue_result(
+                            xid,
+                            zxid,
+                            opcode,
+                            Err(&ErrorCode::MarshallingError),
+                            started,
+                        );
                         return;
                     }
                 };
                 self.watches.add_persistent(conn.id, &path, recursive);
                 conn.queue_result(xid, zxid, opcode, Ok(&Response::ErrorBody(0)), started);
             }
-            Request::CheckWatches { path, watcher_type } | Request::RemoveWatches { path, watcher_type } => {
+            Request::CheckWatches { path, watcher_type }
+            | Request::RemoveWatches { path, watcher_type } => {
                 let remove = opcode == OpCode::RemoveWatches;
                 let result = match WatcherType::from_i32(watcher_type) {
                     None => Err(ErrorCode::MarshallingError),
@@ -329,14 +410,30 @@ impl Shard {
         }
     }
 
-    fn execute_sasl(&mut self, conn: &mut Conn, xid: Xid, opcode: OpCode, token: &[u8], zxid: Zxid, started: i64) {
+    fn execute_sasl(
+        &mut self,
+        conn: &mut Conn,
+        xid: Xid,
+        opcode: OpCode,
+        token: &[u8],
+        zxid: Zxid,
+        started: i64,
+    ) {
         if !self.settings.auth.sasl_enabled() {
             // A server without SASL configured answers OK with a null token (digest §7.10).
-            conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: None }), started);
+            conn.queue_result(
+                xid,
+                zxid,
+                opcode,
+                Ok(&Response::Sasl { token: None }),
+                started,
+            );
             return;
         }
         let auth = &self.settings.auth;
-        let sasl = conn.sasl.get_or_insert_with(|| crate::auth::sasl::SaslServer::new(&auth.sasl_credentials()));
+        let sasl = conn
+            .sasl
+            .get_or_insert_with(|| crate::auth::sasl::SaslServer::new(&auth.sasl_credentials()));
         match sasl.step(token) {
             Ok(step) => {
                 if let Some(user) = step.authenticated {
@@ -344,7 +441,13 @@ impl Shard {
                     acl::add_ids(&mut conn.auth, ids);
                     conn.sasl = None;
                 }
-                conn.queue_result(xid, zxid, opcode, Ok(&Response::Sasl { token: step.reply }), started);
+                conn.queue_result(
+                    xid,
+                    zxid,
+                    opcode,
+                    Ok(&Response::Sasl { token: step.reply }),
+                    started,
+                );
             }
             Err(code) => {
                 self.probe.borrow_mut().auth_failed();
@@ -368,7 +471,7 @@ impl Shard {
                 interest_ops: 1,
                 session_id: conn.session_id,
                 expire_at_ms: 0,
-                probe: conn.probe.clone(),
+                probe: conn.probe,
             });
             if let Some(paths) = by_conn.get(&conn.id) {
                 data_watches_by_session.push((conn.session_id, paths.iter().cloned().collect()));
@@ -376,7 +479,7 @@ impl Shard {
         }
         ShardReport {
             shard: self.id,
-            probe: self.probe.borrow().clone(),
+            probe: *self.probe.borrow(),
             connections,
             data_watches_by_session,
             watch_count: self.watches.watch_count(),
@@ -418,6 +521,8 @@ pub enum LocalRequest {
     Request(Request),
     /// An error decided at decode time (unknown opcode, bad body), answered
     /// in order; `close` ends the connection after the reply.
-    Error { code: ErrorCode, close: bool },
+    Error {
+        code: ErrorCode,
+        close: bool,
+    },
 }
-

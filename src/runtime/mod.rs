@@ -48,7 +48,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // with a plain bind first so "address in use" is a clear error.
     std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
 
-    let auth = Arc::new(crate::auth::settings_from_config(&config).context("loading authentication settings")?);
+    let auth = Arc::new(
+        crate::auth::settings_from_config(&config).context("loading authentication settings")?,
+    );
     let initial_tree = Arc::new(DataTree::new());
     let shard_count = plan.shard_cpus.len();
     let started_at_ms = clock::now_ms();
@@ -87,7 +89,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
 
     let mut shards = Vec::new();
-    for (i, ((tx, rx), cpu)) in to_core_tx.into_iter().zip(to_shard_rx).zip(plan.shard_cpus.iter().copied()).enumerate() {
+    for (i, ((tx, rx), cpu)) in to_core_tx
+        .into_iter()
+        .zip(to_shard_rx)
+        .zip(plan.shard_cpus.iter().copied())
+        .enumerate()
+    {
         let settings = ShardSettings {
             max_frame_len: config.jute_buffer_bytes_max as usize,
             outstanding_per_connection_max: config.outstanding_per_connection_max as usize,
@@ -105,15 +112,30 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let handle = LocalExecutorBuilder::new(placement_of(Some(cpu)))
             .name(&format!("roost-shard-{i}"))
             .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-            .spawn(move || run_shard(i, addr, tree, settings, tx, rx, ip_counts, touch_interval_ms))
+            .spawn(move || {
+                run_shard(
+                    i,
+                    addr,
+                    tree,
+                    settings,
+                    tx,
+                    rx,
+                    ip_counts,
+                    touch_interval_ms,
+                )
+            })
             .map_err(|e| anyhow::anyhow!("starting client shard {i}: {e}"))?;
         shards.push(handle);
     }
     tracing::info!(%addr, "roost serving (standalone, in-memory data)");
     for handle in shards {
-        handle.join().map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
     }
-    consensus.join().map_err(|e| anyhow::anyhow!("consensus executor failed: {e:?}"))?;
+    consensus
+        .join()
+        .map_err(|e| anyhow::anyhow!("consensus executor failed: {e:?}"))?;
     Ok(())
 }
 
@@ -129,7 +151,8 @@ fn resolve_client_address(config: &Config) -> anyhow::Result<std::net::SocketAdd
 }
 
 fn ip_counts_shared() -> crate::net::shard::IpConnectionCounts {
-    static COUNTS: std::sync::OnceLock<crate::net::shard::IpConnectionCounts> = std::sync::OnceLock::new();
+    static COUNTS: std::sync::OnceLock<crate::net::shard::IpConnectionCounts> =
+        std::sync::OnceLock::new();
     COUNTS.get_or_init(Default::default).clone()
 }
 
@@ -142,7 +165,10 @@ fn placement_of(cpu: Option<usize>) -> Placement {
 
 /// io_uring needs locked memory; as root we can lift the default 8 MiB cap.
 fn raise_memlock_limit() {
-    let limit = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    let limit = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
     // SAFETY: plain syscall with a valid pointer; failure is harmless.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) };
     if rc != 0 {
@@ -165,7 +191,12 @@ async fn run_shard(
     // before its receivers, so each shard connects its receiver first.
     let from_core = from_core.connect().await;
     let to_core = Rc::new(to_core.connect().await);
-    let shard = Rc::new(RefCell::new(Shard::new(id, tree, Rc::new(settings), to_core.clone())));
+    let shard = Rc::new(RefCell::new(Shard::new(
+        id,
+        tree,
+        Rc::new(settings),
+        to_core.clone(),
+    )));
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("shard {id}: cannot listen on {addr}: {e}"))?;
 
@@ -185,7 +216,12 @@ async fn run_shard(
         loop {
             glommio::timer::sleep(Duration::from_millis(touch_interval_ms)).await;
             let sessions: Vec<_> = touch_shard.borrow_mut().touched.drain().collect();
-            if !sessions.is_empty() && touch_core.send(ToConsensus::Touch { sessions }).await.is_err() {
+            if !sessions.is_empty()
+                && touch_core
+                    .send(ToConsensus::Touch { sessions })
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }
@@ -195,7 +231,8 @@ async fn run_shard(
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(conn::serve(shard.clone(), stream, ip_counts.clone())).detach();
+                glommio::spawn_local(conn::serve(shard.clone(), stream, ip_counts.clone()))
+                    .detach();
             }
             Err(e) => {
                 // EMFILE and friends: keep serving the connections we have.
@@ -206,7 +243,11 @@ async fn run_shard(
     }
 }
 
-async fn run_consensus(config: CoreConfig, inputs: Vec<SharedReceiver<ToConsensus>>, outputs: Vec<SharedSender<ToShard>>) {
+async fn run_consensus(
+    config: CoreConfig,
+    inputs: Vec<SharedReceiver<ToConsensus>>,
+    outputs: Vec<SharedSender<ToShard>>,
+) {
     let shard_count = outputs.len();
     let tick_interval_ms = (config.tick_ms / 4).clamp(5, 100) as u64;
     let core = Rc::new(RefCell::new(Core::new(
@@ -264,11 +305,24 @@ fn handle_input(core: &mut Core<MemoryLog>, msg: ToConsensus) {
     let mono = clock::monotonic_ms();
     let wall = clock::now_ms();
     match msg {
-        ToConsensus::Write { origin, session_id, auth, request } => core.write(origin, session_id, &auth, &request, mono, wall),
+        ToConsensus::Write {
+            origin,
+            session_id,
+            auth,
+            request,
+        } => core.write(origin, session_id, &auth, &request, mono, wall),
         ToConsensus::Sync { origin, path } => core.sync(origin, path),
-        ToConsensus::Connect { shard, conn, request } => core.connect(shard, conn, &request, mono, wall),
+        ToConsensus::Connect {
+            shard,
+            conn,
+            request,
+        } => core.connect(shard, conn, &request, mono, wall),
         ToConsensus::Touch { sessions } => core.touch(&sessions, mono),
-        ToConsensus::Disconnected { shard, conn, session_id } => core.disconnected(shard, conn, session_id),
+        ToConsensus::Disconnected {
+            shard,
+            conn,
+            session_id,
+        } => core.disconnected(shard, conn, session_id),
         ToConsensus::Gather { shard, conn, word } => core.gather(shard, conn, word),
         ToConsensus::GatherReply { token, report } => core.gather_reply(token, *report),
     }
@@ -284,7 +338,10 @@ fn dispatch(outputs: Vec<Output>, outboxes: &[local_channel::LocalSender<ToShard
                 for outbox in outboxes {
                     let copy = match &msg {
                         ToShard::Commit(c) => ToShard::Commit(c.clone()),
-                        ToShard::GatherRequest { token, word } => ToShard::GatherRequest { token: *token, word },
+                        ToShard::GatherRequest { token, word } => ToShard::GatherRequest {
+                            token: *token,
+                            word,
+                        },
                         other => unreachable!("not a broadcast message: {other:?}"),
                     };
                     let _ = outbox.try_send(copy);

@@ -21,7 +21,8 @@ pub fn plan(config: &Config) -> anyhow::Result<PlacementPlan> {
     let cpus: Vec<usize> = match &config.cores {
         Some(list) => list.clone(),
         None => {
-            let online = core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect::<Vec<_>>());
+            let online = core_affinity::get_core_ids()
+                .map(|ids| ids.into_iter().map(|c| c.id).collect::<Vec<_>>());
             match online {
                 Some(ids) if !ids.is_empty() => ids,
                 _ => vec![0],
@@ -39,8 +40,13 @@ pub fn plan_for(cpus: &[usize], client_shards: Option<usize>) -> PlacementPlan {
         (cpus[..cpus.len() - 1].to_vec(), Some(cpus[cpus.len() - 1]))
     };
     let count = client_shards.unwrap_or(shard_pool.len()).max(1);
-    let shard_cpus = (0..count).map(|i| shard_pool[i % shard_pool.len()]).collect();
-    PlacementPlan { shard_cpus, consensus_cpu }
+    let shard_cpus = (0..count)
+        .map(|i| shard_pool[i % shard_pool.len()])
+        .collect();
+    PlacementPlan {
+        shard_cpus,
+        consensus_cpu,
+    }
 }
 
 #[cfg(test)]
@@ -49,12 +55,24 @@ mod tests {
 
     #[test]
     fn two_cores_give_one_shard_and_a_consensus_core() {
-        assert_eq!(plan_for(&[0, 1], None), PlacementPlan { shard_cpus: vec![0], consensus_cpu: Some(1) });
+        assert_eq!(
+            plan_for(&[0, 1], None),
+            PlacementPlan {
+                shard_cpus: vec![0],
+                consensus_cpu: Some(1)
+            }
+        );
     }
 
     #[test]
     fn one_core_shares() {
-        assert_eq!(plan_for(&[3], None), PlacementPlan { shard_cpus: vec![3], consensus_cpu: Some(3) });
+        assert_eq!(
+            plan_for(&[3], None),
+            PlacementPlan {
+                shard_cpus: vec![3],
+                consensus_cpu: Some(3)
+            }
+        );
     }
 
     #[test]

@@ -132,15 +132,29 @@ impl SessionTable {
         let expires_at_ms = self.deadline(now_ms, timeout_ms);
         let previous = self.sessions.insert(
             id,
-            Session { id, timeout_ms, expires_at_ms, closing: false, owner: None },
+            Session {
+                id,
+                timeout_ms,
+                expires_at_ms,
+                closing: false,
+                owner: None,
+            },
         );
         assert!(previous.is_none(), "session {id:#x} created twice");
-        self.expiry_buckets.entry(expires_at_ms).or_default().push(id);
+        self.expiry_buckets
+            .entry(expires_at_ms)
+            .or_default()
+            .push(id);
     }
 
     /// Extends a live session's deadline. Returns false if it is gone or closing.
     pub fn touch(&mut self, id: SessionId, now_ms: i64) -> bool {
-        let Some(timeout) = self.sessions.get(&id).filter(|s| !s.closing).map(|s| s.timeout_ms) else {
+        let Some(timeout) = self
+            .sessions
+            .get(&id)
+            .filter(|s| !s.closing)
+            .map(|s| s.timeout_ms)
+        else {
             return false;
         };
         let deadline = self.deadline(now_ms, timeout);
@@ -290,14 +304,23 @@ mod tests {
         let id = t.allocate_id();
         t.create(id, 4000, 0);
         let owner = ConnectionOwner { shard: 0, conn: 9 };
-        assert_eq!(t.reattach(id, &[0u8; 16], 4000, 10, owner), Err(ReattachError::BadPassword));
+        assert_eq!(
+            t.reattach(id, &[0u8; 16], 4000, 10, owner),
+            Err(ReattachError::BadPassword)
+        );
         let pw = t.password_for(id);
         assert_eq!(t.reattach(id, &pw, 6000, 10, owner), Ok(()));
         assert_eq!(t.get(id).unwrap().timeout_ms, 6000);
         assert!(t.mark_closing(id));
-        assert_eq!(t.reattach(id, &pw, 6000, 10, owner), Err(ReattachError::Closing));
+        assert_eq!(
+            t.reattach(id, &pw, 6000, 10, owner),
+            Err(ReattachError::Closing)
+        );
         t.remove(id);
-        assert_eq!(t.reattach(id, &pw, 6000, 10, owner), Err(ReattachError::Unknown));
+        assert_eq!(
+            t.reattach(id, &pw, 6000, 10, owner),
+            Err(ReattachError::Unknown)
+        );
     }
 
     #[test]
