@@ -1635,3 +1635,49 @@ fn multi_mixing_reads_and_writes_is_a_marshalling_error() {
     assert!(rest.is_empty(), "whole-request failure: header only");
     a.ping();
 }
+
+/// Enforced authentication (digest §7.9): before authenticating, anything but
+/// auth gets SessionClosedRequireSaslAuth (-124) and the connection closes;
+/// after digest auth the same request is served.
+#[test]
+fn enforced_auth_refuses_unauthenticated_requests_and_closes() {
+    let server = Server::start("enforce.auth.enabled=true\nenforce.auth.schemes=digest");
+    let mut anon = connect_session(&server);
+    anon.send(
+        1,
+        &Request::GetData {
+            path: "/".into(),
+            watch: false,
+        },
+    );
+    let (h, body) = read_reply(&mut anon.s);
+    assert_eq!(
+        (h.xid, h.err),
+        (
+            1,
+            roost::proto::ErrorCode::SessionClosedRequireSaslAuth.code()
+        )
+    );
+    assert!(body.is_empty());
+    expect_closed(&mut anon.s, "after -124");
+
+    let mut bob = connect_session(&server);
+    bob.send(
+        2,
+        &Request::Auth {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: b"bob:secret".to_vec(),
+        },
+    );
+    assert_eq!(read_reply(&mut bob.s).0.err, 0);
+    bob.send(
+        3,
+        &Request::GetData {
+            path: "/".into(),
+            watch: false,
+        },
+    );
+    let (h, _) = read_reply(&mut bob.s);
+    assert_eq!((h.xid, h.err), (3, 0));
+}

@@ -52,7 +52,7 @@ pub fn server_view(
         })
         .collect();
     let mut env = EnvView::for_roost(ZK_COMPAT_VERSION, env!("CARGO_PKG_VERSION"));
-    env.zookeeper_version = version_string(env!("CARGO_PKG_VERSION"), "1970-01-01 00:00 UTC");
+    env.zookeeper_version = version_string(env!("CARGO_PKG_VERSION"), env!("ROOST_BUILD_DATE"));
     env.host_name = hostname();
     env.os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .unwrap_or_default()
@@ -75,7 +75,7 @@ pub fn server_view(
         extra_metrics.push(("roost_log_failure".to_string(), reason.clone()));
     }
     ServerView {
-        version: version_string(env!("CARGO_PKG_VERSION"), "1970-01-01 00:00 UTC"),
+        version: version_string(env!("CARGO_PKG_VERSION"), env!("ROOST_BUILD_DATE")),
         mode: Mode::Standalone,
         zxid: core.last_zxid,
         node_count: core.node_count as u64,

@@ -371,6 +371,26 @@ async fn read_loop(
     }
 }
 
+/// True if the server enforces authentication (`enforce.auth.enabled` with
+/// `enforce.auth.schemes`, or `sessionRequireClientSASLAuth`), `op` is not an
+/// auth or SASL packet, and the connection has no identity in a required scheme.
+fn lacks_required_auth(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, op: OpCode) -> bool {
+    if matches!(op, OpCode::Auth | OpCode::Sasl | OpCode::Ping) {
+        return false;
+    }
+    let shard = shard.borrow();
+    let required = &shard.settings.required_auth_schemes;
+    if required.is_empty() {
+        return false;
+    }
+    let conn = conn.borrow();
+    !conn
+        .auth
+        .ids
+        .iter()
+        .any(|id| required.iter().any(|s| *s == id.scheme) || id.scheme == "super")
+}
+
 /// True while the reader must not take more requests from the socket: the
 /// handshake is in flight, too many requests are outstanding, or the client
 /// is not reading its replies.
@@ -423,6 +443,17 @@ async fn handle_frame(
     let started_ms = clock::now_ms();
     let xid = header.xid;
     let (opcode, local) = match OpCode::from_i32(header.opcode) {
+        Some(op) if lacks_required_auth(shard, conn, op) => {
+            // Enforced authentication (digest §7.9): anything but auth or
+            // SASL from a connection without a required identity ends it.
+            (
+                op,
+                LocalRequest::Error {
+                    code: ErrorCode::SessionClosedRequireSaslAuth,
+                    close: true,
+                },
+            )
+        }
         None
         | Some(OpCode::Notification | OpCode::Error | OpCode::CreateSession | OpCode::Check) => {
             // Unknown or client-invalid opcode: Unimplemented, then close (digest §6).

@@ -29,6 +29,9 @@ pub struct ShardSettings {
     pub skip_acl: bool,
     pub auth: Arc<acl::AuthConfig>,
     pub config: Arc<crate::config::Config>,
+    /// Schemes a connection must have an identity in before anything but
+    /// auth/SASL is served; empty when authentication is not enforced.
+    pub required_auth_schemes: Vec<String>,
     pub started_at_ms: i64,
 }
 

@@ -104,6 +104,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             skip_acl: config.skip_acl,
             auth: auth.clone(),
             config: config.clone(),
+            required_auth_schemes: required_auth_schemes(&config),
             started_at_ms,
         };
         let tree = initial_tree.clone();
@@ -148,6 +149,19 @@ fn resolve_client_address(config: &Config) -> anyhow::Result<std::net::SocketAdd
         .with_context(|| format!("clientPortAddress {host:?} does not resolve"))?
         .next()
         .with_context(|| format!("clientPortAddress {host:?} has no address"))
+}
+
+/// ZooKeeper's two ways to demand authentication: `enforce.auth.enabled`
+/// with its scheme list, or `sessionRequireClientSASLAuth` (= sasl).
+fn required_auth_schemes(config: &Config) -> Vec<String> {
+    let auth = &config.auth;
+    if auth.enforce_auth_enabled && !auth.enforce_auth_schemes.is_empty() {
+        auth.enforce_auth_schemes.clone()
+    } else if auth.session_require_client_sasl_auth {
+        vec!["sasl".to_string()]
+    } else {
+        Vec::new()
+    }
 }
 
 fn ip_counts_shared() -> crate::net::shard::IpConnectionCounts {
