@@ -28,6 +28,18 @@ pub struct CoreConfig {
     pub container_check_interval_ms: i64,
     pub container_max_per_minute: usize,
     pub container_max_never_used_interval_ms: i64,
+    /// Transactions between snapshots (ZooKeeper's snapCount); each server
+    /// draws its threshold from [snapCount/2, snapCount] so members of an
+    /// ensemble do not all snapshot at once. 0 disables snapshots.
+    pub snap_count: u64,
+}
+
+/// What start-up recovered from the newest snapshot plus the log after it.
+#[derive(Debug)]
+pub struct Recovered {
+    pub tree: DataTree,
+    /// (session id, negotiated timeout) of every session alive at the end of the log.
+    pub sessions: Vec<(SessionId, i32)>,
 }
 
 /// Something the runtime must send.
@@ -37,6 +49,12 @@ pub enum Output {
     Broadcast(ToShard),
     /// To one shard.
     To(ShardId, ToShard),
+    /// Serialize this published (durable) version; the runtime hands it to
+    /// the snapshotter and calls [`Core::snapshot_finished`] when done.
+    Snapshot {
+        tree: Arc<DataTree>,
+        sessions: Vec<(SessionId, i32)>,
+    },
 }
 
 /// An entry waiting for the durable watermark (or, for replies that changed
@@ -55,6 +73,10 @@ pub struct Core<L: TxnLog> {
     pending: DataTree,
     /// The newest version released to shards.
     published_zxid: Zxid,
+    published_tree: Arc<DataTree>,
+    txns_since_snapshot: u64,
+    snapshot_threshold: u64,
+    snapshot_in_flight: bool,
     /// zxid = (epoch << 32) | counter, as ZooKeeper packs it.
     epoch: i64,
     counter: i64,
@@ -85,20 +107,51 @@ impl<L: TxnLog> Core<L> {
         password_secret: [u8; 32],
         shard_count: usize,
     ) -> Self {
+        let fresh = Recovered {
+            tree: DataTree::new(),
+            sessions: Vec::new(),
+        };
+        Core::from_recovered(config, log, fresh, mono_ms, password_secret, shard_count)
+    }
+
+    /// Resumes from recovered state. Every recovered session gets a fresh
+    /// deadline, as a restarted ZooKeeper gives them: the outage expires no one.
+    pub fn from_recovered(
+        config: CoreConfig,
+        log: L,
+        recovered: Recovered,
+        mono_ms: i64,
+        password_secret: [u8; 32],
+        shard_count: usize,
+    ) -> Self {
         // Session ids mix in the wall clock so ids differ across restarts.
-        let sessions = SessionTable::new(
+        let mut sessions = SessionTable::new(
             config.server_id,
             crate::runtime::clock::now_ms(),
             config.tick_ms,
             password_secret,
         );
+        for (id, timeout_ms) in &recovered.sessions {
+            sessions.create(*id, *timeout_ms, mono_ms);
+        }
         let next_reap_ms = mono_ms + config.container_check_interval_ms;
+        let last_zxid = recovered.tree.last_zxid;
+        let snapshot_threshold = if config.snap_count == 0 {
+            u64::MAX
+        } else {
+            config.snap_count / 2 + rand::random::<u64>() % (config.snap_count / 2 + 1)
+        };
+        let tree = recovered.tree;
         Core {
             config,
-            pending: DataTree::new(),
-            published_zxid: 0,
-            epoch: 0,
-            counter: 0,
+            published_tree: Arc::new(tree.clone()),
+            pending: tree,
+            published_zxid: last_zxid,
+            txns_since_snapshot: 0,
+            snapshot_threshold,
+            snapshot_in_flight: false,
+            epoch: last_zxid >> 32,
+            counter: last_zxid & 0xffff_ffff,
             sessions,
             log,
             in_flight: VecDeque::new(),
@@ -125,6 +178,15 @@ impl<L: TxnLog> Core<L> {
 
     pub fn log(&self) -> &L {
         &self.log
+    }
+
+    pub fn log_mut(&mut self) -> &mut L {
+        &mut self.log
+    }
+
+    /// The snapshot asked for by the last `Output::Snapshot` is on disk (or failed).
+    pub fn snapshot_finished(&mut self) {
+        self.snapshot_in_flight = false;
     }
 
     pub fn published_zxid(&self) -> Zxid {
@@ -403,6 +465,8 @@ impl<L: TxnLog> Core<L> {
                         "commits must be released in zxid order"
                     );
                     self.published_zxid = commit.zxid;
+                    self.published_tree = commit.tree.clone();
+                    self.txns_since_snapshot += 1;
                     self.outputs
                         .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
                 }
@@ -413,6 +477,15 @@ impl<L: TxnLog> Core<L> {
                     self.outputs.push(Output::To(shard, msg));
                 }
             }
+        }
+        if self.txns_since_snapshot >= self.snapshot_threshold && !self.snapshot_in_flight {
+            self.txns_since_snapshot = 0;
+            self.snapshot_in_flight = true;
+            let sessions = self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+            self.outputs.push(Output::Snapshot {
+                tree: self.published_tree.clone(),
+                sessions,
+            });
         }
     }
 
@@ -498,6 +571,7 @@ mod tests {
             container_check_interval_ms: 1000,
             container_max_per_minute: 10000,
             container_max_never_used_interval_ms: 0,
+            snap_count: 0,
         }
     }
 

@@ -81,6 +81,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         container_check_interval_ms: config.containers.check_interval_ms as i64,
         container_max_per_minute: config.containers.deletions_per_minute_max as usize,
         container_max_never_used_interval_ms: config.containers.never_used_interval_ms as i64,
+        snap_count: config.snap_count,
     };
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
@@ -347,6 +348,9 @@ fn dispatch(outputs: Vec<Output>, outboxes: &[local_channel::LocalSender<ToShard
         match out {
             Output::To(shard, msg) => {
                 let _ = outboxes[shard].try_send(msg);
+            }
+            Output::Snapshot { .. } => {
+                // Replaced by the snapshotter once storage is wired in.
             }
             Output::Broadcast(msg) => {
                 for outbox in outboxes {
