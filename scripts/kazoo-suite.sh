@@ -60,65 +60,8 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$SDIST/kazoo/tests/test_client.py" ]]; th
   bash "$ROOT/scripts/install-test-deps.sh" || exit 1
 fi
 
-# ---- server configuration ---------------------------------------------------------
-# Stop a server a previous, interrupted run left behind (only if its PID is ours).
-[[ -d "$RUN" ]] && bash "$CTL" stop "$RUN" 2>/dev/null
-rm -rf "$RUN"
-mkdir -p "$RUN/data" "$RUN/log"
-echo "$PORT" >"$RUN/port"
-SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='   # super:test, as kazoo's harness
-cat >"$RUN/jaas.conf" <<'EOF'
-Server {
-    org.apache.zookeeper.server.auth.DigestLoginModule required
-    user_super="super_secret"
-    user_jaasuser="jaas_password";
-};
-EOF
-# One zoo.cfg for both servers. Apache ZooKeeper turns unknown keys into
-# zookeeper.* system properties, so DigestAuthenticationProvider.superDigest and
-# roost.jaasConfig are harmless there (the superDigest is also passed with -D).
-cat >"$RUN/zoo.cfg" <<EOF
-tickTime=2000
-dataDir=$RUN/data
-clientPort=$PORT
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-admin.enableServer=false
-authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider
-4lw.commands.whitelist=*
-reconfigEnabled=true
-extendedTypesEnabled=true
-localSessionsEnabled=false
-localSessionsUpgradingEnabled=false
-DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
-roost.jaasConfig=$RUN/jaas.conf
-EOF
-
-if [[ "$SERVER" == zookeeper ]]; then
-  command -v java >/dev/null && [[ -f /usr/share/java/zookeeper.jar ]] ||
-    { log "Apache ZooKeeper not installed (run scripts/install-test-deps.sh)"; exit 1; }
-  # As kazoo/testing/common.py launches it (QuorumPeerMain, read-only mode
-  # allowed, JAAS, superDigest), with Debian's class path and log4j config.
-  cat >"$RUN/launch.sh" <<EOF
-exec java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \\
-  -Dfile.encoding=UTF-8 -Djava.awt.headless=true -Xmx512m \\
-  -Dreadonlymode.enabled=true \\
-  -Dzookeeper.log.dir=$RUN/log -Dzookeeper.root.logger=INFO,CONSOLE \\
-  -Djava.security.auth.login.config=$RUN/jaas.conf \\
-  -Dzookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST \\
-  org.apache.zookeeper.server.quorum.QuorumPeerMain $RUN/zoo.cfg
-EOF
-else
-  BIN="${ROOST_BIN:-$ROOT/target/release/roost}"
-  if [[ ! -x "$BIN" ]]; then
-    log "$BIN missing; cargo build --release"
-    (cd "$ROOT" && timeout 1800 cargo build --release) || { log "build failed"; exit 1; }
-  fi
-  cat >"$RUN/launch.sh" <<EOF
-export RUST_LOG=\${RUST_LOG:-info}
-exec "$BIN" serve --config "$RUN/zoo.cfg"
-EOF
-fi
+# ---- server ---------------------------------------------------------------------
+bash "$ROOT/scripts/prepare-server.sh" "$SERVER" "$RUN" "$PORT" || exit 1
 
 cleanup() { bash "$CTL" stop "$RUN"; }
 trap cleanup EXIT

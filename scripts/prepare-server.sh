@@ -61,7 +61,7 @@ case "$KIND" in
     # As kazoo/testing/common.py launches it (QuorumPeerMain, read-only mode
     # allowed, JAAS, superDigest), with Debian's class path and log4j config.
     cat >"$RUN/launch.sh" <<EOF
-exec java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar \\
+exec java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar \\
   -Dfile.encoding=UTF-8 -Djava.awt.headless=true -Xmx512m \\
   -Dreadonlymode.enabled=true \\
   -Dzookeeper.log.dir=$RUN/log -Dzookeeper.root.logger=INFO,CONSOLE \\

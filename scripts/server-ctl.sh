@@ -22,14 +22,24 @@ PIDFILE="$RUN/server.pid"
 START_TIMEOUT="${ROOST_START_TIMEOUT:-60}"
 log() { echo "[server-ctl] $*" >&2; }
 
-# Is PID alive, not a zombie, and ours (its command line names RUN)?
-ours() {
-  local pid="$1"
-  [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
-  local state
+# Is PID alive and not a zombie?
+alive() {
+  local pid="$1" state
+  [[ -n "$pid" ]] || return 1
   state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)"
-  [[ "$state" != "Z" && -n "$state" ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$RUN"
+  [[ -n "$state" && "$state" != "Z" ]]
+}
+# Is PID alive and ours (its command line names RUN)? The command line can read
+# empty for an instant while the launcher execs the server: retry briefly.
+ours() {
+  local pid="$1" i cmdline
+  for i in 1 2 3 4 5; do
+    alive "$pid" || return 1
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+    if [[ -n "$cmdline" ]]; then [[ "$cmdline" == *"$RUN"* ]]; return; fi
+    sleep 0.05
+  done
+  return 1
 }
 
 current_pid() { [[ -f "$PIDFILE" ]] && cat "$PIDFILE"; }
@@ -54,9 +64,9 @@ start() {
   bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 &
   pid=$!
   echo "$pid" >"$PIDFILE"
-  local deadline=$((SECONDS + START_TIMEOUT)) warned=0
+  local deadline=$((SECONDS + START_TIMEOUT))
   while ((SECONDS < deadline)); do
-    if ! ours "$pid"; then
+    if ! alive "$pid"; then
       log "server exited during start-up; last log lines:"
       tail -n 30 "$RUN/server.log" >&2
       return 1
@@ -65,7 +75,7 @@ start() {
     # Accept a server that listens but does not (yet) speak 4lw after half the
     # time, so a missing `ruok` costs one warning, not the whole suite.
     if ((SECONDS > deadline - START_TIMEOUT / 2)) && port_open; then
-      ((warned)) || log "WARNING: port $PORT accepts connections but 'ruok' did not answer 'imok'; going on"
+      log "WARNING: port $PORT accepts connections but 'ruok' did not answer 'imok'; going on"
       return 0
     fi
     sleep 0.2

@@ -27,6 +27,11 @@ ROOST_KAZOO_TSV          write results here, one line per test:
                          ``test id<TAB>outcome<TAB>message`` (the format of
                          shared/reference/kazoo-zk-*.tsv); outcome is passed,
                          failed, skipped or error (setup/teardown error).
+ROOST_KAZOO_ABORT_IF_DOWN  default 1: after a failing test, probe every server the
+                         harness believes running (TCP connect, 3 tries over ~3 s);
+                         if one is gone, stop the session (remaining tests are
+                         reported "not run") instead of failing them one by one.
+                         Set to 0 to keep going.
 ROOST_KAZOO_KEEP_CI      set to 1 to keep the CI variable. By default the plugin
                          removes CI from the environment, because kazoo's suite
                          changes behaviour under CI (runs test_build, sleeps 15 s in
@@ -49,9 +54,10 @@ Harness calls mapped (see kazoo/testing/common.py for the originals):
 
 import logging
 import os
-import shlex
+import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -143,6 +149,16 @@ class ExternalServer:
         if not self._running and _env_cmd("ROOST_KAZOO_START_CMD"):
             self.run()
 
+    def answers(self, tries=3):
+        for attempt in range(tries):
+            try:
+                with socket.create_connection((self.host, self._port), timeout=2):
+                    return True
+            except OSError:
+                if attempt + 1 < tries:
+                    time.sleep(1)
+        return False
+
     def get_logs(self, num_lines=100):
         if not self._log_path or not os.path.exists(self._log_path):
             return []
@@ -221,7 +237,6 @@ def pytest_configure(config):
     import kazoo.testing.harness as harness
 
     harness.get_global_cluster = get_global_cluster
-    # Also patch the copy in kazoo.testing.common users might import.
     config._roost_tsv = _TsvWriter(os.environ.get("ROOST_KAZOO_TSV"))
     config.pluginmanager.register(config._roost_tsv, "roost_kazoo_tsv")
     if "kazoo" in sys.modules:
@@ -291,11 +306,27 @@ class _TsvWriter:
         elif report.skipped and report.when == "setup" and outcome == "passed":
             self.results[tid] = ("skipped", _message(report))
 
-    def pytest_runtest_logfinish(self, nodeid, location):
-        if self._fh is None:
+    def pytest_sessionstart(self, session):
+        self.session = session
+
+    def _check_servers(self):
+        if os.environ.get("ROOST_KAZOO_ABORT_IF_DOWN", "1") == "0" or _CLUSTER is None:
             return
+        for server in _CLUSTER:
+            if server.running and not server.answers():
+                msg = "server %d (%s) no longer accepts connections; stopping the run" % (
+                    server.index, server.address)
+                sys.stderr.write("roost_kazoo_plugin: %s\n" % msg)
+                self.session.shouldstop = msg
+                return
+
+    def pytest_runtest_logfinish(self, nodeid, location):
         tid = test_id(nodeid)
         outcome, msg = self.results.get(tid, ("error", "no report"))
+        if outcome in ("failed", "error") and getattr(self, "session", None) is not None:
+            self._check_servers()
+        if self._fh is None:
+            return
         self._fh.write("%s\t%s\t%s\n" % (tid, outcome, msg))
         self._fh.flush()
 
