@@ -51,9 +51,9 @@ log() { echo "[kazoo-suite] $*" >&2; }
 WORK="$ROOT/tests/kazoo/.work"
 SDIST="$WORK/kazoo-$KAZOO_VERSION"
 VENV="$ROOT/.venv"
-RESULTS="${RESULTS:-$WORK/results-$SERVER.tsv}"
+RESULTS="${RESULTS:-$WORK/results-$SERVER-$PORT.tsv}"
 RESULTS="$(mkdir -p "$(dirname "$RESULTS")" && cd "$(dirname "$RESULTS")" && pwd)/$(basename "$RESULTS")"
-RUN="$WORK/run-$SERVER"
+RUN="$WORK/run-$SERVER-$PORT"
 CTL="$ROOT/scripts/server-ctl.sh"
 
 if [[ ! -x "$VENV/bin/python" || ! -f "$SDIST/kazoo/tests/test_client.py" ]]; then
@@ -61,6 +61,13 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$SDIST/kazoo/tests/test_client.py" ]]; th
 fi
 
 # ---- server ---------------------------------------------------------------------
+# One run per run directory (= server kind + port) at a time.
+mkdir -p "$WORK"
+exec 9>"$RUN.lock"
+if ! flock -n 9; then
+  log "another kazoo-suite run is using $RUN (port $PORT); use another --port"
+  exit 1
+fi
 bash "$ROOT/scripts/prepare-server.sh" "$SERVER" "$RUN" "$PORT" || exit 1
 
 cleanup() { bash "$CTL" stop "$RUN"; }
@@ -103,7 +110,7 @@ if ((rc == 124 || rc == 137)); then
 fi
 # pytest's own closing lines, prefixed so CI's log reader does not take them for ours
 grep -E '^(FAILED|ERROR) ' "$RUN/pytest.log" | sed 's/^/  pytest: /' | head -n 60
-grep -E '^=+ .*(passed|failed|error).* in ' "$RUN/pytest.log" | tail -n 1 | sed 's/^/  pytest: /'
+grep -E '^=+ .*(passed|failed|error).* in |^!+ .*!+$' "$RUN/pytest.log" | tail -n 3 | sed 's/^/  pytest: /'
 log "pytest exit $rc after ${elapsed}s ($(date -u +%FT%TZ))"
 
 if ! bash "$CTL" status "$RUN"; then
@@ -119,9 +126,9 @@ if [[ ! -f "$REFERENCE" ]]; then
   log "reference $REFERENCE not found; judging on failures alone"
   REF_ARG=/dev/null
 fi
-if [[ -n "$KEXPR" || ${#EXTRA[@]} -gt 0 ]]; then
-  # A partial run: judge only the tests that ran.
-  awk -F'\t' 'NR==FNR{ran[$1]=1; next} ($1 in ran)' "$RESULTS" "$REF_ARG" >"$RUN/reference-subset.tsv"
+if [[ (-n "$KEXPR" || ${#EXTRA[@]} -gt 0) && -s "$RESULTS.collected" ]]; then
+  # A partial run: judge only the tests pytest selected.
+  awk -F'\t' 'NR==FNR{sel[$1]=1; next} ($1 in sel)' "$RESULTS.collected" "$REF_ARG" >"$RUN/reference-subset.tsv"
   REF_ARG="$RUN/reference-subset.tsv"
 fi
 "$VENV/bin/python" "$ROOT/tests/kazoo/compare.py" "$RESULTS" "$REF_ARG" "$ROOT/tests/kazoo/expected-failures.txt"

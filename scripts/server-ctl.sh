@@ -61,7 +61,7 @@ start() {
     return 1
   fi
   echo "=== start $(date -u +%FT%TZ) ===" >>"$RUN/server.log"
-  bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 &
+  bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
   local deadline=$((SECONDS + START_TIMEOUT))

@@ -93,8 +93,12 @@ def main(argv):
     ):
         if lines:
             print(" %s: %d" % (title, len(lines)))
-            for line in lines:
+            notrun = [l for l in lines if "-> not-run" in l]
+            shown = [l for l in lines if "-> not-run" not in l] + notrun[:10]
+            for line in shown:
                 print(line)
+            if len(notrun) > 10:
+                print("  ... and %d more not run" % (len(notrun) - 10))
     stale = sorted(t for t in allow if results.get(t, ("",))[0] == "passed")
     if stale:
         print(" expected-failures entries that now pass (remove them): %d" % len(stale))

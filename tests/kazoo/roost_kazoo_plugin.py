@@ -31,6 +31,7 @@ ROOST_KAZOO_ABORT_IF_DOWN  default 1: after a failing test, probe every server t
                          harness believes running (TCP connect, 3 tries over ~3 s);
                          if one is gone, stop the session (remaining tests are
                          reported "not run") instead of failing them one by one.
+                         (The selected test ids are written to <TSV>.collected.)
                          Set to 0 to keep going.
 ROOST_KAZOO_KEEP_CI      set to 1 to keep the CI variable. By default the plugin
                          removes CI from the environment, because kazoo's suite
@@ -308,6 +309,13 @@ class _TsvWriter:
 
     def pytest_sessionstart(self, session):
         self.session = session
+
+    def pytest_collection_finish(self, session):
+        # The selected test ids, so a partial or aborted run can be judged.
+        if self.path:
+            with open(self.path + ".collected", "w") as fh:
+                for item in session.items:
+                    fh.write(test_id(item.nodeid) + "\n")
 
     def _check_servers(self):
         if os.environ.get("ROOST_KAZOO_ABORT_IF_DOWN", "1") == "0" or _CLUSTER is None:

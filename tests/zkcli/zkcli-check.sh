@@ -46,7 +46,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [[ -n "$START" ]]; then
-  RUN="$WORK/run-$START"
+  RUN="$WORK/run-$START-$PORT"
+  exec 9>"$RUN.lock"
+  flock -n 9 || { log "another zkcli-check run is using $RUN; use another --port"; exit 1; }
   bash "$ROOT/scripts/prepare-server.sh" "$START" "$RUN" "$PORT" || exit 1
   bash "$ROOT/scripts/server-ctl.sh" start "$RUN" 0 || { log "server failed to start"; RUN_FAILED=1; }
   ADDR="127.0.0.1:$PORT"
