@@ -9,20 +9,20 @@
 #
 # Usage: scripts/kazoo-suite.sh [options] [-- extra pytest args]
 #   --zookeeper           test Apache ZooKeeper (the reference server) instead of Roost
-#   --port N              client port on 127.0.0.1 (default 22181; never 2181)
-#   --results PATH        results TSV (default tests/kazoo/.work/results-<server>.tsv)
+#   --port N|auto         client port on 127.0.0.1 (default auto: first free from 22181; never 2181)
+#   --results PATH        results TSV (default tests/kazoo/.work/results-<server>-<port>.tsv)
 #   --reference PATH      reference TSV (default ../shared/reference/kazoo-zk-standalone.tsv)
 #   --test-timeout S      per-test timeout, pytest-timeout (default 60)
 #   --total-timeout S     whole pytest run timeout (default 2400)
 #   -k EXPR               only tests matching EXPR (passed to pytest; the diff
-#                         then only judges the tests that ran)
+#                         then only judges the selected tests)
 # Env: ROOST_BIN (default target/release/roost; built with cargo if missing).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAZOO_VERSION=2.11.0
 SERVER=roost
-PORT=22181
+PORT=auto
 RESULTS=""
 REFERENCE="$ROOT/../shared/reference/kazoo-zk-standalone.tsv"
 TEST_TIMEOUT=60
@@ -45,6 +45,9 @@ while (($#)); do
   esac
   shift
 done
+if [[ "$PORT" == auto ]]; then
+  PORT="$(bash "$ROOT/scripts/free-port.sh" 22181 100)" || exit 1
+fi
 [[ "$PORT" != 2181 ]] || { echo "port 2181 is reserved (a kazoo test expects nothing there)" >&2; exit 2; }
 
 log() { echo "[kazoo-suite] $*" >&2; }

@@ -8,8 +8,9 @@
 #   RUN/server.log  stdout+stderr of the server (appended across restarts)
 #
 # Usage: server-ctl.sh start|stop|status|wait RUN_DIR [INDEX]
-#   start   launch, then wait (bounded: $ROOST_START_TIMEOUT s, default 60) until
-#           it answers `ruok` with `imok`; exit 1 if it dies or times out.
+#   start   launch, then wait (bounded: $ROOST_START_TIMEOUT s, default 90) until
+#           it answers `ruok` with `imok`; relaunch (1 s apart) if it exits
+#           during start-up; exit 1 at the deadline.
 #   stop    SIGTERM, wait up to 20 s, then SIGKILL; then wait for the port to close.
 #   status  exit 0 if running.
 # INDEX is accepted (and ignored) so the kazoo plugin's {index} can be passed.
@@ -19,7 +20,7 @@ cmd="${1:?usage: server-ctl.sh start|stop|status RUN_DIR}"
 RUN="$(cd "${2:?run dir}" && pwd)"
 PORT="$(cat "$RUN/port")"
 PIDFILE="$RUN/server.pid"
-START_TIMEOUT="${ROOST_START_TIMEOUT:-60}"
+START_TIMEOUT="${ROOST_START_TIMEOUT:-90}"
 log() { echo "[server-ctl] $*" >&2; }
 
 # Is PID alive and not a zombie?
@@ -60,28 +61,39 @@ start() {
     log "port $PORT on 127.0.0.1 is already in use by something else; refusing to start"
     return 1
   fi
-  echo "=== start $(date -u +%FT%TZ) ===" >>"$RUN/server.log"
-  bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 9>&- &
-  pid=$!
-  echo "$pid" >"$PIDFILE"
-  local deadline=$((SECONDS + START_TIMEOUT))
+  # A server that exits during start-up is launched again (1 s apart) until the
+  # deadline: e.g. a server without SO_REUSEADDR cannot re-bind its port while
+  # connections of its previous run sit in TIME_WAIT (up to 60 s on Linux).
+  local deadline=$((SECONDS + START_TIMEOUT)) attempt=0
   while ((SECONDS < deadline)); do
-    if ! alive "$pid"; then
-      log "server exited during start-up; last log lines:"
-      tail -n 30 "$RUN/server.log" >&2
-      return 1
-    fi
-    if ruok; then log "up (pid $pid, 127.0.0.1:$PORT)"; return 0; fi
-    # Accept a server that listens but does not (yet) speak 4lw after half the
-    # time, so a missing `ruok` costs one warning, not the whole suite.
-    if ((SECONDS > deadline - START_TIMEOUT / 2)) && port_open; then
-      log "WARNING: port $PORT accepts connections but 'ruok' did not answer 'imok'; going on"
-      return 0
-    fi
-    sleep 0.2
+    attempt=$((attempt + 1))
+    echo "=== start $(date -u +%FT%TZ) (attempt $attempt) ===" >>"$RUN/server.log"
+    bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 9>&- &
+    pid=$!
+    echo "$pid" >"$PIDFILE"
+    while ((SECONDS < deadline)); do
+      if ! alive "$pid"; then
+        ((attempt == 1 || attempt % 10 == 0)) &&
+          log "server exited during start-up (attempt $attempt); retrying until ${START_TIMEOUT}s: $(tail -n 1 "$RUN/server.log")"
+        sleep 1
+        continue 2
+      fi
+      if ruok; then
+        log "up (pid $pid, 127.0.0.1:$PORT, start attempt $attempt)"
+        return 0
+      fi
+      # Accept a server that listens but does not (yet) speak 4lw after half the
+      # time, so a missing `ruok` costs one warning, not the whole suite.
+      if ((SECONDS > deadline - START_TIMEOUT / 2)) && port_open; then
+        log "WARNING: port $PORT accepts connections but 'ruok' did not answer 'imok'; going on"
+        return 0
+      fi
+      sleep 0.2
+    done
   done
-  log "server did not come up within ${START_TIMEOUT}s; last log lines:"
+  log "server did not come up within ${START_TIMEOUT}s ($attempt attempts); last log lines:"
   tail -n 30 "$RUN/server.log" >&2
+  ours "$(current_pid)" && stop
   return 1
 }
 

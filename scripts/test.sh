@@ -8,8 +8,8 @@
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
 #   build   cargo build --release
 #   test    cargo test --workspace            (unit + integration tests)
-#   kazoo   scripts/kazoo-suite.sh            (kazoo 2.11.0's suite against Roost, port 22181)
-#   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, port 22182)
+#   kazoo   scripts/kazoo-suite.sh            (kazoo 2.11.0's suite against Roost, first free port from 22181)
+#   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, first free port from 22282)
 # Ends with the line "stages: N passed, N failed"; exit 0 only if all passed.
 # Env: ROOST_TEST_BUDGET  whole-run budget in seconds (default 5000, under CI's 5400);
 #      ROOST_SKIP_STAGES  space-separated stage names to skip (counted as skipped).
@@ -78,9 +78,9 @@ if ((BUILD_OK)) && [[ -x target/release/roost ]]; then
   left="$(remaining)"
   kz_total=$((left - 400 < 2400 ? left - 400 : 2400))
   ((kz_total < 60)) && kz_total=60
-  stage kazoo $((kz_total + 240)) bash scripts/kazoo-suite.sh --port 22181 --total-timeout "$kz_total" \
+  stage kazoo $((kz_total + 240)) bash scripts/kazoo-suite.sh --total-timeout "$kz_total" \
     --results "$LOGDIR/kazoo-roost.tsv"
-  stage zkcli 600 bash tests/zkcli/zkcli-check.sh --roost --port 22182
+  stage zkcli 600 bash tests/zkcli/zkcli-check.sh --roost
 else
   for s in kazoo zkcli; do
     echo "[test.sh] stage $s: not run (no release build)"

@@ -7,7 +7,7 @@
 #
 # Usage:
 #   tests/zkcli/zkcli-check.sh --server HOST:PORT     a server that is already running
-#   tests/zkcli/zkcli-check.sh --roost [--port N]     start target/release/roost (default port 22182)
+#   tests/zkcli/zkcli-check.sh --roost [--port N]     start target/release/roost (default: first free port from 22282)
 #   tests/zkcli/zkcli-check.sh --zookeeper [--port N] start Apache ZooKeeper 3.8 (reference)
 # Prints one line per check and ends with "zkcli: N passed, N failed".
 # Exit 0 only if every check passed. Every wait is bounded.
@@ -17,7 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ZKCLI="${ZKCLI:-/usr/share/zookeeper/bin/zkCli.sh}"
 ADDR=""
 START=""
-PORT=22182
+PORT=auto
 while (($#)); do
   case "$1" in
     --server) ADDR="$2"; shift ;;
@@ -46,6 +46,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [[ -n "$START" ]]; then
+  if [[ "$PORT" == auto ]]; then PORT="$(bash "$ROOT/scripts/free-port.sh" 22282 100)" || exit 1; fi
   RUN="$WORK/run-$START-$PORT"
   exec 9>"$RUN.lock"
   flock -n 9 || { log "another zkcli-check run is using $RUN; use another --port"; exit 1; }
