@@ -21,6 +21,9 @@ RUN="$(cd "${2:?run dir}" && pwd)"
 PORT="$(cat "$RUN/port")"
 PIDFILE="$RUN/server.pid"
 START_TIMEOUT="${ROOST_START_TIMEOUT:-90}"
+# One server-ctl at a time per run directory (bounded wait).
+exec 8>"$RUN/ctl.lock"
+flock -w $((START_TIMEOUT + 60)) 8 || { echo "[server-ctl] $RUN busy" >&2; exit 1; }
 log() { echo "[server-ctl] $*" >&2; }
 
 # Is PID alive and not a zombie?
@@ -68,7 +71,7 @@ start() {
   while ((SECONDS < deadline)); do
     attempt=$((attempt + 1))
     echo "=== start $(date -u +%FT%TZ) (attempt $attempt) ===" >>"$RUN/server.log"
-    bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 9>&- &
+    bash "$RUN/launch.sh" </dev/null >>"$RUN/server.log" 2>&1 8>&- 9>&- &
     pid=$!
     echo "$pid" >"$PIDFILE"
     while ((SECONDS < deadline)); do

@@ -20,7 +20,9 @@ ROOST_KAZOO_STOP_CMD     shell command that stops server ``{index}`` (0-based;
                          and returns once it no longer accepts connections.
 ROOST_KAZOO_START_CMD    shell command that starts server ``{index}`` again with its
                          data kept, and returns once it answers.
-ROOST_KAZOO_CMD_TIMEOUT  seconds each stop/start command may take (default 60).
+ROOST_KAZOO_CMD_TIMEOUT  seconds each stop/start command may take (default 180; keep
+                         it above server-ctl's start timeout). On timeout the
+                         command's whole process group is killed.
 ROOST_KAZOO_LOGS         comma-separated server log files, one per server; their
                          tails are printed by kazoo's conftest when a test fails.
 ROOST_KAZOO_TSV          write results here, one line per test:
@@ -55,6 +57,7 @@ Harness calls mapped (see kazoo/testing/common.py for the originals):
 
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -115,18 +118,24 @@ class ExternalServer:
         cmd = template.format(
             index=self.index, address=self.address, host=self.host, port=self._port
         )
-        timeout = float(os.environ.get("ROOST_KAZOO_CMD_TIMEOUT", "60"))
+        timeout = float(os.environ.get("ROOST_KAZOO_CMD_TIMEOUT", "180"))
         log.info("server %d: running %s", self.index, cmd)
+        proc = subprocess.Popen(
+            cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
         try:
-            res = subprocess.run(
-                cmd, shell=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )
+            out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.communicate()
             raise RuntimeError("%s timed out after %ss: %s" % (env_name, timeout, cmd))
-        if res.returncode != 0:
+        if proc.returncode != 0:
             raise RuntimeError(
-                "%s failed (exit %d): %s\n%s" % (env_name, res.returncode, cmd, res.stdout)
+                "%s failed (exit %d): %s\n%s" % (env_name, proc.returncode, cmd, out)
             )
 
     def stop(self):
