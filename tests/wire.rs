@@ -1681,3 +1681,30 @@ fn enforced_auth_refuses_unauthenticated_requests_and_closes() {
     let (h, _) = read_reply(&mut bob.s);
     assert_eq!((h.xid, h.err), (3, 0));
 }
+
+/// A killed server restarts on the same port at once, even while the
+/// connections it had are in TIME_WAIT (SO_REUSEADDR on the listener).
+#[test]
+fn restart_rebinds_the_port_while_old_connections_linger() {
+    let mut server = Server::start("");
+    if !server.is_managed() {
+        return;
+    }
+    let mut sessions: Vec<_> = (0..4).map(|_| connect_session(&server)).collect();
+    for (i, s) in sessions.iter_mut().enumerate() {
+        s.create(&format!("/tw{i}"), b"", 0);
+    }
+    server.kill_and_restart();
+    // The server closed first, so its side of every old connection is in
+    // TIME_WAIT now; the new server must be serving anyway.
+    let mut fresh = connect_session(&server);
+    fresh.send(
+        1,
+        &Request::Exists {
+            path: "/".into(),
+            watch: false,
+        },
+    );
+    assert_eq!(read_reply(&mut fresh.s).0.err, 0);
+    drop(sessions);
+}

@@ -46,7 +46,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let addr = resolve_client_address(&config)?;
     // SO_REUSEPORT would let a second server share the port silently: check
     // with a plain bind first so "address in use" is a clear error.
-    std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    probe_client_port(addr)?;
 
     let auth = Arc::new(
         crate::auth::settings_from_config(&config).context("loading authentication settings")?,
@@ -110,6 +110,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         };
         let tree = initial_tree.clone();
         let ip_counts = ip_counts_shared();
+        let backlog = config.client_port_listen_backlog;
         let touch_interval_ms = (config.tick_time_ms as u64 / 2).clamp(10, 200);
         let handle = LocalExecutorBuilder::new(placement_of(Some(cpu)))
             .name(&format!("roost-shard-{i}"))
@@ -118,6 +119,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 run_shard(
                     i,
                     addr,
+                    backlog,
                     tree,
                     settings,
                     tx,
@@ -165,6 +167,51 @@ fn required_auth_schemes(config: &Config) -> Vec<String> {
     }
 }
 
+/// How long start-up waits for the client port to be released by a server
+/// that just died: a killed process's io_uring is torn down asynchronously
+/// and holds its listening socket for a few tens of milliseconds.
+const CLIENT_PORT_RELEASE_WAIT_MS: u64 = 3000;
+
+/// Fails clearly if another server listens on `addr`. The shards bind with
+/// SO_REUSEPORT, which would let a second server share the port silently, so
+/// this probe binds without it.
+fn probe_client_port(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(CLIENT_PORT_RELEASE_WAIT_MS);
+    loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot listen on {addr}")),
+        }
+    }
+}
+
+/// The client port's listening socket for one shard. SO_REUSEPORT lets
+/// every shard accept on the same port (the kernel spreads connections);
+/// SO_REUSEADDR, which glommio's own `bind` does not set, lets a restarted
+/// server bind while the previous run's connections sit in TIME_WAIT (Linux
+/// allows that only when both the old and the new socket have it, and
+/// accepted sockets inherit it from the listener).
+fn client_listener(
+    addr: std::net::SocketAddr,
+    backlog: i32,
+) -> std::io::Result<glommio::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(if backlog > 0 { backlog } else { 1024 })?;
+    // SAFETY: the fd is a listening TCP socket we own; ownership moves to glommio.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
+}
+
 fn ip_counts_shared() -> crate::net::shard::IpConnectionCounts {
     static COUNTS: std::sync::OnceLock<crate::net::shard::IpConnectionCounts> =
         std::sync::OnceLock::new();
@@ -195,6 +242,7 @@ fn raise_memlock_limit() {
 async fn run_shard(
     id: usize,
     addr: std::net::SocketAddr,
+    backlog: i32,
     tree: Arc<DataTree>,
     settings: ShardSettings,
     to_core: SharedSender<ToConsensus>,
@@ -212,8 +260,8 @@ async fn run_shard(
         Rc::new(settings),
         to_core.clone(),
     )));
-    let listener = glommio::net::TcpListener::bind(addr)
-        .map_err(|e| anyhow::anyhow!("shard {id}: cannot listen on {addr}: {e}"))?;
+    let listener = client_listener(addr, backlog)
+        .with_context(|| format!("shard {id}: cannot listen on {addr}"))?;
 
     // The commit stream: processed strictly in order, never waiting on the core.
     let stream_shard = shard.clone();

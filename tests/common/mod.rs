@@ -40,14 +40,7 @@ impl Server {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_roost"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start roost");
+        let child = spawn_roost(&dir);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let server = Server {
             addr,
@@ -56,6 +49,16 @@ impl Server {
         };
         server.wait_ready();
         server
+    }
+
+    /// Kills the server with SIGKILL (no clean shutdown) and starts it again
+    /// on the same port, data directory and config.
+    pub fn kill_and_restart(&mut self) {
+        let child = self.child.as_mut().expect("restart needs a managed server");
+        child.kill().expect("kill roost");
+        child.wait().expect("reap roost");
+        self.child = Some(spawn_roost(&self.dir));
+        self.wait_ready();
     }
 
     fn wait_ready(&self) {
@@ -100,14 +103,7 @@ impl Server {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_roost"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start roost");
+        let child = spawn_roost(&dir);
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let server = Server {
             addr,
@@ -149,6 +145,22 @@ impl Drop for Server {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Starts `roost serve` on `dir/zoo.cfg`, appending its stderr to `dir/server.log`.
+fn spawn_roost(dir: &std::path::Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_roost"))
+        .args(["serve", "--config"])
+        .arg(dir.join("zoo.cfg"))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start roost")
 }
 
 pub fn free_port() -> u16 {
