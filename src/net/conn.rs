@@ -388,7 +388,7 @@ fn lacks_required_auth(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, op:
         .auth
         .ids
         .iter()
-        .any(|id| required.iter().any(|s| *s == id.scheme) || id.scheme == "super")
+        .any(|id| required.contains(&id.scheme) || id.scheme == "super")
 }
 
 /// True while the reader must not take more requests from the socket: the
