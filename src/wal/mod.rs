@@ -78,3 +78,6 @@ impl WalError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -49,6 +49,9 @@
 //! Conversely a bit flip in the last record of the log whose body contains a
 //! zero-filled 512-byte sector reads as torn; the truncation is then reported
 //! (file, offset, bytes) in [`TailReport`] and in the server log, never silent.
+//! A device that tears *inside* a 512-byte sector breaks the model; the
+//! damaged record then reads as completely written with a bad checksum and
+//! recovery refuses to start (safe, not silent).
 
 use super::record::{
     parse_segment_file_name, record_bytes, RecordHeader, RecordHeaderParse, SegmentHeader,
