@@ -232,3 +232,163 @@ impl TxnLog for DurableLog {
         self.failure.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::FaultyDevice;
+    use crate::wal::{SyncMode, WalConfig};
+    use glommio::channels::shared_channel;
+    use glommio::LocalExecutorBuilder;
+    use std::path::Path;
+    use std::sync::{Arc, Barrier};
+
+    fn txn(z: i64) -> Txn {
+        Txn::CreateSession {
+            session_id: z,
+            timeout_ms: 1000,
+        }
+    }
+
+    /// Runs a log core over `dev`; the client sends `commands` appends of
+    /// `per_command` records each before the core starts draining (so group
+    /// commit is deterministic), then collects events until `stop` says so.
+    fn run(
+        dev: FaultyDevice,
+        commands: i64,
+        per_command: i64,
+        stop: fn(&DurableLog, usize) -> bool,
+        sync_fault_after_open: Option<i32>,
+    ) -> (DurableLog, Vec<LogEvent>, crate::wal::WalStats) {
+        let cfg = WalConfig {
+            segment_bytes: 64 * 1024,
+            sync_mode: SyncMode::Fdatasync,
+        };
+        let (writer, rec) =
+            LogWriter::open(Path::new("/core"), cfg, Box::new(dev.clone())).unwrap();
+        if let Some(errno) = sync_fault_after_open {
+            dev.fail_next_sync(errno);
+        }
+        let probe = writer.probe();
+        let (cmd_tx, cmd_rx) = shared_channel::new_bounded(1024);
+        let (ev_tx, ev_rx) = shared_channel::new_bounded(1024);
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let core = LocalExecutorBuilder::default()
+            .name("log-core-test")
+            .spawn(move || async move {
+                let rx = cmd_rx.connect().await;
+                let tx = ev_tx.connect().await;
+                b.wait();
+                run_log_core(writer, rx, tx).await;
+            })
+            .unwrap();
+        let client = LocalExecutorBuilder::default()
+            .name("consensus-test")
+            .spawn(move || async move {
+                let tx = cmd_tx.connect().await;
+                let rx = ev_rx.connect().await;
+                let mut log = DurableLog::new(rec.last_zxid);
+                let mut z = rec.last_zxid;
+                for _ in 0..commands {
+                    for _ in 0..per_command {
+                        z += 1;
+                        log.append(z, &txn(z));
+                    }
+                    tx.send(LogCommand::Append(log.take_batch())).await.unwrap();
+                }
+                barrier.wait();
+                let mut events = Vec::new();
+                while !stop(&log, events.len()) {
+                    let Some(ev) = rx.recv().await else { break };
+                    events.push(ev.clone());
+                    log.on_event(ev);
+                }
+                // One more record, bypassing DurableLog (which stops queueing
+                // after a failure): the core must not report it durable then.
+                z += 1;
+                let extra = LogRecord {
+                    zxid: z,
+                    term: 0,
+                    txn: txn(z),
+                };
+                tx.send(LogCommand::Append(vec![extra])).await.unwrap();
+                tx.send(LogCommand::ReleaseBelow(1)).await.unwrap();
+                drop(tx);
+                while let Some(ev) = rx.recv().await {
+                    events.push(ev);
+                }
+                (log, events)
+            })
+            .unwrap();
+        let (log, events) = client.join().unwrap();
+        core.join().unwrap();
+        (log, events, probe.snapshot())
+    }
+
+    #[test]
+    fn log_core_group_commits_queued_commands() {
+        let dev = FaultyDevice::new();
+        let (log, events, stats) = run(dev.clone(), 20, 5, |l, _| l.durable_zxid() >= 100, None);
+        assert_eq!(events, vec![LogEvent::Durable(100), LogEvent::Durable(101)]);
+        assert_eq!(log.durable_zxid(), 100);
+        assert_eq!(log.batches_sent(), 20);
+        assert_eq!((stats.batches, stats.fsyncs, stats.records), (2, 2, 101));
+        // Everything is on disk.
+        let (_, r) = LogWriter::open(
+            Path::new("/core"),
+            WalConfig {
+                segment_bytes: 64 * 1024,
+                sync_mode: SyncMode::Fdatasync,
+            },
+            Box::new(dev),
+        )
+        .unwrap();
+        assert_eq!(r.last_zxid, 101);
+    }
+
+    #[test]
+    fn log_core_reports_failure_once_and_nothing_after() {
+        let dev = FaultyDevice::new();
+        let (log, events, stats) = run(dev, 3, 2, |_, n| n >= 1, Some(libc::EIO));
+        assert_eq!(events.len(), 1);
+        let LogEvent::Failed(reason) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert!(reason.contains("Input/output error"), "{reason}");
+        assert_eq!(log.failure(), Some(reason.as_str()));
+        assert_eq!(log.durable_zxid(), 0);
+        assert!(stats.failed);
+    }
+
+    #[test]
+    fn durable_log_tracks_watermark_and_failure() {
+        let mut log = DurableLog::new(10);
+        assert_eq!(log.durable_zxid(), 10);
+        log.append(11, &txn(11));
+        log.append(12, &txn(12));
+        let b = log.take_batch();
+        assert_eq!(b.iter().map(|r| r.zxid).collect::<Vec<_>>(), vec![11, 12]);
+        assert!(log.take_batch().is_empty());
+        log.on_event(LogEvent::Durable(11));
+        log.on_event(LogEvent::Durable(12));
+        assert_eq!(log.durable_zxid(), 12);
+        log.append(13, &txn(13));
+        log.on_event(LogEvent::Failed("disk full".into()));
+        log.on_event(LogEvent::Failed("again".into()));
+        assert_eq!(log.failure(), Some("disk full"));
+        log.append(14, &txn(14));
+        assert!(log.take_batch().is_empty());
+        assert_eq!(log.durable_zxid(), 12);
+    }
+
+    #[test]
+    #[should_panic(expected = "backwards")]
+    fn durable_log_watermark_never_goes_backwards() {
+        let mut log = DurableLog::new(0);
+        log.append(1, &txn(1));
+        log.append(2, &txn(2));
+        log.on_event(LogEvent::Durable(2));
+        log.on_event(LogEvent::Durable(1));
+    }
+}
