@@ -79,16 +79,16 @@ pub trait LogDevice: Send {
 /// Asserts the O_DIRECT contract of [`LogDevice::write_at`].
 pub(crate) fn assert_aligned_write(offset: u64, buf: &[u8]) {
     assert!(
-        offset % BLOCK_BYTES as u64 == 0,
+        offset.is_multiple_of(BLOCK_BYTES as u64),
         "unaligned write offset {offset}"
     );
     assert!(
-        buf.len() % BLOCK_BYTES == 0,
+        buf.len().is_multiple_of(BLOCK_BYTES),
         "unaligned write length {}",
         buf.len()
     );
     assert!(
-        (buf.as_ptr() as usize) % BLOCK_BYTES == 0,
+        (buf.as_ptr() as usize).is_multiple_of(BLOCK_BYTES),
         "unaligned write buffer"
     );
 }

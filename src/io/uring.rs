@@ -252,7 +252,7 @@ impl LogDevice for UringDevice {
                 return Err(io::Error::new(io::ErrorKind::WriteZero, "write returned 0"));
             }
             // A short O_DIRECT write leaves a block-aligned remainder.
-            if n % BLOCK_BYTES != 0 {
+            if !n.is_multiple_of(BLOCK_BYTES) {
                 return Err(io::Error::other(format!(
                     "unaligned short write of {n} bytes"
                 )));
@@ -294,12 +294,7 @@ impl LogDevice for UringDevice {
     }
 
     fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
-        let fd = open_raw(dir, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
-        // open_raw adds nothing for directories; O_RDWR is not used here.
-        let fd = match fd {
-            Ok(fd) => fd,
-            Err(e) => return Err(e),
-        };
+        let fd = open_raw(dir, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC)?;
         // SAFETY: fd is open.
         if unsafe { libc::fsync(fd.as_raw_fd()) } != 0 {
             return Err(io::Error::last_os_error());

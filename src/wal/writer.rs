@@ -75,7 +75,7 @@ impl WalConfig {
                 self.segment_bytes
             )));
         }
-        if self.segment_bytes % BLOCK_BYTES as u64 != 0 {
+        if !self.segment_bytes.is_multiple_of(BLOCK_BYTES as u64) {
             return Err(WalError::Config(format!(
                 "segment_bytes {} is not a multiple of {BLOCK_BYTES}",
                 self.segment_bytes
@@ -329,17 +329,7 @@ impl LogWriter {
 
         if let Some(i) = last_data {
             let s = &recovery.segments[i];
-            let len = s.segment_bytes.unwrap_or(cfg.segment_bytes);
-            let header_pending = s.segment_bytes.is_none();
-            w.resume_in(
-                s.seq,
-                &s.file,
-                len,
-                s.file_len,
-                s.end,
-                recovery.garbage_end,
-                header_pending,
-            )?;
+            w.resume_in(s, recovery.garbage_end)?;
         } else {
             // No data yet: start in the first prepared segment, or a new one.
             let seq = empties.first().map_or(0, |s| s.seq);
@@ -379,14 +369,13 @@ impl LogWriter {
     /// recovered record is durable before it is reported.
     fn resume_in(
         &mut self,
-        seq: u64,
-        path: &Path,
-        len: u64,
-        file_len: u64,
-        end: u64,
+        s: &super::recovery::SegmentSummary,
         garbage_end: Option<u64>,
-        header_pending: bool,
     ) -> Result<(), WalError> {
+        let (seq, path, file_len, end) = (s.seq, s.file.as_path(), s.file_len, s.end);
+        let len = s.segment_bytes.unwrap_or(self.cfg.segment_bytes);
+        // A zero header (torn first batch) is written with the next batch.
+        let header_pending = s.segment_bytes.is_none();
         let file = self.open_segment(path)?;
         let bytes = self
             .device
