@@ -1,0 +1,394 @@
+//! The log core and its consensus-side handle.
+//!
+//! The log core is a glommio executor on its own CPU that owns the
+//! [`LogWriter`] and does nothing else. [`run_log_core`] waits for a command,
+//! then drains every command already queued into one batch (group commit):
+//! one write + one sync for all of them. While that flush is in flight the
+//! executor is blocked on the io_uring, so whatever arrives meanwhile queues
+//! up and becomes the next batch. After each batch it reports the durable
+//! watermark; after the first failure it reports the reason once and never
+//! reports anything durable again.
+//!
+//! [`DurableLog`] lives on the consensus core and implements
+//! [`TxnLog`](crate::consensus::TxnLog): it collects appended entries, the
+//! runtime ships them with [`DurableLog::take_batch`] as
+//! [`LogCommand::Append`], and feeds [`LogEvent`]s back through
+//! [`DurableLog::on_event`]. Replies are released by the core only once
+//! `durable_zxid()` covers them.
+
+use super::{LogRecord, LogWriter, WalError};
+use crate::consensus::TxnLog;
+use crate::ops::txn::Txn;
+use crate::proto::Zxid;
+use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
+
+/// Consensus core -> log core.
+#[derive(Debug)]
+pub enum LogCommand {
+    /// Append these records (strictly increasing zxids) durably.
+    Append(Vec<LogRecord>),
+    /// A snapshot covers everything below this zxid: segments wholly below
+    /// it may be deleted.
+    ReleaseBelow(Zxid),
+}
+
+/// Log core -> consensus core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEvent {
+    /// Everything up to and including this zxid is durable.
+    Durable(Zxid),
+    /// The log can no longer make entries durable; sent once.
+    Failed(String),
+}
+
+/// Records taken into one batch at most: bounds the memory and latency of a
+/// single flush when the queue is long.
+pub const BATCH_RECORDS_MAX: usize = 64 * 1024;
+
+/// Runs the log core until the command channel closes. See the module doc.
+pub async fn run_log_core(
+    writer: LogWriter,
+    commands: ConnectedReceiver<LogCommand>,
+    events: ConnectedSender<LogEvent>,
+) {
+    let mut writer = writer;
+    let mut failed = false;
+    // A failed preparation is retried only after the next batch, not in a
+    // tight loop.
+    let mut prepare_blocked = false;
+    let mut batch: Vec<LogRecord> = Vec::new();
+    loop {
+        // Idle: prepare the next segment in bounded steps, checking for
+        // commands between steps.
+        let first = loop {
+            if let Some(cmd) = futures_lite::future::poll_once(commands.recv()).await {
+                break cmd;
+            }
+            if failed || prepare_blocked {
+                break commands.recv().await;
+            }
+            match writer.prepare_next() {
+                Ok(true) => continue,
+                Ok(false) => break commands.recv().await,
+                Err(e) => {
+                    tracing::warn!(error = %e, "preparing the next log segment failed; will retry");
+                    prepare_blocked = true;
+                    break commands.recv().await;
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        let mut release = None;
+        let mut absorb = |cmd: LogCommand, batch: &mut Vec<LogRecord>| match cmd {
+            LogCommand::Append(mut recs) => batch.append(&mut recs),
+            LogCommand::ReleaseBelow(z) => release = Some(release.map_or(z, |r: Zxid| r.max(z))),
+        };
+        absorb(first, &mut batch);
+        // Group commit: everything already queued joins this batch.
+        while batch.len() < BATCH_RECORDS_MAX {
+            match futures_lite::future::poll_once(commands.recv()).await {
+                Some(Some(cmd)) => absorb(cmd, &mut batch),
+                _ => break,
+            }
+        }
+        if failed {
+            // Never acknowledge anything after a failure.
+            batch.clear();
+            continue;
+        }
+        if !batch.is_empty() {
+            match writer.append_batch(&batch) {
+                Ok(z) => {
+                    prepare_blocked = false;
+                    let _ = events.send(LogEvent::Durable(z)).await;
+                }
+                Err(e) => {
+                    failed = true;
+                    let _ = events.send(LogEvent::Failed(failure_reason(&e))).await;
+                }
+            }
+            batch.clear();
+        }
+        if let Some(z) = release {
+            if let Err(e) = writer.release_below(z) {
+                tracing::warn!(error = %e, "releasing old log segments failed");
+            }
+        }
+    }
+}
+
+/// The short reason shown in mntr and the server log.
+fn failure_reason(e: &WalError) -> String {
+    format!("transaction log failed, writes refused: {e}")
+}
+
+/// The consensus core's view of the durable log. Lives on the consensus core.
+#[derive(Debug, Default)]
+pub struct DurableLog {
+    pending: Vec<LogRecord>,
+    last_appended: Zxid,
+    durable: Zxid,
+    failure: Option<String>,
+    appended: u64,
+    batches_sent: u64,
+    durable_events: u64,
+}
+
+impl DurableLog {
+    /// A log whose durable content (from recovery) ends at `last_zxid`.
+    pub fn new(last_zxid: Zxid) -> DurableLog {
+        DurableLog {
+            last_appended: last_zxid,
+            durable: last_zxid,
+            ..DurableLog::default()
+        }
+    }
+
+    /// The records appended since the last call, for `LogCommand::Append`.
+    pub fn take_batch(&mut self) -> Vec<LogRecord> {
+        if !self.pending.is_empty() {
+            self.batches_sent += 1;
+        }
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Applies an event from the log core.
+    pub fn on_event(&mut self, ev: LogEvent) {
+        match ev {
+            LogEvent::Durable(z) => {
+                assert!(
+                    self.failure.is_none(),
+                    "log reported zxid {z} durable after failing"
+                );
+                assert!(
+                    z >= self.durable,
+                    "durable watermark went backwards: {z} < {}",
+                    self.durable
+                );
+                assert!(
+                    z <= self.last_appended,
+                    "log reported zxid {z} durable but only {} was appended",
+                    self.last_appended
+                );
+                self.durable = z;
+                self.durable_events += 1;
+            }
+            LogEvent::Failed(reason) => {
+                tracing::error!(reason = %reason, "transaction log failed");
+                if self.failure.is_none() {
+                    self.failure = Some(reason);
+                }
+                self.pending.clear();
+            }
+        }
+    }
+
+    /// Records appended and not yet taken.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+    /// Total records appended.
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+    /// Batches handed to the runtime.
+    pub fn batches_sent(&self) -> u64 {
+        self.batches_sent
+    }
+    /// Durable watermark updates received.
+    pub fn durable_events(&self) -> u64 {
+        self.durable_events
+    }
+    /// The highest zxid appended.
+    pub fn last_appended(&self) -> Zxid {
+        self.last_appended
+    }
+}
+
+impl TxnLog for DurableLog {
+    fn append(&mut self, zxid: Zxid, txn: &Txn) {
+        assert!(
+            zxid > self.last_appended,
+            "log append out of order: {zxid} after {}",
+            self.last_appended
+        );
+        self.last_appended = zxid;
+        self.appended += 1;
+        // After a failure nothing more can become durable; do not queue.
+        if self.failure.is_none() {
+            self.pending.push(LogRecord {
+                zxid,
+                term: 0,
+                txn: txn.clone(),
+            });
+        }
+    }
+
+    fn durable_zxid(&self) -> Zxid {
+        self.durable
+    }
+
+    fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::FaultyDevice;
+    use crate::wal::{SyncMode, WalConfig};
+    use glommio::channels::shared_channel;
+    use glommio::LocalExecutorBuilder;
+    use std::path::Path;
+    use std::sync::{Arc, Barrier};
+
+    fn txn(z: i64) -> Txn {
+        Txn::CreateSession {
+            session_id: z,
+            timeout_ms: 1000,
+        }
+    }
+
+    /// Runs a log core over `dev`; the client sends `commands` appends of
+    /// `per_command` records each before the core starts draining (so group
+    /// commit is deterministic), then collects events until `stop` says so.
+    fn run(
+        dev: FaultyDevice,
+        commands: i64,
+        per_command: i64,
+        stop: fn(&DurableLog, usize) -> bool,
+        sync_fault_after_open: Option<i32>,
+    ) -> (DurableLog, Vec<LogEvent>, crate::wal::WalStats) {
+        let cfg = WalConfig {
+            segment_bytes: 64 * 1024,
+            sync_mode: SyncMode::Fdatasync,
+        };
+        let (writer, rec) =
+            LogWriter::open(Path::new("/core"), cfg, Box::new(dev.clone())).unwrap();
+        if let Some(errno) = sync_fault_after_open {
+            dev.fail_next_sync(errno);
+        }
+        let probe = writer.probe();
+        let (cmd_tx, cmd_rx) = shared_channel::new_bounded(1024);
+        let (ev_tx, ev_rx) = shared_channel::new_bounded(1024);
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let core = LocalExecutorBuilder::default()
+            .name("log-core-test")
+            .spawn(move || async move {
+                let rx = cmd_rx.connect().await;
+                let tx = ev_tx.connect().await;
+                b.wait();
+                run_log_core(writer, rx, tx).await;
+            })
+            .unwrap();
+        let client = LocalExecutorBuilder::default()
+            .name("consensus-test")
+            .spawn(move || async move {
+                let tx = cmd_tx.connect().await;
+                let rx = ev_rx.connect().await;
+                let mut log = DurableLog::new(rec.last_zxid);
+                let mut z = rec.last_zxid;
+                for _ in 0..commands {
+                    for _ in 0..per_command {
+                        z += 1;
+                        log.append(z, &txn(z));
+                    }
+                    tx.send(LogCommand::Append(log.take_batch())).await.unwrap();
+                }
+                barrier.wait();
+                let mut events = Vec::new();
+                while !stop(&log, events.len()) {
+                    let Some(ev) = rx.recv().await else { break };
+                    events.push(ev.clone());
+                    log.on_event(ev);
+                }
+                // One more record, bypassing DurableLog (which stops queueing
+                // after a failure): the core must not report it durable then.
+                z += 1;
+                let extra = LogRecord {
+                    zxid: z,
+                    term: 0,
+                    txn: txn(z),
+                };
+                tx.send(LogCommand::Append(vec![extra])).await.unwrap();
+                tx.send(LogCommand::ReleaseBelow(1)).await.unwrap();
+                drop(tx);
+                while let Some(ev) = rx.recv().await {
+                    events.push(ev);
+                }
+                (log, events)
+            })
+            .unwrap();
+        let (log, events) = client.join().unwrap();
+        core.join().unwrap();
+        (log, events, probe.snapshot())
+    }
+
+    #[test]
+    fn log_core_group_commits_queued_commands() {
+        let dev = FaultyDevice::new();
+        let (log, events, stats) = run(dev.clone(), 20, 5, |l, _| l.durable_zxid() >= 100, None);
+        assert_eq!(events, vec![LogEvent::Durable(100), LogEvent::Durable(101)]);
+        assert_eq!(log.durable_zxid(), 100);
+        assert_eq!(log.batches_sent(), 20);
+        assert_eq!((stats.batches, stats.fsyncs, stats.records), (2, 2, 101));
+        // Everything is on disk.
+        let (_, r) = LogWriter::open(
+            Path::new("/core"),
+            WalConfig {
+                segment_bytes: 64 * 1024,
+                sync_mode: SyncMode::Fdatasync,
+            },
+            Box::new(dev),
+        )
+        .unwrap();
+        assert_eq!(r.last_zxid, 101);
+    }
+
+    #[test]
+    fn log_core_reports_failure_once_and_nothing_after() {
+        let dev = FaultyDevice::new();
+        let (log, events, stats) = run(dev, 3, 2, |_, n| n >= 1, Some(libc::EIO));
+        assert_eq!(events.len(), 1);
+        let LogEvent::Failed(reason) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert!(reason.contains("Input/output error"), "{reason}");
+        assert_eq!(log.failure(), Some(reason.as_str()));
+        assert_eq!(log.durable_zxid(), 0);
+        assert!(stats.failed);
+    }
+
+    #[test]
+    fn durable_log_tracks_watermark_and_failure() {
+        let mut log = DurableLog::new(10);
+        assert_eq!(log.durable_zxid(), 10);
+        log.append(11, &txn(11));
+        log.append(12, &txn(12));
+        let b = log.take_batch();
+        assert_eq!(b.iter().map(|r| r.zxid).collect::<Vec<_>>(), vec![11, 12]);
+        assert!(log.take_batch().is_empty());
+        log.on_event(LogEvent::Durable(11));
+        log.on_event(LogEvent::Durable(12));
+        assert_eq!(log.durable_zxid(), 12);
+        log.append(13, &txn(13));
+        log.on_event(LogEvent::Failed("disk full".into()));
+        log.on_event(LogEvent::Failed("again".into()));
+        assert_eq!(log.failure(), Some("disk full"));
+        log.append(14, &txn(14));
+        assert!(log.take_batch().is_empty());
+        assert_eq!(log.durable_zxid(), 12);
+    }
+
+    #[test]
+    #[should_panic(expected = "backwards")]
+    fn durable_log_watermark_never_goes_backwards() {
+        let mut log = DurableLog::new(0);
+        log.append(1, &txn(1));
+        log.append(2, &txn(2));
+        log.on_event(LogEvent::Durable(2));
+        log.on_event(LogEvent::Durable(1));
+    }
+}
