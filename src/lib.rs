@@ -15,4 +15,5 @@ pub mod probe;
 pub mod proto;
 pub mod runtime;
 pub mod session;
+pub mod snapshot;
 pub mod tree;
