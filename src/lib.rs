@@ -16,5 +16,6 @@ pub mod probe;
 pub mod proto;
 pub mod runtime;
 pub mod session;
+pub mod snapshot;
 pub mod tree;
 pub mod wal;

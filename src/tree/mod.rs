@@ -20,6 +20,7 @@
 //! panics with a message instead of returning an error.
 
 pub mod node;
+pub mod restore;
 
 pub use node::{Node, NodeKind};
 

@@ -1,0 +1,796 @@
+//! Snapshot round trips, damage and fallback, retention, inspect, and the
+//! 1M-znode recovery measurement (`#[ignore]`, run by hand).
+
+use super::format::{self, SnapAcl, SnapKind, SnapNode, SnapSession, SnapshotBody};
+use super::*;
+use crate::auth::AuthIds;
+use crate::ops::write::{apply, prep, OpsConfig, WriteContext};
+use crate::proto::{perms, CreateRequest, OpCode, Request, Response};
+use crate::tree::QUOTA_PATH;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("roost-snap-{name}-{}-{unique}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+const SESSION_A: i64 = 0x1000_0000_0000_0001;
+const SESSION_B: i64 = 0x1000_0000_0000_0002;
+
+/// Drives the real write path (prep + apply), one zxid per request.
+struct Writer {
+    tree: DataTree,
+    auth: AuthIds,
+    config: OpsConfig,
+}
+
+impl Writer {
+    fn new() -> Writer {
+        Writer {
+            tree: DataTree::new(),
+            auth: AuthIds {
+                ids: vec![Id::new("ip", "127.0.0.1")],
+            },
+            config: OpsConfig {
+                extended_types_enabled: true,
+                ..OpsConfig::default()
+            },
+        }
+    }
+
+    fn write(&mut self, session_id: i64, req: Request) -> Response {
+        let ctx = WriteContext {
+            session_id,
+            auth: &self.auth,
+            config: &self.config,
+        };
+        let txn = prep(&self.tree, &req, &ctx);
+        let zxid = self.tree.last_zxid + 1;
+        let applied = apply(&mut self.tree, &txn, zxid, 1_700_000_000_000 + zxid);
+        applied
+            .result
+            .unwrap_or_else(|code| panic!("{req:?} failed with {code:?}"))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create_as(
+        &mut self,
+        session_id: i64,
+        opcode: OpCode,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: Vec<Acl>,
+        flags: i32,
+        ttl: i64,
+    ) {
+        self.write(
+            session_id,
+            Request::Create {
+                opcode,
+                req: CreateRequest {
+                    path: path.into(),
+                    data: data.map(<[u8]>::to_vec),
+                    acl: Some(acl),
+                    flags,
+                    ttl,
+                },
+            },
+        );
+    }
+
+    fn create(&mut self, path: &str, data: Option<&[u8]>, flags: i32) {
+        let opcode = OpCode::Create;
+        self.create_as(SESSION_A, opcode, path, data, Acl::open_unsafe(), flags, -1);
+    }
+}
+
+/// A tree exercising every stored feature: null / empty / binary data,
+/// ephemerals of two sessions, sequential names, a container with a child,
+/// TTL nodes, several ACL lists (shared and distinct), set-data, set-acl,
+/// deletes (which leave create-counters and pzxids behind).
+fn rich_tree() -> DataTree {
+    let mut w = Writer::new();
+    w.create("/app", Some(b"config"), 0);
+    w.create("/app/null", None, 0);
+    w.create("/app/empty", Some(b""), 0);
+    w.create("/app/binary", Some(&[0, 255, 1, 254]), 0);
+    for _ in 0..3 {
+        w.create("/app/seq-", Some(b"s"), 2);
+    }
+    w.create("/app/eph", Some(b"a"), 1);
+    w.create("/app/eph-seq-", Some(b"a"), 3);
+    w.create_as(
+        SESSION_B,
+        OpCode::Create,
+        "/app/eph-b",
+        None,
+        Acl::open_unsafe(),
+        1,
+        -1,
+    );
+    w.create_as(
+        SESSION_A,
+        OpCode::CreateContainer,
+        "/box",
+        Some(b""),
+        Acl::open_unsafe(),
+        4,
+        -1,
+    );
+    w.create("/box/item", Some(b"i"), 0);
+    w.create_as(
+        SESSION_A,
+        OpCode::CreateTtl,
+        "/ttl",
+        Some(b"t"),
+        Acl::open_unsafe(),
+        5,
+        60_000,
+    );
+    w.create_as(
+        SESSION_A,
+        OpCode::CreateTtl,
+        "/ttl-seq-",
+        None,
+        Acl::open_unsafe(),
+        6,
+        1,
+    );
+    let restricted = vec![
+        Acl {
+            perms: perms::ALL,
+            id: Id::new("ip", "10.0.0.1"),
+        },
+        Acl {
+            perms: perms::READ,
+            id: Id::new("world", "anyone"),
+        },
+    ];
+    w.create_as(
+        SESSION_A,
+        OpCode::Create,
+        "/locked-1",
+        Some(b"l"),
+        restricted.clone(),
+        0,
+        -1,
+    );
+    w.create_as(
+        SESSION_A,
+        OpCode::Create,
+        "/locked-2",
+        Some(b"l"),
+        restricted,
+        0,
+        -1,
+    );
+    w.write(
+        SESSION_A,
+        Request::SetData {
+            path: "/app".into(),
+            data: Some(b"config v2".to_vec()),
+            version: 0,
+        },
+    );
+    w.write(
+        SESSION_A,
+        Request::SetData {
+            path: "/app/empty".into(),
+            data: None,
+            version: -1,
+        },
+    );
+    w.write(
+        SESSION_A,
+        Request::SetAcl {
+            path: "/app/binary".into(),
+            acl: Some(Acl::read_unsafe()),
+            version: 0,
+        },
+    );
+    w.create("/gone", Some(b"g"), 0);
+    w.write(
+        SESSION_A,
+        Request::Delete {
+            path: "/gone".into(),
+            version: -1,
+        },
+    );
+    w.write(
+        SESSION_A,
+        Request::Delete {
+            path: "/app/seq-0000000004".into(),
+            version: -1,
+        },
+    );
+    w.tree
+}
+
+fn sessions() -> Vec<SessionRecord> {
+    vec![
+        SessionRecord {
+            id: SESSION_A,
+            timeout_ms: 30_000,
+        },
+        SessionRecord {
+            id: SESSION_B,
+            timeout_ms: 4_000,
+        },
+        // A live session without ephemerals must survive too.
+        SessionRecord {
+            id: 0x1000_0000_0000_0003,
+            timeout_ms: 40_000,
+        },
+    ]
+}
+
+/// `tree` moved to `last_zxid = zxid` with one more node, so snapshots of
+/// different zxids have different content.
+fn later(tree: &DataTree, zxid: i64) -> DataTree {
+    let mut tree = tree.clone();
+    let path: PathKey = Arc::from(format!("/later-{zxid}").as_str());
+    let node = Node::new_created(
+        Some(Arc::from(&b"x"[..])),
+        Arc::new(Acl::open_unsafe()),
+        NodeKind::Persistent,
+        zxid,
+        0,
+    );
+    tree.insert_node(path, node, zxid);
+    tree.last_zxid = zxid;
+    tree
+}
+
+fn flip_byte(path: &Path, at: u64) {
+    let mut bytes = fs::read(path).expect("read");
+    bytes[at as usize] ^= 0x01;
+    fs::write(path, bytes).expect("write");
+}
+
+fn damaged_kind(result: Result<Loaded, SnapshotError>) -> Damage {
+    match result {
+        Err(SnapshotError::Damaged { damage, .. }) => damage,
+        other => panic!("expected Damaged, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_restores_an_equal_tree() {
+    let dir = TempDir::new("round-trip");
+    let tree = rich_tree();
+    let meta = write(&dir.0, &tree, &sessions()).expect("write");
+    assert_eq!(meta.zxid, tree.last_zxid);
+    assert_eq!(meta.nodes, tree.nodes.len());
+    assert_eq!(meta.path, dir.0.join(format::file_name(tree.last_zxid)));
+    assert_eq!(meta.bytes, fs::metadata(&meta.path).expect("stat").len());
+
+    let loaded = load_newest(&dir.0).expect("load").expect("a snapshot");
+    assert_eq!(loaded.tree, tree, "restored tree differs");
+    assert_eq!(loaded.sessions, sessions());
+    assert_eq!(loaded.zxid, tree.last_zxid);
+    assert_eq!(loaded.path, meta.path);
+
+    // The features the equality above covers, spelled out.
+    let t = &loaded.tree;
+    assert_eq!(t.get("/app/null").unwrap().data, None);
+    assert_eq!(t.get("/app/empty").unwrap().data, None, "set to null");
+    assert_eq!(t.get("/box/item").unwrap().data.as_deref(), Some(&b"i"[..]));
+    assert_eq!(t.get(QUOTA_PATH).unwrap().data.as_deref(), Some(&[][..]));
+    assert_eq!(t.ephemerals_of(SESSION_A).count(), 2);
+    assert_eq!(t.ephemerals_of(SESSION_B).count(), 1);
+    assert!(t.containers_and_ttls.contains("/box"));
+    assert!(t.containers_and_ttls.contains("/ttl"));
+    assert_eq!(t.containers_and_ttls.len(), 3);
+    assert_eq!(t.approximate_data_size, tree.approximate_data_size);
+    assert_eq!(t.stat("/app").unwrap(), tree.stat("/app").unwrap());
+    // Nodes with the same ACL share one Arc again, as in a live tree.
+    assert!(Arc::ptr_eq(
+        &t.get("/locked-1").unwrap().acl,
+        &t.get("/locked-2").unwrap().acl
+    ));
+}
+
+#[test]
+fn acl_lists_are_stored_once() {
+    let dir = TempDir::new("acl-dedup");
+    let mut tree = rich_tree();
+    // Equal lists in distinct Arcs still dedup by value.
+    let node = Node::new_created(
+        None,
+        Arc::new(Acl::open_unsafe()),
+        NodeKind::Persistent,
+        tree.last_zxid + 1,
+        0,
+    );
+    tree.insert_node(Arc::from("/own-arc"), node, tree.last_zxid + 1);
+    tree.last_zxid += 1;
+    let meta = write(&dir.0, &tree, &[]).expect("write");
+    let bytes = fs::read(&meta.path).expect("read");
+    let body =
+        rkyv::access::<ArchivedSnapshotBody, rancor::Error>(&bytes[HEADER_LEN..]).expect("valid");
+    // open, read-only (config and /app/binary), ip + world-read.
+    assert_eq!(body.acls.len(), 3);
+    assert_eq!(body.nodes.len(), tree.nodes.len());
+    let paths: Vec<&str> = body.nodes.iter().map(|n| &*n.path).collect();
+    let mut sorted = paths.clone();
+    sorted.sort_unstable();
+    assert_eq!(paths, sorted, "nodes are stored in path order");
+    assert_eq!(load(&meta.path).expect("load").tree, tree);
+}
+
+#[test]
+fn the_same_tree_gives_the_same_bytes() {
+    let (a, b) = (TempDir::new("det-a"), TempDir::new("det-b"));
+    let tree = rich_tree();
+    let meta_a = write(&a.0, &tree, &sessions()).expect("write");
+    let meta_b = write(&b.0, &tree.clone(), &sessions()).expect("write");
+    assert_eq!(
+        fs::read(meta_a.path).expect("read"),
+        fs::read(meta_b.path).expect("read")
+    );
+}
+
+#[test]
+fn damaged_newest_falls_back_to_the_previous() {
+    let base = rich_tree();
+    let old = later(&base, base.last_zxid + 10);
+    let new = later(&old, base.last_zxid + 20);
+
+    type Damager = fn(&Path);
+    let damagers: [(&str, Damager); 5] = [
+        ("body byte", |p| {
+            let len = fs::metadata(p).unwrap().len();
+            flip_byte(p, len - 100)
+        }),
+        ("first body byte", |p| flip_byte(p, HEADER_LEN as u64)),
+        ("header byte", |p| flip_byte(p, 20)),
+        ("truncated", |p| {
+            let len = fs::metadata(p).unwrap().len();
+            File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_len(len / 2)
+                .unwrap()
+        }),
+        ("empty", |p| fs::write(p, b"").unwrap()),
+    ];
+    for (what, damage) in damagers {
+        let dir = TempDir::new("fallback");
+        write(&dir.0, &old, &sessions()).expect("write old");
+        let newest = write(&dir.0, &new, &sessions()[..1]).expect("write new");
+        damage(&newest.path);
+        assert!(load(&newest.path).is_err(), "{what}: damage not detected");
+        let loaded = load_newest(&dir.0).expect("fallback").expect("a snapshot");
+        assert_eq!(loaded.zxid, old.last_zxid, "{what}");
+        assert_eq!(loaded.tree, old, "{what}");
+        assert_eq!(loaded.sessions, sessions(), "{what}");
+        assert_eq!(loaded.path, dir.0.join(format::file_name(old.last_zxid)));
+    }
+}
+
+#[test]
+fn each_kind_of_damage_is_named() {
+    let dir = TempDir::new("damage-kinds");
+    let tree = rich_tree();
+    let meta = write(&dir.0, &tree, &sessions()).expect("write");
+    let pristine = fs::read(&meta.path).expect("read");
+    let len = pristine.len() as u64;
+    let reset = || fs::write(&meta.path, &pristine).expect("reset");
+
+    flip_byte(&meta.path, len - 1);
+    assert!(matches!(
+        damaged_kind(load(&meta.path)),
+        Damage::BodyCrc { .. }
+    ));
+    reset();
+    flip_byte(&meta.path, 0);
+    assert!(matches!(
+        damaged_kind(load(&meta.path)),
+        Damage::BadMagic { .. }
+    ));
+    reset();
+    flip_byte(&meta.path, 30);
+    assert!(matches!(
+        damaged_kind(load(&meta.path)),
+        Damage::HeaderCrc { .. }
+    ));
+    reset();
+    let mut longer = pristine.clone();
+    longer.extend_from_slice(&[0; 8]);
+    fs::write(&meta.path, longer).expect("write");
+    assert!(matches!(
+        damaged_kind(load(&meta.path)),
+        Damage::LengthMismatch { .. }
+    ));
+    reset();
+    fs::write(&meta.path, &pristine[..10]).expect("write");
+    assert!(matches!(
+        damaged_kind(load(&meta.path)),
+        Damage::TooShort { len: 10 }
+    ));
+    // A valid file under the wrong name (renamed by hand) is refused too:
+    // its zxid decides how much log gets replayed.
+    reset();
+    let renamed = dir.0.join(format::file_name(tree.last_zxid + 1));
+    fs::rename(&meta.path, &renamed).expect("rename");
+    assert!(matches!(
+        damaged_kind(load(&renamed)),
+        Damage::NameMismatch { .. }
+    ));
+    let error = load(&renamed).unwrap_err().to_string();
+    assert!(
+        error.contains(&format::file_name(tree.last_zxid + 1)),
+        "the error names the file: {error}"
+    );
+}
+
+/// Writes a hand-made body through the production writer (valid crcs), so
+/// only the checks after rkyv validation can catch what is wrong with it.
+fn write_crafted(dir: &Path, body: &SnapshotBody, counts: BodyCounts) -> PathBuf {
+    let path = dir.join(format::file_name(counts.zxid));
+    write_archive(&path, counts, body).expect("write");
+    path
+}
+
+fn crafted_body(zxid: i64) -> SnapshotBody {
+    let node = |path: &str| SnapNode {
+        path: path.into(),
+        data: Some(Box::from(&b""[..])),
+        acl: 0,
+        kind: SnapKind::Persistent,
+        czxid: 0,
+        mzxid: 0,
+        pzxid: 0,
+        ctime: 0,
+        mtime: 0,
+        version: 0,
+        child_create_count: 0,
+        aversion: 0,
+    };
+    SnapshotBody {
+        zxid,
+        acls: vec![vec![SnapAcl {
+            perms: perms::ALL,
+            scheme: "world".into(),
+            id: "anyone".into(),
+        }]],
+        nodes: vec![node("/"), node("/a")],
+        sessions: vec![SnapSession {
+            id: 1,
+            timeout_ms: 5000,
+        }],
+    }
+}
+
+fn counts_of(body: &SnapshotBody) -> BodyCounts {
+    BodyCounts {
+        zxid: body.zxid,
+        nodes: body.nodes.len() as u64,
+        sessions: body.sessions.len() as u64,
+    }
+}
+
+#[test]
+fn checksummed_but_inconsistent_content_is_refused() {
+    let dir = TempDir::new("crafted");
+
+    let good = crafted_body(1);
+    let loaded = load(&write_crafted(&dir.0, &good, counts_of(&good))).expect("valid");
+    assert_eq!(loaded.tree.nodes.len(), 2);
+    assert_eq!(loaded.tree.get("/").unwrap().children.len(), 1);
+
+    let mut orphan = crafted_body(2);
+    orphan.nodes.push(SnapNode {
+        path: "/missing/child".into(),
+        ..orphan.nodes[1].clone()
+    });
+    let path = write_crafted(&dir.0, &orphan, counts_of(&orphan));
+    assert!(matches!(
+        damaged_kind(load(&path)),
+        Damage::Restore(crate::tree::restore::RestoreError::MissingParent { .. })
+    ));
+
+    let mut bad_acl = crafted_body(3);
+    bad_acl.nodes[1].acl = 7;
+    let path = write_crafted(&dir.0, &bad_acl, counts_of(&bad_acl));
+    assert!(matches!(
+        damaged_kind(load(&path)),
+        Damage::AclIndex { index: 7, .. }
+    ));
+
+    let mut twice = crafted_body(4);
+    twice.sessions.push(twice.sessions[0]);
+    let path = write_crafted(&dir.0, &twice, counts_of(&twice));
+    assert!(matches!(
+        damaged_kind(load(&path)),
+        Damage::DuplicateSession { id: 1 }
+    ));
+
+    let miscounted = crafted_body(5);
+    let counts = BodyCounts {
+        nodes: 3,
+        ..counts_of(&miscounted)
+    };
+    let path = write_crafted(&dir.0, &miscounted, counts);
+    assert!(matches!(
+        damaged_kind(load(&path)),
+        Damage::HeaderBodyMismatch {
+            field: "node_count",
+            ..
+        }
+    ));
+
+    let other_zxid = crafted_body(6);
+    let counts = BodyCounts {
+        zxid: 7,
+        ..counts_of(&other_zxid)
+    };
+    let path = write_crafted(&dir.0, &other_zxid, counts);
+    assert!(matches!(
+        damaged_kind(load(&path)),
+        Damage::HeaderBodyMismatch { field: "zxid", .. }
+    ));
+}
+
+#[test]
+fn garbage_with_valid_checksums_fails_rkyv_validation() {
+    let dir = TempDir::new("garbage");
+    let body = vec![0xA5u8; 256];
+    let header = Header {
+        format_version: FORMAT_VERSION,
+        flags: 0,
+        zxid: 9,
+        node_count: 1,
+        session_count: 0,
+        body_len: body.len() as u64,
+        body_crc: crc32c::crc32c(&body),
+    };
+    let path = dir.0.join(format::file_name(9));
+    let mut bytes = header.encode().to_vec();
+    bytes.extend_from_slice(&body);
+    fs::write(&path, bytes).expect("write");
+    assert!(matches!(damaged_kind(load(&path)), Damage::Archive { .. }));
+}
+
+#[test]
+fn no_snapshot_is_none_and_all_damaged_is_an_error() {
+    let dir = TempDir::new("none");
+    assert!(load_newest(&dir.0).expect("empty dir").is_none());
+    fs::write(dir.0.join("log.0000000000000001"), b"not ours").expect("write");
+    fs::write(dir.0.join("snapshot.0000000000000009.tmp"), b"crash").expect("write");
+    assert!(load_newest(&dir.0).expect("no snapshots").is_none());
+
+    let tree = rich_tree();
+    let first = write(&dir.0, &tree, &[]).expect("write");
+    let second = write(&dir.0, &later(&tree, tree.last_zxid + 1), &[]).expect("write");
+    flip_byte(&first.path, 100);
+    flip_byte(&second.path, 5);
+    match load_newest(&dir.0) {
+        Err(SnapshotError::NoValidSnapshot { failures, .. }) => {
+            assert_eq!(failures.len(), 2);
+            assert!(failures[0]
+                .to_string()
+                .contains(&format::file_name(second.zxid)));
+            assert!(failures[1]
+                .to_string()
+                .contains(&format::file_name(first.zxid)));
+        }
+        other => panic!("expected NoValidSnapshot, got {other:?}"),
+    }
+}
+
+#[test]
+fn purge_keeps_the_newest_and_removes_temp_files() {
+    let dir = TempDir::new("purge");
+    let base = rich_tree();
+    let mut written = Vec::new();
+    for step in 1..=5 {
+        let tree = later(&base, base.last_zxid + step);
+        written.push(write(&dir.0, &tree, &[]).expect("write").path);
+    }
+    // A crash mid-write leaves a temp file, newer than every snapshot.
+    let temp = dir.0.join(format!(
+        "{}{TEMP_SUFFIX}",
+        format::file_name(base.last_zxid + 100)
+    ));
+    fs::write(&temp, b"half a snapshot").expect("write");
+    let loaded = load_newest(&dir.0).expect("load").expect("a snapshot");
+    assert_eq!(loaded.path, written[4], "temp files are never loaded");
+
+    assert!(matches!(
+        purge(&dir.0, 2),
+        Err(SnapshotError::RetainTooFew { keep: 2 })
+    ));
+    let mut removed = purge(&dir.0, 3).expect("purge");
+    removed.sort();
+    let mut expected = vec![written[0].clone(), written[1].clone(), temp.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    let left: Vec<PathBuf> = list(&dir.0)
+        .expect("list")
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(left, written[2..].to_vec());
+    assert!(!temp.exists());
+    assert_eq!(
+        purge(&dir.0, 3).expect("purge again"),
+        Vec::<PathBuf>::new()
+    );
+}
+
+#[test]
+fn inspect_reports_content_and_damage() {
+    let dir = TempDir::new("inspect");
+    let tree = rich_tree();
+    let meta = write(&dir.0, &tree, &sessions()).expect("write");
+    let mut out = Vec::new();
+    inspect(&meta.path, &mut out).expect("inspect");
+    let report = String::from_utf8(out).expect("utf-8");
+    for expected in [
+        "format version: 1",
+        "header crc32c: ",
+        &format!("zxid: {:#018x}", tree.last_zxid),
+        &format!("node count: {}", tree.nodes.len()),
+        "session count: 3",
+        "acl lists: 3",
+        "ip:10.0.0.1:31",
+        "0x1000000000000002 timeout 4000 ms",
+        "  /app/null data=null kind=persistent",
+        "  /app/binary data=4 ",
+        "kind=ephemeral(owner 0x1000000000000002)",
+        "kind=container",
+        "kind=ttl(60000 ms)",
+        "  / data=0 kind=persistent acl=#0",
+        "verdict: ok",
+    ] {
+        assert!(
+            report.contains(expected),
+            "missing {expected:?} in:\n{report}"
+        );
+    }
+    assert!(!report.contains("MISMATCH"), "{report}");
+    // cversion and numChildren are derived as the server would show them.
+    let root = tree.stat("/").unwrap();
+    assert!(report.contains(&format!(
+        "cversion={} aversion=0 numChildren={}\n",
+        root.cversion, root.num_children
+    )));
+
+    flip_byte(&meta.path, meta.bytes - 1);
+    let mut out = Vec::new();
+    assert!(matches!(
+        inspect(&meta.path, &mut out),
+        Err(SnapshotError::Damaged {
+            damage: Damage::BodyCrc { .. },
+            ..
+        })
+    ));
+    let report = String::from_utf8(out).expect("utf-8");
+    assert!(report.contains("body crc32c: "), "{report}");
+    assert!(report.contains("MISMATCH"), "{report}");
+    assert!(
+        report.contains("verdict: DAMAGED: body crc32c mismatch"),
+        "{report}"
+    );
+}
+
+/// VmHWM / VmRSS from /proc/self/status, in MiB.
+fn memory_mib(field: &str) -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Resets VmHWM to the current RSS (Linux >= 4.0), so each phase's peak is
+/// measured on its own.
+fn reset_peak() {
+    let _ = fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Recovery time with 1,000,000 znodes. Run by hand:
+/// `cargo test --release --lib snapshot::tests::million_znodes -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn million_znodes_write_and_recover() {
+    const PARENTS: usize = 1000;
+    const CHILDREN: usize = 1000;
+    let dir = TempDir::new("million");
+    let baseline = memory_mib("VmRSS:");
+
+    let started = Instant::now();
+    let mut tree = DataTree::new();
+    let acl = Arc::new(Acl::open_unsafe());
+    let data: Arc<[u8]> = Arc::from(&[7u8; 100][..]);
+    let mut zxid = 1;
+    let node = |zxid: i64| {
+        Node::new_created(
+            Some(data.clone()),
+            acl.clone(),
+            NodeKind::Persistent,
+            zxid,
+            zxid,
+        )
+    };
+    tree.insert_node(Arc::from("/bench"), node(zxid), zxid);
+    for p in 0..PARENTS {
+        zxid += 1;
+        let parent = format!("/bench/p{p:03}");
+        tree.insert_node(Arc::from(parent.as_str()), node(zxid), zxid);
+        for c in 0..CHILDREN {
+            zxid += 1;
+            let path = format!("{parent}/n{:07}", p * CHILDREN + c);
+            // Each node gets its own data buffer, as created ones would.
+            let mut n = node(zxid);
+            n.data = Some(Arc::from(&data[..]));
+            tree.insert_node(Arc::from(path.as_str()), n, zxid);
+        }
+    }
+    tree.last_zxid = zxid;
+    let build_s = started.elapsed().as_secs_f64();
+    let tree_rss = memory_mib("VmRSS:");
+    let node_count = tree.nodes.len();
+    let data_size = tree.approximate_data_size;
+    assert_eq!(node_count, 4 + 1 + PARENTS + PARENTS * CHILDREN);
+
+    reset_peak();
+    let meta = write(&dir.0, &tree, &sessions()).expect("write");
+    let write_peak = memory_mib("VmHWM:");
+    drop(tree);
+
+    reset_peak();
+    let rss_before_load = memory_mib("VmRSS:");
+    let started = Instant::now();
+    let loaded = load_newest(&dir.0).expect("load").expect("a snapshot");
+    let load_s = started.elapsed().as_secs_f64();
+    let load_peak = memory_mib("VmHWM:");
+    let loaded_rss = memory_mib("VmRSS:");
+    assert_eq!(loaded.tree.nodes.len(), node_count);
+    assert_eq!(loaded.tree.approximate_data_size, data_size);
+    assert_eq!(
+        loaded.tree.get("/bench/p999").unwrap().children.len(),
+        CHILDREN
+    );
+
+    println!(
+        "million znodes: {node_count} nodes, build {build_s:.2} s, tree RSS {} MiB \
+         (baseline {baseline} MiB)",
+        tree_rss - baseline
+    );
+    println!(
+        "write: {} ms, file {} bytes ({:.1} MiB), peak RSS during write {write_peak} MiB",
+        meta.duration_ms,
+        meta.bytes,
+        meta.bytes as f64 / (1 << 20) as f64
+    );
+    println!(
+        "load_newest: {load_s:.2} s, peak RSS during load {load_peak} MiB \
+         (before {rss_before_load} MiB, after {loaded_rss} MiB)"
+    );
+}
