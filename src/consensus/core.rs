@@ -207,7 +207,7 @@ impl<L: TxnLog> Core<L> {
     fn propose(&mut self, txn: Txn, wall_ms: i64, completion_origin: Option<Origin>) -> Zxid {
         let zxid = self.next_zxid();
         let applied = write::apply(&mut self.pending, &txn, zxid, wall_ms);
-        self.log.append(zxid, &txn);
+        self.log.append(zxid, wall_ms, &txn);
         let closed_session = match &txn {
             Txn::CloseSession { session_id } => {
                 self.sessions.remove(*session_id);
@@ -547,6 +547,7 @@ impl<L: TxnLog> Core<L> {
             sessions,
             ephemerals_by_session,
             log_failure: self.log.failure().map(str::to_owned),
+            log_metrics: self.log.metrics(),
         }
     }
 }

@@ -12,13 +12,18 @@ use crate::proto::Zxid;
 /// watch events only once `durable_zxid() >= zxid` (see `Core::release`).
 pub trait TxnLog {
     /// Queues one transaction. Entries arrive in strictly increasing zxid order.
-    fn append(&mut self, zxid: Zxid, txn: &Txn);
+    /// `time_ms` is the transaction's wall-clock time, logged with it.
+    fn append(&mut self, zxid: Zxid, time_ms: i64, txn: &Txn);
     /// The highest zxid known to be durable.
     fn durable_zxid(&self) -> Zxid;
     /// Short reason if the log can no longer make entries durable (disk full,
     /// EIO); the core then refuses writes and keeps serving reads.
     fn failure(&self) -> Option<&str> {
         None
+    }
+    /// Counters for `mntr` (name, value).
+    fn metrics(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
 }
 
@@ -38,7 +43,7 @@ impl MemoryLog {
 }
 
 impl TxnLog for MemoryLog {
-    fn append(&mut self, zxid: Zxid, _txn: &Txn) {
+    fn append(&mut self, zxid: Zxid, _time_ms: i64, _txn: &Txn) {
         assert!(
             zxid > self.last_zxid,
             "log append out of order: {zxid} after {}",

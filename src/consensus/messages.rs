@@ -132,4 +132,5 @@ pub struct CoreReport {
     pub sessions: Vec<(SessionId, i32, i64)>,
     pub ephemerals_by_session: Vec<(SessionId, Vec<String>)>,
     pub log_failure: Option<String>,
+    pub log_metrics: Vec<(&'static str, String)>,
 }

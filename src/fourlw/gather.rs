@@ -71,6 +71,11 @@ pub fn server_view(
             (core.log_failure.is_some() as u8).to_string(),
         ),
     ];
+    extra_metrics.extend(
+        core.log_metrics
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone())),
+    );
     if let Some(reason) = &core.log_failure {
         extra_metrics.push(("roost_log_failure".to_string(), reason.clone()));
     }

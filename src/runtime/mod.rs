@@ -7,14 +7,19 @@
 
 pub mod clock;
 pub mod placement;
+pub mod storage;
 
 use crate::config::Config;
 use crate::consensus::core::Output;
-use crate::consensus::{Core, CoreConfig, MemoryLog, ToConsensus, ToShard};
+use crate::consensus::core::Recovered;
+use crate::consensus::{Core, CoreConfig, ToConsensus, ToShard};
 use crate::net::{conn, Shard, ShardSettings};
 use crate::ops::write::OpsConfig;
+use crate::proto::{SessionId, Zxid};
+use crate::snapshot::SessionRecord;
 use crate::tree::DataTree;
-use anyhow::Context;
+use crate::wal::{DurableLog, LogCommand, LogEvent, LogRecord, WalProbe};
+use anyhow::{bail, Context};
 use glommio::channels::local_channel;
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
 use glommio::{LocalExecutorBuilder, Placement};
@@ -28,6 +33,10 @@ use std::time::Duration;
 pub const SHARD_TO_CORE_QUEUE_MAX: usize = 4096;
 /// Messages the core may queue to one shard's channel.
 pub const CORE_TO_SHARD_QUEUE_MAX: usize = 16384;
+/// Log commands (batches) queued from the consensus core to the log core.
+pub const LOG_COMMAND_QUEUE_MAX: usize = 1024;
+/// Durable-watermark events queued from the log core.
+pub const LOG_EVENT_QUEUE_MAX: usize = 1024;
 /// Registered io_uring buffer memory per executor. The shards do socket I/O
 /// only, which does not use registered buffers.
 const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
@@ -51,9 +60,53 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let auth = Arc::new(
         crate::auth::settings_from_config(&config).context("loading authentication settings")?,
     );
-    let initial_tree = Arc::new(DataTree::new());
     let shard_count = plan.shard_cpus.len();
     let started_at_ms = clock::now_ms();
+
+    // Storage: the log core opens (and recovers) the log on its own core and
+    // hands the records here; the tree is rebuilt before any client is served.
+    for dir in [&config.data_dir, &config.data_log_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = storage::load_or_create_secret(&config.data_dir)?;
+    let snapshot_dir = storage::snapshot_dir(&config);
+    std::fs::create_dir_all(&snapshot_dir)
+        .with_context(|| format!("creating {}", snapshot_dir.display()))?;
+    let (log_commands_tx, log_commands_rx) = shared_channel::new_bounded(LOG_COMMAND_QUEUE_MAX);
+    let (log_events_tx, log_events_rx) = shared_channel::new_bounded(LOG_EVENT_QUEUE_MAX);
+    let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
+    let wal_dir = storage::wal_dir(&config);
+    let log_core = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
+        .name("roost-log")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || run_log(wal_dir, recovery_tx, log_commands_rx, log_events_tx))
+        .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
+    let (records, wal_probe) = match recovery_rx.recv() {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => bail!("the log executor stopped during recovery"),
+    };
+    let (recovered, report) = storage::recover(&snapshot_dir, records)?;
+    tracing::info!(
+        snapshot = ?report.snapshot.as_ref().map(|(p, _)| p.display().to_string()),
+        replayed = report.replayed,
+        last_zxid = format!("{:#x}", report.last_zxid),
+        znodes = report.nodes,
+        sessions = report.sessions,
+        duration_ms = report.duration_ms,
+        "recovered"
+    );
+    let initial_tree = Arc::new(recovered.tree.clone());
+
+    let (snap_jobs_tx, snap_jobs_rx) = shared_channel::new_bounded(1);
+    let (snap_done_tx, snap_done_rx) = shared_channel::new_bounded(1);
+    let retain = config.autopurge_snap_retain_count.max(3) as usize;
+    let snapshotter_dir = snapshot_dir.clone();
+    let snapshotter = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
+        .name("roost-snapshot")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx))
+        .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
 
     let mut to_core_rx: Vec<SharedReceiver<ToConsensus>> = Vec::new();
     let mut to_core_tx: Vec<SharedSender<ToConsensus>> = Vec::new();
@@ -86,7 +139,20 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || run_consensus(core_config, to_core_rx, to_shard_tx))
+        .spawn(move || {
+            run_consensus(ConsensusWiring {
+                config: core_config,
+                recovered,
+                secret,
+                wal_probe,
+                inputs: to_core_rx,
+                outputs: to_shard_tx,
+                log_commands: log_commands_tx,
+                log_events: log_events_rx,
+                snapshot_jobs: snap_jobs_tx,
+                snapshot_done: snap_done_rx,
+            })
+        })
         .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
 
     let mut shards = Vec::new();
@@ -131,15 +197,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("starting client shard {i}: {e}"))?;
         shards.push(handle);
     }
-    tracing::info!(%addr, "roost serving (standalone, in-memory data)");
+    tracing::info!(%addr, "roost serving (standalone)");
     for handle in shards {
         handle
             .join()
             .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
     }
-    consensus
-        .join()
-        .map_err(|e| anyhow::anyhow!("consensus executor failed: {e:?}"))?;
+    for (name, handle) in [
+        ("consensus", consensus),
+        ("log", log_core),
+        ("snapshotter", snapshotter),
+    ] {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
+    }
     Ok(())
 }
 
@@ -306,42 +378,63 @@ async fn run_shard(
     }
 }
 
-async fn run_consensus(
+/// Everything the consensus executor is handed at start.
+struct ConsensusWiring {
     config: CoreConfig,
+    recovered: Recovered,
+    secret: [u8; 32],
+    wal_probe: Arc<WalProbe>,
     inputs: Vec<SharedReceiver<ToConsensus>>,
     outputs: Vec<SharedSender<ToShard>>,
-) {
-    let shard_count = outputs.len();
-    let tick_interval_ms = (config.tick_ms / 4).clamp(5, 100) as u64;
-    let core = Rc::new(RefCell::new(Core::new(
-        config,
-        MemoryLog::default(),
+    log_commands: SharedSender<LogCommand>,
+    log_events: SharedReceiver<LogEvent>,
+    snapshot_jobs: SharedSender<SnapshotJob>,
+    snapshot_done: SharedReceiver<SnapshotDone>,
+}
+
+/// The consensus executor's local plumbing: one outbox per destination,
+/// each drained by its own pump task, so everything for a destination is
+/// queued synchronously in production order and no two tasks can reorder it.
+struct Outboxes {
+    shards: Vec<local_channel::LocalSender<ToShard>>,
+    log: local_channel::LocalSender<LogCommand>,
+    snapshot: local_channel::LocalSender<SnapshotJob>,
+}
+
+type LiveCore = Core<DurableLog>;
+
+async fn run_consensus(w: ConsensusWiring) {
+    let shard_count = w.outputs.len();
+    let tick_interval_ms = (w.config.tick_ms / 4).clamp(5, 100) as u64;
+    let last_zxid = w.recovered.tree.last_zxid;
+    let core = Rc::new(RefCell::new(Core::from_recovered(
+        w.config,
+        DurableLog::new(last_zxid),
+        w.recovered,
         clock::monotonic_ms(),
-        rand::random(),
+        w.secret,
         shard_count,
     )));
-    // One outbox per shard, drained by its own pump task: everything for a
-    // shard is queued synchronously in production order, so no two tasks can
-    // reorder a shard's stream.
-    let mut outboxes = Vec::new();
-    for tx in outputs {
-        let tx: ConnectedSender<ToShard> = tx.connect().await;
-        let (local_tx, local_rx) = local_channel::new_unbounded::<ToShard>();
-        outboxes.push(local_tx);
-        glommio::spawn_local(async move {
-            while let Some(msg) = local_rx.recv().await {
-                if tx.send(msg).await.is_err() {
-                    return;
-                }
-            }
-        })
-        .detach();
+    core.borrow_mut().log_mut().set_probe(w.wal_probe);
+    // `connect` waits for the other end: connect every sender before any
+    // receiver (the peers connect their receivers first).
+    let mut shard_outboxes = Vec::new();
+    for tx in w.outputs {
+        shard_outboxes.push(pump(tx.connect().await));
     }
-    let outboxes = Rc::new(outboxes);
+    let log_outbox = pump(w.log_commands.connect().await);
+    let snapshot_outbox = pump(w.snapshot_jobs.connect().await);
+    let outboxes = Rc::new(Outboxes {
+        shards: shard_outboxes,
+        log: log_outbox,
+        snapshot: snapshot_outbox,
+    });
     let mut receivers = Vec::new();
-    for rx in inputs {
+    for rx in w.inputs {
         receivers.push(rx.connect().await);
     }
+    let log_events = w.log_events.connect().await;
+    let snapshot_done = w.snapshot_done.connect().await;
     for rx in receivers {
         let core = core.clone();
         let outboxes = outboxes.clone();
@@ -349,8 +442,41 @@ async fn run_consensus(
             while let Some(msg) = rx.recv().await {
                 let mut c = core.borrow_mut();
                 handle_input(&mut c, msg);
-                c.release();
-                dispatch(c.take_outputs(), &outboxes);
+                after_step(&mut c, &outboxes);
+            }
+        })
+        .detach();
+    }
+    // The durable watermark: replies and commits are released only here.
+    {
+        let core = core.clone();
+        let outboxes = outboxes.clone();
+        glommio::spawn_local(async move {
+            while let Some(event) = log_events.recv().await {
+                if let LogEvent::Failed(reason) = &event {
+                    tracing::error!(%reason, "transaction log failed: refusing writes, still serving reads");
+                }
+                let mut c = core.borrow_mut();
+                c.log_mut().on_event(event);
+                after_step(&mut c, &outboxes);
+            }
+        })
+        .detach();
+    }
+    {
+        let core = core.clone();
+        let outboxes = outboxes.clone();
+        glommio::spawn_local(async move {
+            while let Some(done) = snapshot_done.recv().await {
+                let mut c = core.borrow_mut();
+                c.snapshot_finished();
+                if let Some(oldest_zxid) = done.oldest_retained_zxid {
+                    // Replay after the oldest kept snapshot needs every record above it.
+                    let _ = outboxes
+                        .log
+                        .try_send(LogCommand::ReleaseBelow(oldest_zxid + 1));
+                }
+                after_step(&mut c, &outboxes);
             }
         })
         .detach();
@@ -359,12 +485,129 @@ async fn run_consensus(
         glommio::timer::sleep(Duration::from_millis(tick_interval_ms)).await;
         let mut c = core.borrow_mut();
         c.tick(clock::monotonic_ms(), clock::now_ms());
-        c.release();
-        dispatch(c.take_outputs(), &outboxes);
+        after_step(&mut c, &outboxes);
     }
 }
 
-fn handle_input(core: &mut Core<MemoryLog>, msg: ToConsensus) {
+/// A local queue drained into a cross-core channel by its own task.
+fn pump<T: Send + 'static>(tx: ConnectedSender<T>) -> local_channel::LocalSender<T> {
+    let (local_tx, local_rx) = local_channel::new_unbounded::<T>();
+    glommio::spawn_local(async move {
+        while let Some(msg) = local_rx.recv().await {
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    })
+    .detach();
+    local_tx
+}
+
+/// After every input: hand new log records to the log core, release what is
+/// durable, and route the outputs.
+fn after_step(core: &mut LiveCore, outboxes: &Outboxes) {
+    let batch = core.log_mut().take_batch();
+    if !batch.is_empty() {
+        let _ = outboxes.log.try_send(LogCommand::Append(batch));
+    }
+    core.release();
+    dispatch(core.take_outputs(), outboxes);
+}
+
+/// Runs the log core: opens (recovering) the log, reports the records to
+/// start-up, then group-commits until the process ends.
+async fn run_log(
+    dir: std::path::PathBuf,
+    recovery: std::sync::mpsc::Sender<anyhow::Result<(Vec<LogRecord>, Arc<WalProbe>)>>,
+    commands: SharedReceiver<LogCommand>,
+    events: SharedSender<LogEvent>,
+) {
+    let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
+        .context("creating the log's io_uring")
+        .and_then(|device| {
+            crate::wal::LogWriter::open(&dir, crate::wal::WalConfig::default(), Box::new(device))
+                .with_context(|| format!("opening the transaction log in {}", dir.display()))
+        });
+    let writer = match opened {
+        Ok((writer, recovery_report)) => {
+            let probe = writer.probe();
+            let _ = recovery.send(Ok((recovery_report.records, probe)));
+            writer
+        }
+        Err(e) => {
+            let _ = recovery.send(Err(e));
+            return;
+        }
+    };
+    let commands = commands.connect().await;
+    let events = events.connect().await;
+    crate::wal::run_log_core(writer, commands, events).await;
+}
+
+/// A snapshot to write: a published tree version and the live sessions.
+pub struct SnapshotJob {
+    tree: Arc<DataTree>,
+    sessions: Vec<(SessionId, i32)>,
+}
+
+pub struct SnapshotDone {
+    /// The zxid of the oldest snapshot still kept (log below it may go).
+    oldest_retained_zxid: Option<Zxid>,
+}
+
+/// Writes snapshots from immutable tree versions: the apply path never waits.
+async fn run_snapshotter(
+    dir: std::path::PathBuf,
+    retain: usize,
+    jobs: SharedReceiver<SnapshotJob>,
+    done: SharedSender<SnapshotDone>,
+) {
+    let jobs = jobs.connect().await;
+    let done = done.connect().await;
+    while let Some(job) = jobs.recv().await {
+        let sessions: Vec<SessionRecord> = job
+            .sessions
+            .iter()
+            .map(|(id, timeout_ms)| SessionRecord {
+                id: *id,
+                timeout_ms: *timeout_ms,
+            })
+            .collect();
+        let oldest_retained_zxid = match crate::snapshot::write(&dir, &job.tree, &sessions) {
+            Ok(meta) => {
+                tracing::info!(
+                    path = %meta.path.display(),
+                    zxid = format!("{:#x}", meta.zxid),
+                    znodes = meta.nodes,
+                    bytes = meta.bytes,
+                    duration_ms = meta.duration_ms,
+                    "snapshot written"
+                );
+                if let Err(e) = crate::snapshot::purge(&dir, retain) {
+                    tracing::warn!(error = %e, "snapshot purge failed");
+                }
+                crate::snapshot::list(&dir)
+                    .ok()
+                    .and_then(|l| l.iter().map(|(z, _)| *z).min())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "snapshot failed; the log keeps everything");
+                None
+            }
+        };
+        if done
+            .send(SnapshotDone {
+                oldest_retained_zxid,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+fn handle_input(core: &mut LiveCore, msg: ToConsensus) {
     let mono = clock::monotonic_ms();
     let wall = clock::now_ms();
     match msg {
@@ -391,17 +634,17 @@ fn handle_input(core: &mut Core<MemoryLog>, msg: ToConsensus) {
     }
 }
 
-fn dispatch(outputs: Vec<Output>, outboxes: &[local_channel::LocalSender<ToShard>]) {
+fn dispatch(outputs: Vec<Output>, outboxes: &Outboxes) {
     for out in outputs {
         match out {
             Output::To(shard, msg) => {
-                let _ = outboxes[shard].try_send(msg);
+                let _ = outboxes.shards[shard].try_send(msg);
             }
-            Output::Snapshot { .. } => {
-                // Replaced by the snapshotter once storage is wired in.
+            Output::Snapshot { tree, sessions } => {
+                let _ = outboxes.snapshot.try_send(SnapshotJob { tree, sessions });
             }
             Output::Broadcast(msg) => {
-                for outbox in outboxes {
+                for outbox in &outboxes.shards {
                     let copy = match &msg {
                         ToShard::Commit(c) => ToShard::Commit(c.clone()),
                         ToShard::GatherRequest { token, word } => ToShard::GatherRequest {

@@ -1,20 +1,24 @@
 //! Which core runs what.
 //!
-//! Default on a host with C cores: client shards on cores 0..C-1 (at least
-//! one), the consensus executor on the last core. On 2 cores that is one
-//! shard on core 0 and the consensus core on core 1, leaving the log and
-//! snapshotter to share core 1 when storage lands. `roost.cores` pins
-//! explicitly: `roost.cores=0,1` puts shards on all but the last listed
-//! core and consensus on the last; `roost.clientShards=N` overrides the
-//! shard count (shards then wrap round the listed cores).
+//! Default on a host with C cores (the brief's shape):
+//! - C = 1: everything shares the one core;
+//! - C = 2: one client shard and the consensus executor on the first core,
+//!   the log and the snapshotter on the second;
+//! - C >= 3: client shards on the first C-2 cores, consensus on core C-2,
+//!   the log and the snapshotter on core C-1.
+//!
+//! `roost.cores` gives the cores to use (same rules over that list) and
+//! `roost.clientShards` overrides the shard count (shards then wrap round
+//! their cores).
 
 use crate::config::Config;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlacementPlan {
     pub shard_cpus: Vec<usize>,
-    /// `None` leaves the consensus executor unpinned.
     pub consensus_cpu: Option<usize>,
+    /// The log core; the snapshotter shares it.
+    pub log_cpu: Option<usize>,
 }
 
 pub fn plan(config: &Config) -> anyhow::Result<PlacementPlan> {
@@ -34,10 +38,11 @@ pub fn plan(config: &Config) -> anyhow::Result<PlacementPlan> {
 
 pub fn plan_for(cpus: &[usize], client_shards: Option<usize>) -> PlacementPlan {
     assert!(!cpus.is_empty(), "placement needs at least one cpu");
-    let (shard_pool, consensus_cpu) = if cpus.len() == 1 {
-        (cpus.to_vec(), Some(cpus[0]))
-    } else {
-        (cpus[..cpus.len() - 1].to_vec(), Some(cpus[cpus.len() - 1]))
+    let n = cpus.len();
+    let (shard_pool, consensus_cpu, log_cpu) = match n {
+        1 => (vec![cpus[0]], cpus[0], cpus[0]),
+        2 => (vec![cpus[0]], cpus[0], cpus[1]),
+        _ => (cpus[..n - 2].to_vec(), cpus[n - 2], cpus[n - 1]),
     };
     let count = client_shards.unwrap_or(shard_pool.len()).max(1);
     let shard_cpus = (0..count)
@@ -45,7 +50,8 @@ pub fn plan_for(cpus: &[usize], client_shards: Option<usize>) -> PlacementPlan {
         .collect();
     PlacementPlan {
         shard_cpus,
-        consensus_cpu,
+        consensus_cpu: Some(consensus_cpu),
+        log_cpu: Some(log_cpu),
     }
 }
 
@@ -54,29 +60,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn two_cores_give_one_shard_and_a_consensus_core() {
-        assert_eq!(
-            plan_for(&[0, 1], None),
-            PlacementPlan {
-                shard_cpus: vec![0],
-                consensus_cpu: Some(1)
-            }
-        );
+    fn two_cores_put_shard_and_consensus_together_and_the_log_apart() {
+        let plan = plan_for(&[0, 1], None);
+        assert_eq!(plan.shard_cpus, vec![0]);
+        assert_eq!((plan.consensus_cpu, plan.log_cpu), (Some(0), Some(1)));
     }
 
     #[test]
     fn one_core_shares() {
-        assert_eq!(
-            plan_for(&[3], None),
-            PlacementPlan {
-                shard_cpus: vec![3],
-                consensus_cpu: Some(3)
-            }
-        );
+        let plan = plan_for(&[3], None);
+        assert_eq!(plan.shard_cpus, vec![3]);
+        assert_eq!((plan.consensus_cpu, plan.log_cpu), (Some(3), Some(3)));
     }
 
     #[test]
     fn shard_count_override_wraps() {
-        assert_eq!(plan_for(&[0, 1, 2], Some(3)).shard_cpus, vec![0, 1, 0]);
+        assert_eq!(plan_for(&[0, 1, 2, 3], Some(3)).shard_cpus, vec![0, 1, 0]);
+        assert_eq!(plan_for(&[0, 1, 2, 3], None).consensus_cpu, Some(2));
     }
 }

@@ -132,9 +132,16 @@ pub struct DurableLog {
     appended: u64,
     batches_sent: u64,
     durable_events: u64,
+    /// The log core's counters (fsyncs, batches), for mntr.
+    probe: Option<std::sync::Arc<super::WalProbe>>,
 }
 
 impl DurableLog {
+    /// Attaches the log core's counters so `metrics` can report them.
+    pub fn set_probe(&mut self, probe: std::sync::Arc<super::WalProbe>) {
+        self.probe = Some(probe);
+    }
+
     /// A log whose durable content (from recovery) ends at `last_zxid`.
     pub fn new(last_zxid: Zxid) -> DurableLog {
         DurableLog {
@@ -206,7 +213,34 @@ impl DurableLog {
 }
 
 impl TxnLog for DurableLog {
-    fn append(&mut self, zxid: Zxid, txn: &Txn) {
+    fn metrics(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("roost_log_appended", self.appended.to_string()),
+            ("roost_log_durable_zxid", format!("{:#x}", self.durable)),
+        ];
+        if let Some(p) = &self.probe {
+            let s = p.snapshot();
+            out.extend([
+                ("roost_log_batches", s.batches.to_string()),
+                ("roost_log_records", s.records.to_string()),
+                ("roost_log_fsyncs", s.fsyncs.to_string()),
+                ("roost_log_writes", s.writes.to_string()),
+                ("roost_log_bytes_written", s.bytes_written.to_string()),
+                (
+                    "roost_log_last_batch_records",
+                    s.last_batch_records.to_string(),
+                ),
+                (
+                    "roost_log_max_batch_records",
+                    s.max_batch_records.to_string(),
+                ),
+                ("roost_log_segment_rolls", s.rolls.to_string()),
+            ]);
+        }
+        out
+    }
+
+    fn append(&mut self, zxid: Zxid, time_ms: i64, txn: &Txn) {
         assert!(
             zxid > self.last_appended,
             "log append out of order: {zxid} after {}",
@@ -219,6 +253,7 @@ impl TxnLog for DurableLog {
             self.pending.push(LogRecord {
                 zxid,
                 term: 0,
+                time_ms,
                 txn: txn.clone(),
             });
         }
@@ -293,7 +328,7 @@ mod tests {
                 for _ in 0..commands {
                     for _ in 0..per_command {
                         z += 1;
-                        log.append(z, &txn(z));
+                        log.append(z, 0, &txn(z));
                     }
                     tx.send(LogCommand::Append(log.take_batch())).await.unwrap();
                 }
@@ -310,6 +345,7 @@ mod tests {
                 let extra = LogRecord {
                     zxid: z,
                     term: 0,
+                    time_ms: 0,
                     txn: txn(z),
                 };
                 tx.send(LogCommand::Append(vec![extra])).await.unwrap();
@@ -365,19 +401,19 @@ mod tests {
     fn durable_log_tracks_watermark_and_failure() {
         let mut log = DurableLog::new(10);
         assert_eq!(log.durable_zxid(), 10);
-        log.append(11, &txn(11));
-        log.append(12, &txn(12));
+        log.append(11, 0, &txn(11));
+        log.append(12, 0, &txn(12));
         let b = log.take_batch();
         assert_eq!(b.iter().map(|r| r.zxid).collect::<Vec<_>>(), vec![11, 12]);
         assert!(log.take_batch().is_empty());
         log.on_event(LogEvent::Durable(11));
         log.on_event(LogEvent::Durable(12));
         assert_eq!(log.durable_zxid(), 12);
-        log.append(13, &txn(13));
+        log.append(13, 0, &txn(13));
         log.on_event(LogEvent::Failed("disk full".into()));
         log.on_event(LogEvent::Failed("again".into()));
         assert_eq!(log.failure(), Some("disk full"));
-        log.append(14, &txn(14));
+        log.append(14, 0, &txn(14));
         assert!(log.take_batch().is_empty());
         assert_eq!(log.durable_zxid(), 12);
     }
@@ -386,8 +422,8 @@ mod tests {
     #[should_panic(expected = "backwards")]
     fn durable_log_watermark_never_goes_backwards() {
         let mut log = DurableLog::new(0);
-        log.append(1, &txn(1));
-        log.append(2, &txn(2));
+        log.append(1, 0, &txn(1));
+        log.append(2, 0, &txn(2));
         log.on_event(LogEvent::Durable(2));
         log.on_event(LogEvent::Durable(1));
     }

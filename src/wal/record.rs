@@ -101,6 +101,8 @@ pub const RECORD_BODY_BYTES_MAX: usize = 16 << 20;
 pub struct LogRecord {
     pub zxid: Zxid,
     pub term: i64,
+    /// Wall-clock time of the transaction (ctime/mtime), in ms.
+    pub time_ms: i64,
     pub txn: Txn,
 }
 

@@ -57,7 +57,7 @@ use super::record::{
     parse_segment_file_name, record_bytes, RecordHeader, RecordHeaderParse, SegmentHeader,
     SegmentHeaderParse, RECORD_ALIGN, RECORD_HEADER_BYTES, RECORD_MAGIC, SEGMENT_HEADER_BYTES,
 };
-use super::txn_codec::decode_txn;
+use super::txn_codec::decode_payload;
 use super::{LogRecord, WalError};
 use crate::io::{LogDevice, SECTOR_BYTES};
 use crate::ops::txn::Txn;
@@ -114,6 +114,7 @@ pub struct Recovery {
 pub(crate) struct ScannedRecord {
     pub offset: u64,
     pub header: RecordHeader,
+    pub time_ms: i64,
     pub txn: Txn,
 }
 
@@ -335,7 +336,7 @@ pub(crate) fn scan_segment(
                 return scan;
             }
         }
-        let txn = match decode_txn(body) {
+        let (time_ms, txn) = match decode_payload(body) {
             Ok(t) => t,
             Err(e) => {
                 scan.stop = fatal(format!("record index {} checksum ok but {e}", h.index));
@@ -345,6 +346,7 @@ pub(crate) fn scan_segment(
         scan.records.push(ScannedRecord {
             offset: o as u64,
             header: h,
+            time_ms,
             txn,
         });
         prev = Some(h.index);
@@ -490,6 +492,7 @@ pub(crate) fn classify(scans: Vec<SegmentScan>) -> Result<Recovery, WalError> {
         records.extend(s.records.into_iter().map(|r| LogRecord {
             zxid: r.header.index,
             term: r.header.term,
+            time_ms: r.time_ms,
             txn: r.txn,
         }));
     }

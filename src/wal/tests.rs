@@ -14,6 +14,7 @@ fn rec(zxid: i64, data_bytes: usize) -> LogRecord {
     LogRecord {
         zxid,
         term: 1,
+        time_ms: 1_700_000_000_000 + zxid,
         txn: Txn::SetData {
             path: Arc::from(format!("/node{zxid}").as_str()),
             data: Some(Arc::from(vec![(zxid % 251) as u8 + 1; data_bytes])),
@@ -52,7 +53,7 @@ fn offsets(records: &[LogRecord]) -> Vec<u64> {
     for r in records {
         v.push(o);
         let mut body = Vec::new();
-        txn_codec::encode_txn(&r.txn, &mut body);
+        txn_codec::encode_payload(r.time_ms, &r.txn, &mut body);
         o += record_bytes(body.len()) as u64;
     }
     v
@@ -94,6 +95,7 @@ fn wal_every_txn_variant_survives() {
         .map(|(i, txn)| LogRecord {
             zxid: (5 << 32) + i as i64,
             term: 5,
+            time_ms: i as i64,
             txn,
         })
         .collect();

@@ -1,5 +1,6 @@
-//! The explicit, versioned binary encoding of a [`Txn`]: the body of every
-//! log record.
+//! The explicit, versioned binary encoding of a [`Txn`], and the log record
+//! payload built on it: `time_ms:i64 (little-endian) txn` — the transaction's
+//! wall-clock time travels with it so replay sets the same ctime/mtime.
 //!
 //! All integers are little-endian. The body starts with one byte,
 //! [`TXN_CODEC_VERSION`]; a reader refuses any other version. Then one txn:
@@ -607,4 +608,29 @@ pub(crate) mod tests {
             }
         }
     }
+}
+
+/// Encodes one log record body: the transaction time, then the txn.
+pub fn encode_payload(time_ms: i64, txn: &Txn, out: &mut Vec<u8>) {
+    out.extend_from_slice(&time_ms.to_le_bytes());
+    encode_txn(txn, out);
+}
+
+/// Decodes a log record body written by [`encode_payload`].
+pub fn decode_payload(body: &[u8]) -> Result<(i64, Txn), WalError> {
+    let (time, rest) = body
+        .split_first_chunk::<8>()
+        .ok_or_else(|| WalError::Decode {
+            offset: 0,
+            reason: "record body shorter than its time field".into(),
+        })?;
+    let txn = decode_txn(rest).map_err(|e| match e {
+        // Offsets in errors count from the start of the body.
+        WalError::Decode { offset, reason } => WalError::Decode {
+            offset: offset + 8,
+            reason,
+        },
+        other => other,
+    })?;
+    Ok((i64::from_le_bytes(*time), txn))
 }

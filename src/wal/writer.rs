@@ -23,7 +23,7 @@ use super::record::{
     RECORD_BODY_BYTES_MAX, SEGMENT_HEADER_BYTES,
 };
 use super::recovery::{recover, Recovery};
-use super::txn_codec::encode_txn;
+use super::txn_codec::encode_payload;
 use super::{LogRecord, WalError};
 use crate::io::{AlignedBuf, FileId, LogDevice, BLOCK_BYTES};
 use crate::proto::Zxid;
@@ -567,7 +567,7 @@ impl LogWriter {
             );
             prev = r.zxid;
             let start = self.scratch.len();
-            encode_txn(&r.txn, &mut self.scratch);
+            encode_payload(r.time_ms, &r.txn, &mut self.scratch);
             let body_bytes = self.scratch.len() - start;
             if body_bytes > RECORD_BODY_BYTES_MAX || record_bytes(body_bytes) > capacity {
                 return Err(WalError::RecordTooLarge {
