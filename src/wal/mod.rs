@@ -22,6 +22,9 @@ pub mod recovery;
 pub mod txn_codec;
 pub mod writer;
 
+#[cfg(test)]
+mod bench;
+
 pub use self::core::{run_log_core, DurableLog, LogCommand, LogEvent};
 pub use dump::dump;
 pub use hardstate::{HardState, HardStateFile};
