@@ -259,7 +259,7 @@ pub(crate) struct BodyCounts {
 
 /// The serializer [`write_archive`] drives.
 type FileSerializer<'a> =
-    HighSerializer<IoWriter<CrcWriter<BufWriter<File>>>, ArenaHandle<'a>, rancor::Error>;
+    HighSerializer<IoWriter<BufWriter<CrcWriter<File>>>, ArenaHandle<'a>, rancor::Error>;
 
 /// Writes header + archive of `body` to `path` and fsyncs it; returns the
 /// file size. Generic so tests can write hand-made (even inconsistent)
@@ -272,17 +272,20 @@ pub(crate) fn write_archive<T>(
 where
     T: for<'a> rkyv::Serialize<FileSerializer<'a>>,
 {
-    let file = File::create(path).map_err(io_error(path, "create"))?;
-    let mut buffered = BufWriter::with_capacity(WRITE_BUFFER_BYTES, file);
+    let mut file = File::create(path).map_err(io_error(path, "create"))?;
     // Placeholder: the real header needs the body's length and crc.
-    buffered
-        .write_all(&[0u8; HEADER_LEN])
+    file.write_all(&[0u8; HEADER_LEN])
         .map_err(io_error(path, "write"))?;
-    let sink = CrcWriter {
-        inner: buffered,
-        crc: 0,
-        len: 0,
-    };
+    // The buffer sits before the crc so the crc runs over large chunks, not
+    // over each few-byte field the serializer emits.
+    let sink = BufWriter::with_capacity(
+        WRITE_BUFFER_BYTES,
+        CrcWriter {
+            inner: file,
+            crc: 0,
+            len: 0,
+        },
+    );
     // IoWriter positions start at 0 = the body's first byte, which is what
     // the relative pointers and alignment padding are computed against.
     let sink = rkyv::api::high::to_bytes_in::<_, rancor::Error>(body, IoWriter::new(sink))
@@ -290,12 +293,11 @@ where
             path: path.to_owned(),
             message: e.to_string(),
         })?
-        .into_inner();
-    let (body_crc, body_len) = (sink.crc, sink.len);
-    let mut file = sink
-        .inner
+        .into_inner()
         .into_inner()
         .map_err(|e| io_error(path, "write")(e.into_error()))?;
+    let (body_crc, body_len) = (sink.crc, sink.len);
+    let mut file = sink.inner;
     let header = Header {
         format_version: FORMAT_VERSION,
         flags: 0,
@@ -519,6 +521,10 @@ fn build(
             timeout_ms: session.timeout_ms.to_native(),
         });
     }
+    // Every restored node starts with a clone of this one empty set: a clone
+    // shares the (allocated) root, where `OrdSet::new()` allocates a fresh
+    // ~1.6 KiB root per node. Parents get their own copy on first insert.
+    let no_children = imbl::OrdSet::new();
     let nodes = body.nodes.iter().map(|node| {
         let path: PathKey = Arc::from(&*node.path);
         let node = Node {
@@ -543,7 +549,7 @@ fn build(
             version: node.version.to_native(),
             child_create_count: node.child_create_count.to_native(),
             aversion: node.aversion.to_native(),
-            children: Default::default(),
+            children: no_children.clone(),
         };
         (path, node)
     });
