@@ -7,8 +7,10 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage:
-  roost serve [--config FILE]   run a server (default: standalone on 127.0.0.1:2181, data in ./roost-data)
-  roost version                 print the version";
+  roost serve [--config FILE]     run a server (default: standalone on 127.0.0.1:2181, data in ./roost-data)
+  roost log dump DIR              print every record of the transaction log in DIR (dataLogDir/roost-wal)
+  roost snapshot inspect FILE     print a snapshot's header, checksums, sessions and nodes
+  roost version                   print the version";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +27,22 @@ fn main() {
 fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        Some("log") => match (args.get(1).map(String::as_str), args.get(2)) {
+            (Some("dump"), Some(dir)) => {
+                let mut out = std::io::stdout().lock();
+                roost::wal::dump(std::path::Path::new(dir), &mut out)
+                    .with_context(|| format!("dumping the log in {dir}"))
+            }
+            _ => bail!("usage: roost log dump DIR"),
+        },
+        Some("snapshot") => match (args.get(1).map(String::as_str), args.get(2)) {
+            (Some("inspect"), Some(file)) => {
+                let mut out = std::io::stdout().lock();
+                roost::snapshot::inspect(std::path::Path::new(file), &mut out)
+                    .with_context(|| format!("inspecting {file}"))
+            }
+            _ => bail!("usage: roost snapshot inspect FILE"),
+        },
         Some("version" | "--version" | "-V") => {
             println!("roost {}", env!("CARGO_PKG_VERSION"));
             Ok(())

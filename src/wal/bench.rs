@@ -20,6 +20,7 @@ fn record(zxid: i64) -> LogRecord {
     LogRecord {
         zxid,
         term: 1,
+        time_ms: 0,
         txn: Txn::SetData {
             path: Arc::from("/bench/node"),
             data: Some(Arc::from(vec![7u8; 80])),

@@ -51,6 +51,40 @@ impl Server {
         server
     }
 
+    /// Kills the server with SIGKILL and leaves it down.
+    pub fn kill(&mut self) {
+        let child = self.child.as_mut().expect("kill needs a managed server");
+        child.kill().expect("kill roost");
+        child.wait().expect("reap roost");
+    }
+
+    /// Starts the (killed) server again on the same port and data.
+    pub fn restart(&mut self) {
+        self.child = Some(spawn_roost(&self.dir));
+        self.wait_ready();
+    }
+
+    /// Starts the server on its config without waiting for readiness and
+    /// returns its exit status and log, for start-ups that must fail.
+    pub fn start_expecting_failure(&mut self) -> (std::process::ExitStatus, String) {
+        let mut child = spawn_roost(&self.dir);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll roost") {
+                return (status, self.log());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "roost kept running although it should have refused to start:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills the server with SIGKILL (no clean shutdown) and starts it again
     /// on the same port, data directory and config.
     pub fn kill_and_restart(&mut self) {
