@@ -33,9 +33,17 @@ OUTSTANDING=${OUTSTANDING:-8}
 THREADS=${THREADS:-$(nproc)}
 ZK_HEAP=${ZK_HEAP:-1g}
 # Client ports: far from 2181 so a developer's own server is never hit.
-ROOST_PORT=${ROOST_PORT:-23181}
-ZK_PORT=${ZK_PORT:-23182}
-ZK_NOSYNC_PORT=${ZK_NOSYNC_PORT:-23183}
+# A port any socket still uses (TIME_WAIT from an earlier run included) is
+# skipped: Roost's listener does not set SO_REUSEADDR yet, so it would not bind.
+port_busy() { ss -Htan 2>/dev/null | awk '{print $4; print $5}' | grep -q ":$1\$"; }
+pick_port() { # FIRST
+  local p=$1
+  while port_busy "$p"; do p=$((p + 1)); done
+  echo "$p"
+}
+ROOST_PORT=${ROOST_PORT:-$(pick_port 23181)}
+ZK_PORT=${ZK_PORT:-$(pick_port $((ROOST_PORT + 1)))}
+ZK_NOSYNC_PORT=${ZK_NOSYNC_PORT:-$(pick_port $((ZK_PORT + 1)))}
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DOCS=${DOCS-$REPO/docs/benchmarks.md}
