@@ -168,9 +168,15 @@ def main():
         f"{LABELS.get(s, s)} " + ", ".join(f"{r['throughput_ops_per_s']:,.0f}" for r in runs[s])
         for s in servers if runs.get(s)
     )
+    load1, load5, _ = os.getloadavg()
+    busy = ""
+    if load5 > (os.cpu_count() or 1):
+        busy = (f" **The machine was busy with other work (5-minute load average {load5:.1f} on "
+                f"{os.cpu_count()} cores at the end): treat these figures as indicative and re-run "
+                "on a quiet machine.**")
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     nruns = len(runs["roost"])
-    body = f"""Run {when} at commit `{a.commit}` on {machine()}; ZooKeeper {a.zk_version}.
+    body = f"""Run {when} at commit `{a.commit}` on {machine()}; ZooKeeper {a.zk_version}. Load average at the end: {load1:.1f} (1 min), {load5:.1f} (5 min).{busy}
 
 Command: `{a.command}`. Each measured run: `{a.loadgen_command}`.
 
