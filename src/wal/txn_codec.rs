@@ -459,6 +459,31 @@ pub fn summarize_txn(txn: &Txn) -> String {
     }
 }
 
+/// Encodes one log record body: the transaction time, then the txn.
+pub fn encode_payload(time_ms: i64, txn: &Txn, out: &mut Vec<u8>) {
+    out.extend_from_slice(&time_ms.to_le_bytes());
+    encode_txn(txn, out);
+}
+
+/// Decodes a log record body written by [`encode_payload`].
+pub fn decode_payload(body: &[u8]) -> Result<(i64, Txn), WalError> {
+    let (time, rest) = body
+        .split_first_chunk::<8>()
+        .ok_or_else(|| WalError::Decode {
+            offset: 0,
+            reason: "record body shorter than its time field".into(),
+        })?;
+    let txn = decode_txn(rest).map_err(|e| match e {
+        // Offsets in errors count from the start of the body.
+        WalError::Decode { offset, reason } => WalError::Decode {
+            offset: offset + 8,
+            reason,
+        },
+        other => other,
+    })?;
+    Ok((i64::from_le_bytes(*time), txn))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -608,29 +633,4 @@ pub(crate) mod tests {
             }
         }
     }
-}
-
-/// Encodes one log record body: the transaction time, then the txn.
-pub fn encode_payload(time_ms: i64, txn: &Txn, out: &mut Vec<u8>) {
-    out.extend_from_slice(&time_ms.to_le_bytes());
-    encode_txn(txn, out);
-}
-
-/// Decodes a log record body written by [`encode_payload`].
-pub fn decode_payload(body: &[u8]) -> Result<(i64, Txn), WalError> {
-    let (time, rest) = body
-        .split_first_chunk::<8>()
-        .ok_or_else(|| WalError::Decode {
-            offset: 0,
-            reason: "record body shorter than its time field".into(),
-        })?;
-    let txn = decode_txn(rest).map_err(|e| match e {
-        // Offsets in errors count from the start of the body.
-        WalError::Decode { offset, reason } => WalError::Decode {
-            offset: offset + 8,
-            reason,
-        },
-        other => other,
-    })?;
-    Ok((i64::from_le_bytes(*time), txn))
 }
