@@ -831,6 +831,15 @@ impl Config {
     }
 
     /// Checks every limit and cross-key rule, in one place.
+    /// The transaction log's settings: ZooKeeper's `preAllocSize` (KiB) is
+    /// the size each log segment is preallocated to.
+    pub fn wal_config(&self) -> crate::wal::WalConfig {
+        crate::wal::WalConfig {
+            segment_bytes: self.pre_alloc_size_kib.saturating_mul(1024),
+            ..crate::wal::WalConfig::default()
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         // Below this a frame cannot hold a connect request and a short path.
         const JUTE_BUFFER_BYTES_MIN: u32 = 1024;
@@ -864,6 +873,26 @@ impl Config {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(self.invalid("dataDir", "must not be empty"));
+        }
+        // preAllocSize (KiB) is the log segment size: the log's own limits
+        // (a 4 KiB multiple within its bounds) are checked here, at start-up.
+        if let Err(e) = self.wal_config().validate() {
+            return Err(self.invalid("preAllocSize", e.to_string()));
+        }
+        // The largest request must fit in one log segment with room to spare
+        // (a record never spans segments): otherwise one big setData would be
+        // applied but could never be made durable, and the log would stop.
+        let segment_bytes_min = u64::from(self.jute_buffer_bytes_max) * 2 + 64 * 1024;
+        if self.wal_config().segment_bytes < segment_bytes_min {
+            return Err(self.invalid(
+                "preAllocSize",
+                format!(
+                    "{} KiB is too small for jute.maxbuffer {}: a log segment must hold the largest request (at least {} KiB)",
+                    self.pre_alloc_size_kib,
+                    self.jute_buffer_bytes_max,
+                    segment_bytes_min.div_ceil(1024)
+                ),
+            ));
         }
         if self.client_port == 0 {
             return Err(self.invalid("clientPort", "must be 1..65535"));

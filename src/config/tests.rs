@@ -467,3 +467,13 @@ fn load_reads_file_and_myid() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn log_segments_must_hold_the_largest_request() {
+    let mut c = Config::parse("preAllocSize=1024\n", "zoo.cfg").unwrap();
+    let err = c.validate().unwrap_err();
+    assert_eq!(err.key(), "preAllocSize", "{err}");
+    assert!(err.to_string().contains("largest request"), "{err}");
+    c.pre_alloc_size_kib = 4096;
+    c.validate().unwrap();
+}

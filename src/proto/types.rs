@@ -132,8 +132,52 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code the protocol defines, in declaration order.
+    pub const ALL: [ErrorCode; 32] = {
+        use ErrorCode::*;
+        [
+            Ok,
+            SystemError,
+            RuntimeInconsistency,
+            DataInconsistency,
+            ConnectionLoss,
+            MarshallingError,
+            Unimplemented,
+            OperationTimeout,
+            BadArguments,
+            UnknownSession,
+            NewConfigNoQuorum,
+            ReconfigInProgress,
+            ApiError,
+            NoNode,
+            NoAuth,
+            BadVersion,
+            NoChildrenForEphemerals,
+            NodeExists,
+            NotEmpty,
+            SessionExpired,
+            InvalidCallback,
+            InvalidAcl,
+            AuthFailed,
+            SessionMoved,
+            NotReadOnly,
+            EphemeralOnLocalSession,
+            NoWatcher,
+            RequestTimeout,
+            ReconfigDisabled,
+            SessionClosedRequireSaslAuth,
+            QuotaExceeded,
+            ThrottledOp,
+        ]
+    };
+
     pub fn code(self) -> i32 {
         self as i32
+    }
+
+    /// The inverse of [`ErrorCode::code`]; `None` for a value no code has.
+    pub fn from_i32(v: i32) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.code() == v)
     }
 }
 

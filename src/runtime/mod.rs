@@ -76,10 +76,19 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let (log_events_tx, log_events_rx) = shared_channel::new_bounded(LOG_EVENT_QUEUE_MAX);
     let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
     let wal_dir = storage::wal_dir(&config);
+    let wal_config = config.wal_config();
     let log_core = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
         .name("roost-log")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || run_log(wal_dir, recovery_tx, log_commands_rx, log_events_tx))
+        .spawn(move || {
+            run_log(
+                wal_dir,
+                wal_config,
+                recovery_tx,
+                log_commands_rx,
+                log_events_tx,
+            )
+        })
         .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
     let (records, wal_probe) = match recovery_rx.recv() {
         Ok(Ok(opened)) => opened,
@@ -518,6 +527,7 @@ fn after_step(core: &mut LiveCore, outboxes: &Outboxes) {
 /// start-up, then group-commits until the process ends.
 async fn run_log(
     dir: std::path::PathBuf,
+    wal_config: crate::wal::WalConfig,
     recovery: std::sync::mpsc::Sender<anyhow::Result<(Vec<LogRecord>, Arc<WalProbe>)>>,
     commands: SharedReceiver<LogCommand>,
     events: SharedSender<LogEvent>,
@@ -525,7 +535,7 @@ async fn run_log(
     let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
         .context("creating the log's io_uring")
         .and_then(|device| {
-            crate::wal::LogWriter::open(&dir, crate::wal::WalConfig::default(), Box::new(device))
+            crate::wal::LogWriter::open(&dir, wal_config, Box::new(device))
                 .with_context(|| format!("opening the transaction log in {}", dir.display()))
         });
     let writer = match opened {

@@ -287,7 +287,7 @@ impl<'a> Reader<'a> {
     fn error_code(&mut self) -> Result<ErrorCode, WalError> {
         let at = self.pos;
         let v = self.i32()?;
-        error_code_from_i32(v).ok_or_else(|| self.err_at(at, format!("unknown error code {v}")))
+        ErrorCode::from_i32(v).ok_or_else(|| self.err_at(at, format!("unknown error code {v}")))
     }
     fn txn(&mut self, depth: usize) -> Result<Txn, WalError> {
         let at = self.pos;
@@ -373,46 +373,6 @@ impl<'a> Reader<'a> {
             t => return Err(self.err_at(at, format!("unknown txn tag {t}"))),
         })
     }
-}
-
-/// The inverse of [`ErrorCode::code`], for every code [`ErrorCode`] defines.
-fn error_code_from_i32(v: i32) -> Option<ErrorCode> {
-    use ErrorCode::*;
-    const ALL: [ErrorCode; 32] = [
-        Ok,
-        SystemError,
-        RuntimeInconsistency,
-        DataInconsistency,
-        ConnectionLoss,
-        MarshallingError,
-        Unimplemented,
-        OperationTimeout,
-        BadArguments,
-        UnknownSession,
-        NewConfigNoQuorum,
-        ReconfigInProgress,
-        ApiError,
-        NoNode,
-        NoAuth,
-        BadVersion,
-        NoChildrenForEphemerals,
-        NodeExists,
-        NotEmpty,
-        SessionExpired,
-        InvalidCallback,
-        InvalidAcl,
-        AuthFailed,
-        SessionMoved,
-        NotReadOnly,
-        EphemeralOnLocalSession,
-        NoWatcher,
-        RequestTimeout,
-        ReconfigDisabled,
-        SessionClosedRequireSaslAuth,
-        QuotaExceeded,
-        ThrottledOp,
-    ];
-    ALL.into_iter().find(|c| c.code() == v)
 }
 
 /// One line describing a txn, for `roost log dump`.
@@ -628,7 +588,7 @@ pub(crate) mod tests {
         assert!(decode_txn(&buf).is_err());
         // Every error code round-trips.
         for v in -200..10 {
-            if let Some(c) = error_code_from_i32(v) {
+            if let Some(c) = ErrorCode::from_i32(v) {
                 assert_eq!(c.code(), v);
             }
         }

@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for a server to answer: generous, because CI
+/// machines are small and shared.
+const READY_TIMEOUT_SECS: u64 = 60;
+
 pub struct Server {
     pub addr: SocketAddr,
     child: Option<Child>,
@@ -19,8 +23,19 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `roost serve` with `extra` appended to a default zoo.cfg.
+    /// Starts `roost serve` with `extra` appended to a default zoo.cfg, and
+    /// waits until it answers `ruok`.
     pub fn start(extra: &str) -> Server {
+        let server = Server::launch(extra);
+        if server.is_managed() {
+            server.wait_ready();
+        }
+        server
+    }
+
+    /// Writes the config and spawns the server without waiting; with
+    /// `ROOST_TEST_SERVER` set, points at that external server instead.
+    fn launch(extra: &str) -> Server {
         if let Ok(external) = std::env::var("ROOST_TEST_SERVER") {
             return Server {
                 addr: external.parse().expect("ROOST_TEST_SERVER is host:port"),
@@ -31,24 +46,20 @@ impl Server {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("roost-it-{}-{}", std::process::id(), port));
         std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("zoo.cfg");
         std::fs::write(
-            &cfg,
+            dir.join("zoo.cfg"),
             format!(
-                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\nznode.container.checkIntervalMs=100\n{extra}\n",
+                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\nznode.container.checkIntervalMs=100\npreAllocSize=4096\n{extra}\n",
                 dir.join("data").display()
             ),
         )
         .unwrap();
         let child = spawn_roost(&dir);
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let server = Server {
-            addr,
+        Server {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
             child: Some(child),
             dir,
-        };
-        server.wait_ready();
-        server
+        }
     }
 
     /// Kills the server with SIGKILL and leaves it down.
@@ -68,7 +79,7 @@ impl Server {
     /// returns its exit status and log, for start-ups that must fail.
     pub fn start_expecting_failure(&mut self) -> (std::process::ExitStatus, String) {
         let mut child = spawn_roost(&self.dir);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
         loop {
             if let Some(status) = child.try_wait().expect("poll roost") {
                 return (status, self.log());
@@ -96,7 +107,7 @@ impl Server {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
         while Instant::now() < deadline {
             if let Ok(text) = four_letter(self.addr, "ruok") {
                 if text == "imok" {
@@ -118,33 +129,11 @@ impl Server {
     /// whitelist" one. `extra` is appended after the harness's own keys, and
     /// later keys win in zoo.cfg.
     pub fn start_probing(extra: &str, probe: &str) -> Server {
-        if let Ok(external) = std::env::var("ROOST_TEST_SERVER") {
-            return Server {
-                addr: external.parse().expect("ROOST_TEST_SERVER is host:port"),
-                child: None,
-                dir: PathBuf::new(),
-            };
+        let server = Server::launch(extra);
+        if !server.is_managed() {
+            return server;
         }
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("roost-it-{}-{}", std::process::id(), port));
-        std::fs::create_dir_all(&dir).unwrap();
-        let cfg = dir.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\nznode.container.checkIntervalMs=100\n{extra}\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = spawn_roost(&dir);
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let server = Server {
-            addr,
-            child: Some(child),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
         while Instant::now() < deadline {
             if matches!(four_letter(server.addr, probe), Ok(text) if !text.is_empty()) {
                 return server;
