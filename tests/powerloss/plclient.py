@@ -320,12 +320,13 @@ def cmd_verify(a):
             if m > last[w] + 1:
                 problems.append(f"round {r}: worker {w}: present up to k{m}, but only k{last[w] + 1} could be in flight")
             # Anything of this worker beyond the prefix is a hole in the order.
-            for b in names:
-                for prefix in (f"w{w}-", f"m{w}-"):
-                    if b.startswith(prefix):
-                        kk = int(b[len(prefix):].split("-")[0])
-                        if kk > m + 1:
-                            problems.append(f"round {r}: {b} present after a gap (prefix ends at k{m})")
+            after_gap = sorted(
+                int(b[len(pre):].split("-")[0])
+                for b in names for pre in (f"w{w}-", f"m{w}-")
+                if b.startswith(pre) and int(b[len(pre):].split("-")[0]) > m + 1)
+            if after_gap:
+                problems.append(f"round {r}: worker {w}: {len(after_gap)} nodes present after a gap"
+                                + f" (prefix ends at k{m}; first k{after_gap[0]}, last k{after_gap[-1]})")
             # Data of every present node, and the multi counter.
             for kk in range(0, m + 1):
                 paths = multi_names(r, w, kk) if kk % 4 == 3 else (single_name(r, w, kk),)
@@ -340,8 +341,9 @@ def cmd_verify(a):
                 if got != str(max_multi).encode():
                     problems.append(f"round {r}: {ctr_name(r, w)} = {got!r}, highest multi present is k{max_multi}")
         extra = names - expected_names
-        for b in sorted(extra)[:20]:
-            problems.append(f"round {r}: unexpected node {round_dir(r)}/{b}")
+        if extra:
+            problems.append(f"round {r}: {len(extra)} unexpected nodes (after a gap, or never written),"
+                            + f" e.g. {', '.join(sorted(extra)[:5])}")
     c.close()
     for p in problems[:50]:
         print("verify: " + p)

@@ -71,10 +71,11 @@ stop_pid() { # PID SIGNAL: signal it, SIGKILL after 10 s, reap it
   kill "-$2" "$1" 2>/dev/null || true
   # Waiting at once (a watchdog escalates) reaps it here, so bash prints no
   # "Killed" job notice later.
-  (sleep 10; kill -KILL "$1" 2>/dev/null) &
+  # The watchdog ends by itself within 0.1 s of the process's exit.
+  (for _ in $(seq 1 100); do sleep 0.1; kill -0 "$1" 2>/dev/null || exit 0; done
+   kill -KILL "$1" 2>/dev/null) &
   local watchdog=$!
   wait "$1" 2>/dev/null || true
-  kill "$watchdog" 2>/dev/null || true
   wait "$watchdog" 2>/dev/null || true
 }
 
