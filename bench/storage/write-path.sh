@@ -9,7 +9,8 @@
 #   ZooKeeper, both started once and fsyncing every acknowledged write. Roost's
 #   mntr is read once the measured window has begun and again before it ends:
 #   records/batches = group-commit batch size; fsyncs/s against writes/s.
-#   ZooKeeper's mntr gives its fsync count (zk_fsynctime_count) the same way.
+#   ZooKeeper's mntr gives its fsyncs (zk_cnt_fsynctime) and its SyncRequestProcessor
+#   batches (zk_sum/cnt_sync_processor_batch_size) the same way.
 # snapshot: p99.9 write latency while snapshots are taken: a Roost with
 #   TREE_ZNODES extra znodes (bench/storage/ztool.py populate) and
 #   snapCount=SNAP_SMALL (a snapshot every SNAP_SMALL/2..SNAP_SMALL writes,
@@ -40,7 +41,8 @@ d=json.load(open(sys.argv[1]))
 for k in sys.argv[2].split("."): d=d[k]
 print(d)' "$1" "$2"; }
 
-# run_load NAME PORT PID CLIENTS OUTSTANDING JSON -> prints "mntr_records mntr_batches mntr_fsyncs zk_fsyncs seconds"
+# run_load NAME PORT PID CLIENTS OUTSTANDING JSON -> prints the deltas of
+#   "roost_records roost_batches roost_fsyncs zk_fsyncs zk_batched_requests zk_batches" and the seconds between
 # Samples mntr after the loadgen has set up its key space and the warm-up has
 # passed, and again 0.5 s before the measured window ends.
 run_load() {
@@ -58,7 +60,7 @@ run_load() {
   t1=$(date +%s.%N); m1=$(fourlw "$port" mntr)
   wait "$lg" || { cat "$err" >&2; return 1; }
   local k out=""
-  for k in roost_log_records roost_log_batches roost_log_fsyncs zk_fsynctime_count; do
+  for k in roost_log_records roost_log_batches roost_log_fsyncs zk_cnt_fsynctime zk_sum_sync_processor_batch_size zk_cnt_sync_processor_batch_size; do
     local a b
     a=$(mntr_get "$m0" $k); b=$(mntr_get "$m1" $k)
     out+="$(( ${b:-0} - ${a:-0} )) "
@@ -81,27 +83,28 @@ group_commit() {
   echo
   echo "### Group commit: setData only, ${VALUE_SIZE} B values, 10,000 znodes, ${DURATION_S} s measured after ${WARMUP_S} s warm-up"
   echo
-  echo "| in flight (sessions x outstanding) | Roost writes/s | Roost p50 / p99 / p99.9 ms | records per batch (max) | fsyncs/s | ZooKeeper writes/s | ZooKeeper p50 / p99 / p99.9 ms | ZooKeeper fsyncs/s | writes/s Roost/ZK | p99.9 Roost/ZK |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| in flight (sessions x outstanding) | Roost writes/s | Roost p50 / p99 / p99.9 ms | records per batch (max since start) | fsyncs/s | ZooKeeper writes/s | ZooKeeper p50 / p99 / p99.9 ms | ZooKeeper requests per batch | ZooKeeper fsyncs/s | writes/s Roost/ZK | p99.9 Roost/ZK |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
   local point c o
   for point in 1x1 8x1 64x1 64x4; do
     c=${point%x*}; o=${point#*x}
     log "group commit: $point on roost"
-    read -r rec bat fs _ sec < <(run_load roost "$rport" "$rpid" "$c" "$o" "$WORK/roost-$point.json")
+    read -r rec bat fs _ _ _ sec < <(run_load roost "$rport" "$rpid" "$c" "$o" "$WORK/roost-$point.json")
     local maxb
     maxb=$(mntr_get "$(fourlw "$rport" mntr)" roost_log_max_batch_records)
     log "group commit: $point on zookeeper"
-    read -r _ _ _ zfs zsec < <(run_load zookeeper "$zport" "$zpid" "$c" "$o" "$WORK/zk-$point.json")
+    read -r _ _ _ zfs zreq zbat zsec < <(run_load zookeeper "$zport" "$zpid" "$c" "$o" "$WORK/zk-$point.json")
     local rj=$WORK/roost-$point.json zj=$WORK/zk-$point.json
     local rt zt
     rt=$(jget "$rj" throughput_ops_per_s); zt=$(jget "$zj" throughput_ops_per_s)
-    printf '| %s = %d | %.0f | %s / %s / %s | %s (%s) | %.0f | %.0f | %s / %s / %s | %.0f | %s | %s |\n' \
+    printf '| %s = %d | %.0f | %s / %s / %s | %s (%s) | %.0f | %.0f | %s / %s / %s | %s | %.0f | %s | %s |\n' \
       "$point" $((c * o)) "$rt" \
       "$(ms "$(jget "$rj" ops.set.p50_us)")" "$(ms "$(jget "$rj" ops.set.p99_us)")" "$(ms "$(jget "$rj" ops.set.p999_us)")" \
       "$(awk -v r="$rec" -v b="$bat" 'BEGIN{ if (b == 0) print "n/a"; else printf "%.1f", r/b }')" "$maxb" \
       "$(awk -v f="$fs" -v s="$sec" 'BEGIN{print f/s}')" \
       "$zt" \
       "$(ms "$(jget "$zj" ops.set.p50_us)")" "$(ms "$(jget "$zj" ops.set.p99_us)")" "$(ms "$(jget "$zj" ops.set.p999_us)")" \
+      "$(awk -v r="$zreq" -v b="$zbat" 'BEGIN{ if (b == 0) print "n/a"; else printf "%.1f", r/b }')" \
       "$(awk -v f="$zfs" -v s="$zsec" 'BEGIN{print f/s}')" \
       "$(ratio "$rt" "$zt")" "$(ratio "$(jget "$rj" ops.set.p999_us)" "$(jget "$zj" ops.set.p999_us)")"
     log "  roost: $rec records in $bat batches, $fs fsyncs over $sec s; zookeeper: $zfs fsyncs over $zsec s"
