@@ -10,6 +10,8 @@
 #   test    cargo test --workspace            (unit + integration tests)
 #   kazoo   scripts/kazoo-suite.sh            (kazoo 2.11.0's suite against Roost, first free port from 22181)
 #   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, first free port from 22282)
+#   powerloss tests/powerloss/powerloss.sh   (loop-mounted ext4 shut down under writes, 5 rounds;
+#           prints SKIP and passes where loop devices or mounts are not allowed)
 # Ends with the line "stages: N passed, N failed"; exit 0 only if all passed.
 # Env: ROOST_TEST_BUDGET  whole-run budget in seconds (default 5000, under CI's 5400);
 #      ROOST_SKIP_STAGES  space-separated stage names to skip (counted as skipped).
@@ -81,8 +83,9 @@ if ((BUILD_OK)) && [[ -x target/release/roost ]]; then
   stage kazoo $((kz_total + 240)) bash scripts/kazoo-suite.sh --total-timeout "$kz_total" \
     --results "$LOGDIR/kazoo-roost.tsv"
   stage zkcli 600 bash tests/zkcli/zkcli-check.sh --roost
+  stage powerloss 600 bash tests/powerloss/powerloss.sh
 else
-  for s in kazoo zkcli; do
+  for s in kazoo zkcli powerloss; do
     echo "[test.sh] stage $s: not run (no release build)"
     NAMES+=("$s"); RESULTS+=(failed); TIMES+=(0); FAILED=$((FAILED + 1))
   done
@@ -91,7 +94,7 @@ fi
 echo
 echo "==================== summary ($((SECONDS - T0))s) ===================="
 for i in "${!NAMES[@]}"; do
-  printf '  %-8s %-8s %5ss\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"
+  printf '  %-9s %-8s %5ss\n' "${NAMES[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"
 done
 [[ -f "$LOGDIR/kazoo-roost.tsv" ]] && echo "  kazoo results: $LOGDIR/kazoo-roost.tsv"
 if ((SKIPPED)); then
