@@ -30,8 +30,10 @@ mod conn;
 mod cpu;
 mod engine;
 mod frames;
+mod html;
 mod report;
 mod rng;
+mod series;
 mod setup;
 mod stats;
 mod timer;
@@ -45,13 +47,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
 
 use crate::cpu::CpuTimes;
 use crate::engine::{FromWorker, RunSchedule, ToWorker, WorkerShared, CONNECT_TIMEOUT};
 use crate::frames::Frames;
 use crate::report::{progress_line, Params, Report, ReportInput};
-use crate::stats::{IntervalStats, ThreadStats};
+use crate::series::SeriesBuilder;
+use crate::stats::ThreadStats;
 use crate::workload::{KeyDist, Mix};
 
 /// Sessions one run may open.
@@ -131,6 +135,21 @@ struct Args {
     /// No live progress line on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Also write a self-contained HTML report (plots, percentiles, parameters).
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Which workload: `mixed` (getData/setData, the default), `watch`,
+    /// `sessions` (session storm) or `failover`. See bench/README.md.
+    #[arg(long, value_enum, default_value_t = WorkloadKind::Mixed)]
+    workload: WorkloadKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum WorkloadKind {
+    Mixed,
+    Watch,
+    Sessions,
+    Failover,
 }
 
 struct Plan {
@@ -211,22 +230,43 @@ fn main() -> anyhow::Result<()> {
     );
     let root = setup::create_keys(setup_addr, &base, args.znodes, args.value_size)
         .context("creating the key space")?;
-    let result = run(&args, &plan, &root, nproc);
+    let shape = RunShape {
+        rate: args.rate,
+        warmup: args.warmup,
+        duration: args.duration,
+    };
+    let result = run(&args, &plan, &root, nproc, shape);
     eprintln!("roost-loadgen: deleting {root}");
     let cleanup = setup::delete_keys(setup_addr, &root, args.znodes);
-    result?;
+    let (report, all) = result?;
     cleanup.context("deleting the key space")?;
-    Ok(())
+    emit(&args, &report, Some(&all))
 }
 
-fn run(args: &Args, plan: &Plan, root: &str, nproc: usize) -> anyhow::Result<Report> {
+/// The load shape of one run of the mixed workload: the command line's, or
+/// one capacity step's.
+#[derive(Clone, Copy, Debug)]
+pub struct RunShape {
+    pub rate: Option<f64>,
+    pub warmup: f64,
+    pub duration: f64,
+}
+
+/// One mixed-workload run: its report and the histogram of all its ops.
+fn run(
+    args: &Args,
+    plan: &Plan,
+    root: &str,
+    nproc: usize,
+    shape: RunShape,
+) -> anyhow::Result<(Report, Histogram<u64>)> {
     let shared = Arc::new(WorkerShared {
         outstanding: args.outstanding,
         mix: plan.mix,
         key_dist: plan.key_dist,
         znodes: args.znodes,
         seed: args.seed,
-        rate_per_worker: args.rate.map(|r| r / plan.threads as f64),
+        rate_per_worker: shape.rate.map(|r| r / plan.threads as f64),
         session_timeout_ms: args.session_timeout_ms,
         frames: Frames::new(root, args.znodes, args.value_size),
     });
@@ -299,17 +339,17 @@ fn run(args: &Args, plan: &Plan, root: &str, nproc: usize) -> anyhow::Result<Rep
         "roost-loadgen: {established} sessions on {} threads ({failed} failed); \
          warm-up {}s, measure {}s, {}",
         plan.threads,
-        args.warmup,
-        args.duration,
-        match args.rate {
+        shape.warmup,
+        shape.duration,
+        match shape.rate {
             Some(r) => format!("open loop at {r} ops/s (window {})", args.outstanding),
             None => format!("closed loop, {} in flight per session", args.outstanding),
         }
     );
 
     let start_at = Instant::now() + START_DELAY;
-    let measure_at = start_at + Duration::from_secs_f64(args.warmup);
-    let end_at = measure_at + Duration::from_secs_f64(args.duration);
+    let measure_at = start_at + Duration::from_secs_f64(shape.warmup);
+    let end_at = measure_at + Duration::from_secs_f64(shape.duration);
     for c in &controls {
         let _ = c.send(ToWorker::Start(RunSchedule {
             start_at,
@@ -319,8 +359,8 @@ fn run(args: &Args, plan: &Plan, root: &str, nproc: usize) -> anyhow::Result<Rep
     }
 
     // Progress and CPU samples until every worker hands over its stats.
-    let warmup_secs = args.warmup.ceil() as u64;
-    let mut seconds: BTreeMap<u64, (usize, IntervalStats)> = BTreeMap::new();
+    let warmup_secs = shape.warmup.ceil() as u64;
+    let mut series = SeriesBuilder::new(plan.threads, warmup_secs);
     let mut total = ThreadStats::new();
     let mut done = 0;
     let mut cpu_at_measure: Option<(CpuTimes, Option<CpuTimes>)> = None;
@@ -351,18 +391,9 @@ fn run(args: &Args, plan: &Plan, root: &str, nproc: usize) -> anyhow::Result<Rep
             .min(Duration::from_millis(200));
         match from_workers.recv_timeout(wait) {
             Ok(FromWorker::Interval { second, stats }) => {
-                let entry = seconds.entry(second).or_default();
-                entry.0 += 1;
-                entry.1.merge(&stats);
-                if entry.0 == plan.threads {
-                    let (_, s) = seconds.remove(&second).expect("entry exists");
+                if let Some((second, s)) = series.add(second, &stats) {
                     if !args.quiet {
-                        let phase = if second <= warmup_secs {
-                            "warmup"
-                        } else {
-                            "measure"
-                        };
-                        eprintln!("{}", progress_line(phase, second, &s));
+                        eprintln!("{}", progress_line(series.phase(second), second, &s));
                     }
                 }
             }
@@ -395,7 +426,7 @@ fn run(args: &Args, plan: &Plan, root: &str, nproc: usize) -> anyhow::Result<Rep
     let report = Report::build(ReportInput {
         stats: &total,
         kinds: &kinds,
-        duration_s: args.duration,
+        duration_s: shape.duration,
         params: Params {
             servers: args.servers.clone(),
             clients: args.clients,
@@ -406,31 +437,44 @@ fn run(args: &Args, plan: &Plan, root: &str, nproc: usize) -> anyhow::Result<Rep
             read_ratio: format!("{}:{}", plan.mix.reads, plan.mix.writes),
             key_dist: args.key_dist.clone(),
             seed: args.seed,
-            warmup_s: args.warmup,
-            rate_ops_per_s: args.rate,
-            mode: if args.rate.is_some() {
+            warmup_s: shape.warmup,
+            rate_ops_per_s: shape.rate,
+            mode: if shape.rate.is_some() {
                 "open"
             } else {
                 "closed"
             },
             nproc,
+            workload: "mixed",
+            extra: BTreeMap::new(),
         },
         sessions_established: established,
         sessions_failed: failed,
         generator_cpu,
         server_cpu,
+        series: series.finish(),
     });
     let mut all = stats::new_histogram();
     for k in &kinds {
         all.add(&total.ops[*k as usize].hist)
             .expect("all latency histograms share the same bounds");
     }
-    print!("{}", report.table(&all));
+    Ok((report, all))
+}
+
+/// Prints the summary and writes the JSON and HTML files asked for.
+fn emit(args: &Args, report: &Report, all: Option<&Histogram<u64>>) -> anyhow::Result<()> {
+    let empty = stats::new_histogram();
+    print!("{}", report.table(all.unwrap_or(&empty)));
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json() + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(report)
+    if let Some(path) = &args.html {
+        std::fs::write(path, html::render(&report.to_value()))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Joins every worker; returns their errors as text to append to a message.
