@@ -26,6 +26,7 @@
 //! poll set ([`timer`]), wakes with microsecond precision, which the
 //! open-loop schedule needs and epoll's millisecond timeout cannot give.
 
+mod client;
 mod conn;
 mod cpu;
 mod engine;
@@ -37,6 +38,7 @@ mod series;
 mod setup;
 mod stats;
 mod timer;
+mod watch;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -53,10 +55,10 @@ use hdrhistogram::Histogram;
 use crate::cpu::CpuTimes;
 use crate::engine::{FromWorker, RunSchedule, ToWorker, WorkerShared, CONNECT_TIMEOUT};
 use crate::frames::Frames;
-use crate::report::{progress_line, Params, Report, ReportInput};
+use crate::report::{progress_line, OpReport, Params, Report, ReportInput};
 use crate::series::SeriesBuilder;
 use crate::stats::ThreadStats;
-use crate::workload::{KeyDist, Mix};
+use crate::workload::{KeyDist, Mix, OpKind};
 
 /// Sessions one run may open.
 const CLIENTS_MAX: usize = 100_000;
@@ -67,6 +69,11 @@ const OUTSTANDING_MAX: usize = 100_000;
 const VALUE_SIZE_MAX: usize = 1_000_000;
 const ZNODES_MAX: u64 = 10_000_000;
 const THREADS_MAX: usize = 1024;
+/// Watch workload: writes per second the writer may be asked for.
+const WATCH_WRITE_RATE_MAX: f64 = 100_000.0;
+/// Watch workload: watches armed in total (watchers x znodes); each costs
+/// the server memory and every write to a znode fans out to its watchers.
+const WATCHES_MAX: u64 = 10_000_000;
 /// How far in the future the common start is set, so every worker has
 /// received it before it arrives.
 const START_DELAY: Duration = Duration::from_millis(50);
@@ -97,9 +104,10 @@ struct Args {
     /// Bytes per znode value (written at set-up and by every setData).
     #[arg(long, default_value_t = 1024)]
     value_size: usize,
-    /// Znodes created under the run's root.
-    #[arg(long, default_value_t = 10_000)]
-    znodes: u64,
+    /// Znodes created under the run's root [default: 10000; watch: 10;
+    /// failover: 100].
+    #[arg(long)]
+    znodes: Option<u64>,
     /// Reads to writes, e.g. 10:1, 1:0 (read only), 0:1 (write only).
     #[arg(long, default_value = "10:1")]
     read_ratio: String,
@@ -142,6 +150,27 @@ struct Args {
     /// `sessions` (session storm) or `failover`. See bench/README.md.
     #[arg(long, value_enum, default_value_t = WorkloadKind::Mixed)]
     workload: WorkloadKind,
+
+    // --- watch ---
+    /// Watch: watcher sessions, each watching every znode.
+    #[arg(long, default_value_t = 100, help_heading = "Watch workload")]
+    watchers: usize,
+    /// Watch: setData per second by the writer (round-robin over the znodes).
+    #[arg(long, default_value_t = 100.0, help_heading = "Watch workload")]
+    write_rate: f64,
+}
+
+impl Args {
+    /// --znodes, or the workload's default: the mixed workload wants a key
+    /// space larger than any cache, the watch workload few enough znodes
+    /// that every watcher can watch all of them.
+    fn znodes(&self) -> u64 {
+        self.znodes.unwrap_or(match self.workload {
+            WorkloadKind::Mixed | WorkloadKind::Sessions => 10_000,
+            WorkloadKind::Watch => 10,
+            WorkloadKind::Failover => 100,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,7 +218,7 @@ fn validate(a: &Args) -> anyhow::Result<Plan> {
     if a.value_size > VALUE_SIZE_MAX {
         bail!("--value-size must be at most {VALUE_SIZE_MAX}");
     }
-    if !(1..=ZNODES_MAX).contains(&a.znodes) {
+    if !(1..=ZNODES_MAX).contains(&a.znodes()) {
         bail!("--znodes must be in 1..={ZNODES_MAX}");
     }
     if let Some(r) = a.rate {
@@ -202,6 +231,18 @@ fn validate(a: &Args) -> anyhow::Result<Plan> {
     }
     if !a.root_prefix.starts_with('/') || a.root_prefix.ends_with('/') {
         bail!("--root-prefix must start with / and not end with /");
+    }
+    if a.workload == WorkloadKind::Watch {
+        if !(1..=CLIENTS_MAX).contains(&a.watchers) {
+            bail!("--watchers must be in 1..={CLIENTS_MAX}");
+        }
+        if !(a.write_rate > 0.0 && a.write_rate <= WATCH_WRITE_RATE_MAX) {
+            bail!("--write-rate must be in (0, {WATCH_WRITE_RATE_MAX}]");
+        }
+        // Every watcher arms a watch on every znode: bound the total.
+        if a.watchers as u64 * a.znodes() > WATCHES_MAX {
+            bail!("--watchers x --znodes must be at most {WATCHES_MAX}");
+        }
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = a.threads.unwrap_or(cores);
@@ -221,14 +262,127 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let plan = validate(&args)?;
     let nproc = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match args.workload {
+        WorkloadKind::Mixed => run_mixed(&args, &plan, nproc),
+        WorkloadKind::Watch => with_keys(&args, &plan, |root| run_watch(&args, &plan, nproc, root)),
+        WorkloadKind::Sessions => bail!("not yet"),
+        WorkloadKind::Failover => bail!("not yet"),
+    }
+}
+
+/// Creates the key space, runs `body` on it, deletes it (also on failure).
+fn with_keys(
+    args: &Args,
+    plan: &Plan,
+    body: impl FnOnce(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let setup_addr = plan.addrs[0];
+    let base = format!("{}-{}", args.root_prefix, std::process::id());
+    eprintln!(
+        "roost-loadgen: creating {} znodes of {} B under {base} on {setup_addr}",
+        args.znodes(),
+        args.value_size
+    );
+    let root = setup::create_keys(setup_addr, &base, args.znodes(), args.value_size)
+        .context("creating the key space")?;
+    let result = body(&root);
+    eprintln!("roost-loadgen: deleting {root}");
+    let cleanup = setup::delete_keys(setup_addr, &root, args.znodes());
+    result?;
+    cleanup.context("deleting the key space")
+}
+
+/// The parameters block every report carries.
+fn params(args: &Args, plan: &Plan, nproc: usize, workload: &'static str) -> Params {
+    Params {
+        servers: args.servers.clone(),
+        clients: args.clients,
+        outstanding: args.outstanding,
+        threads: plan.threads,
+        value_size: args.value_size,
+        znodes: args.znodes(),
+        read_ratio: format!("{}:{}", plan.mix.reads, plan.mix.writes),
+        key_dist: args.key_dist.clone(),
+        seed: args.seed,
+        warmup_s: args.warmup,
+        rate_ops_per_s: args.rate,
+        mode: if args.rate.is_some() {
+            "open"
+        } else {
+            "closed"
+        },
+        nproc,
+        workload,
+        extra: BTreeMap::new(),
+    }
+}
+
+fn run_watch(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::Result<()> {
+    let cpu0 = cpu::self_times();
+    let out = watch::run(watch::WatchConfig {
+        addrs: plan.addrs.clone(),
+        root: root.to_owned(),
+        znodes: args.znodes(),
+        watchers: args.watchers,
+        threads: args.threads.unwrap_or(nproc),
+        write_rate: args.write_rate,
+        value_size: args.value_size,
+        warmup_s: args.warmup,
+        duration_s: args.duration,
+        session_timeout_ms: args.session_timeout_ms,
+        quiet: args.quiet,
+    })?;
+    let mut p = params(args, plan, nproc, "watch");
+    p.extra.insert("watchers".into(), args.watchers.into());
+    p.extra.insert("write_rate".into(), args.write_rate.into());
+    let mut stats = out.writes;
+    stats.merge(&out.errors);
+    let mut report = Report::build(ReportInput {
+        stats: &stats,
+        kinds: &[OpKind::Set],
+        duration_s: args.duration,
+        params: p,
+        sessions_established: out.sessions_established,
+        sessions_failed: out.sessions_failed,
+        generator_cpu: cpu::self_times().since(cpu0),
+        server_cpu: None,
+        series: out.series,
+    });
+    report.sessions_lost = out.fanout.watchers_lost as u64;
+    report.ops.insert(
+        "watch_event",
+        OpReport::from_hist(&out.fanout_hist, out.fanout.events_missed),
+    );
+    report
+        .extra
+        .insert("fanout".into(), serde_json::to_value(&out.fanout)?);
+    emit(args, &report, None)?;
+    let f = &out.fanout;
+    println!(
+        "fan-out: {} watchers x {} writes: {} events of {} expected ({} missed, {} before the ack); \
+         from send p50 {:.3} ms p99 {:.3} ms",
+        f.watchers_armed,
+        f.writes_measured,
+        f.events_received,
+        f.events_expected,
+        f.events_missed,
+        f.events_before_ack,
+        f.from_send.p50_us as f64 / 1000.0,
+        f.from_send.p99_us as f64 / 1000.0
+    );
+    Ok(())
+}
+
+fn run_mixed(args: &Args, plan: &Plan, nproc: usize) -> anyhow::Result<()> {
     let setup_addr = plan.addrs[0];
 
     let base = format!("{}-{}", args.root_prefix, std::process::id());
     eprintln!(
         "roost-loadgen: creating {} znodes of {} B under {base} on {setup_addr}",
-        args.znodes, args.value_size
+        args.znodes(),
+        args.value_size
     );
-    let root = setup::create_keys(setup_addr, &base, args.znodes, args.value_size)
+    let root = setup::create_keys(setup_addr, &base, args.znodes(), args.value_size)
         .context("creating the key space")?;
     let shape = RunShape {
         rate: args.rate,
@@ -237,7 +391,7 @@ fn main() -> anyhow::Result<()> {
     };
     let result = run(&args, &plan, &root, nproc, shape);
     eprintln!("roost-loadgen: deleting {root}");
-    let cleanup = setup::delete_keys(setup_addr, &root, args.znodes);
+    let cleanup = setup::delete_keys(setup_addr, &root, args.znodes());
     let (report, all) = result?;
     cleanup.context("deleting the key space")?;
     emit(&args, &report, Some(&all))
@@ -264,11 +418,11 @@ fn run(
         outstanding: args.outstanding,
         mix: plan.mix,
         key_dist: plan.key_dist,
-        znodes: args.znodes,
+        znodes: args.znodes(),
         seed: args.seed,
         rate_per_worker: shape.rate.map(|r| r / plan.threads as f64),
         session_timeout_ms: args.session_timeout_ms,
-        frames: Frames::new(root, args.znodes, args.value_size),
+        frames: Frames::new(root, args.znodes(), args.value_size),
     });
 
     // Session g runs on worker g % threads against server g % servers.
@@ -433,7 +587,7 @@ fn run(
             outstanding: args.outstanding,
             threads: plan.threads,
             value_size: args.value_size,
-            znodes: args.znodes,
+            znodes: args.znodes(),
             read_ratio: format!("{}:{}", plan.mix.reads, plan.mix.writes),
             key_dist: args.key_dist.clone(),
             seed: args.seed,
@@ -464,8 +618,7 @@ fn run(
 
 /// Prints the summary and writes the JSON and HTML files asked for.
 fn emit(args: &Args, report: &Report, all: Option<&Histogram<u64>>) -> anyhow::Result<()> {
-    let empty = stats::new_histogram();
-    print!("{}", report.table(all.unwrap_or(&empty)));
+    print!("{}", report.table(all));
     if let Some(path) = &args.json {
         std::fs::write(path, report.to_json() + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
