@@ -37,6 +37,7 @@ mod rng;
 mod series;
 mod setup;
 mod stats;
+mod storm;
 mod timer;
 mod watch;
 mod workload;
@@ -158,6 +159,18 @@ struct Args {
     /// Watch: setData per second by the writer (round-robin over the znodes).
     #[arg(long, default_value_t = 100.0, help_heading = "Watch workload")]
     write_rate: f64,
+
+    // --- session storm ---
+    /// Sessions: how many to connect, reconnect and close at once.
+    #[arg(long, default_value_t = 1_000, help_heading = "Session storm")]
+    sessions: usize,
+    /// Sessions: how many go silent to be expired by the server.
+    #[arg(long, default_value_t = 100, help_heading = "Session storm")]
+    expiry_sessions: usize,
+    /// Sessions: the timeout the silent sessions ask for (servers clamp it
+    /// to [2, 20] ticks).
+    #[arg(long, default_value_t = 4_000, help_heading = "Session storm")]
+    expiry_timeout_ms: i32,
 }
 
 impl Args {
@@ -244,6 +257,14 @@ fn validate(a: &Args) -> anyhow::Result<Plan> {
             bail!("--watchers x --znodes must be at most {WATCHES_MAX}");
         }
     }
+    if a.workload == WorkloadKind::Sessions {
+        if !(1..=CLIENTS_MAX).contains(&a.sessions) || a.expiry_sessions > CLIENTS_MAX {
+            bail!("--sessions must be in 1..={CLIENTS_MAX}, --expiry-sessions at most that");
+        }
+        if a.expiry_timeout_ms <= 0 {
+            bail!("--expiry-timeout-ms must be positive");
+        }
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = a.threads.unwrap_or(cores);
     if !(1..=THREADS_MAX).contains(&threads) {
@@ -265,7 +286,7 @@ fn main() -> anyhow::Result<()> {
     match args.workload {
         WorkloadKind::Mixed => run_mixed(&args, &plan, nproc),
         WorkloadKind::Watch => with_keys(&args, &plan, |root| run_watch(&args, &plan, nproc, root)),
-        WorkloadKind::Sessions => bail!("not yet"),
+        WorkloadKind::Sessions => run_storm(&args, &plan, nproc),
         WorkloadKind::Failover => bail!("not yet"),
     }
 }
@@ -369,6 +390,72 @@ fn run_watch(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::Resu
         f.events_before_ack,
         f.from_send.p50_us as f64 / 1000.0,
         f.from_send.p99_us as f64 / 1000.0
+    );
+    Ok(())
+}
+
+fn run_storm(args: &Args, plan: &Plan, nproc: usize) -> anyhow::Result<()> {
+    let fds = client::raise_fd_limit();
+    let need = (args.sessions.max(args.expiry_sessions) as u64).saturating_add(64);
+    if fds < need {
+        bail!("--sessions needs ~{need} open files; the limit is {fds}");
+    }
+    eprintln!(
+        "roost-loadgen: session storm: {} sessions (connect, reconnect, close), then {} silent \
+         sessions asking for {} ms to expire",
+        args.sessions, args.expiry_sessions, args.expiry_timeout_ms
+    );
+    let cpu0 = cpu::self_times();
+    let t0 = Instant::now();
+    let out = storm::run(storm::StormConfig {
+        addrs: plan.addrs.clone(),
+        sessions: args.sessions,
+        threads: args.threads.unwrap_or(nproc),
+        session_timeout_ms: args.session_timeout_ms,
+        expiry_sessions: args.expiry_sessions,
+        expiry_timeout_ms: args.expiry_timeout_ms,
+    })
+    .context("session storm")?;
+    let mut p = params(args, plan, nproc, "sessions");
+    p.extra.insert("sessions".into(), args.sessions.into());
+    p.extra
+        .insert("expiry_sessions".into(), args.expiry_sessions.into());
+    p.extra
+        .insert("expiry_timeout_ms".into(), args.expiry_timeout_ms.into());
+    let mut report = Report::build(ReportInput {
+        stats: &out.errors,
+        kinds: &[],
+        duration_s: out.connect_phase_s,
+        params: p,
+        sessions_established: out.established as usize,
+        sessions_failed: out.report.connect_failed as usize,
+        generator_cpu: cpu::self_times().since(cpu0),
+        server_cpu: None,
+        series: Vec::new(),
+    });
+    // Throughput here is the connect phase's: sessions established per second.
+    report.throughput_ops_per_s = out.report.connects_per_s;
+    report.ops.extend(out.ops.iter().cloned());
+    report
+        .extra
+        .insert("sessions".into(), serde_json::to_value(&out.report)?);
+    emit(args, &report, None)?;
+    let r = &out.report;
+    println!(
+        "storm: {} connected ({} failed) at {:.0}/s; reconnect: {} re-attached, {} expired, {} failed; \
+         expiry ({} ms): {} closed by server, {} confirmed expired, {} survived, {} unconfirmed; total {:.1} s",
+        out.established,
+        r.connect_failed,
+        r.connects_per_s,
+        r.reattached,
+        r.reconnect_expired,
+        r.reconnect_failed,
+        r.expiry_negotiated_timeout_ms,
+        r.expiry_closed_by_server,
+        r.expiry_confirmed,
+        r.expiry_survived,
+        r.expiry_unconfirmed,
+        t0.elapsed().as_secs_f64()
     );
     Ok(())
 }
