@@ -30,6 +30,7 @@ mod client;
 mod conn;
 mod cpu;
 mod engine;
+mod failover;
 mod frames;
 mod html;
 mod report;
@@ -75,6 +76,8 @@ const WATCH_WRITE_RATE_MAX: f64 = 100_000.0;
 /// Watch workload: watches armed in total (watchers x znodes); each costs
 /// the server memory and every write to a znode fans out to its watchers.
 const WATCHES_MAX: u64 = 10_000_000;
+/// Failover rounds one run may do.
+const FAILOVER_ROUNDS_MAX: usize = 1_000;
 /// How far in the future the common start is set, so every worker has
 /// received it before it arrives.
 const START_DELAY: Duration = Duration::from_millis(50);
@@ -171,6 +174,29 @@ struct Args {
     /// to [2, 20] ticks).
     #[arg(long, default_value_t = 4_000, help_heading = "Session storm")]
     expiry_timeout_ms: i32,
+
+    // --- failover ---
+    /// Failover: shell command that kills the server (the leader); `{pid}`
+    /// becomes --server-pid or the pid in --pid-file.
+    #[arg(long, help_heading = "Failover")]
+    kill_cmd: Option<String>,
+    /// Failover: shell command run after each kill (must return: start the
+    /// server in the background); `{pid}` as above (the killed pid).
+    #[arg(long, help_heading = "Failover")]
+    restart_cmd: Option<String>,
+    /// Failover: seconds between the kill command and the restart command.
+    #[arg(long, default_value_t = 0.0, help_heading = "Failover")]
+    restart_delay: f64,
+    /// Failover: file holding the server's pid, re-read every round (a
+    /// restarted server has a new pid).
+    #[arg(long, help_heading = "Failover")]
+    pid_file: Option<PathBuf>,
+    /// Failover: kill rounds.
+    #[arg(long, default_value_t = 3, help_heading = "Failover")]
+    rounds: usize,
+    /// Failover: seconds of steady writes before each kill (and after the last).
+    #[arg(long, default_value_t = 5.0, help_heading = "Failover")]
+    kill_interval: f64,
 }
 
 impl Args {
@@ -265,6 +291,25 @@ fn validate(a: &Args) -> anyhow::Result<Plan> {
             bail!("--expiry-timeout-ms must be positive");
         }
     }
+    if a.workload == WorkloadKind::Failover {
+        let Some(kill) = &a.kill_cmd else {
+            bail!("--workload failover needs --kill-cmd");
+        };
+        let uses_pid =
+            kill.contains("{pid}") || a.restart_cmd.as_ref().is_some_and(|c| c.contains("{pid}"));
+        if uses_pid && a.server_pid.is_none() && a.pid_file.is_none() {
+            bail!("{{pid}} in a command needs --server-pid or --pid-file");
+        }
+        if !(1..=FAILOVER_ROUNDS_MAX).contains(&a.rounds) {
+            bail!("--rounds must be in 1..={FAILOVER_ROUNDS_MAX}");
+        }
+        if !(a.kill_interval > 0.0 && a.kill_interval.is_finite()) {
+            bail!("--kill-interval must be positive");
+        }
+        if !(a.restart_delay >= 0.0 && a.restart_delay.is_finite()) {
+            bail!("--restart-delay must be >= 0");
+        }
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = a.threads.unwrap_or(cores);
     if !(1..=THREADS_MAX).contains(&threads) {
@@ -287,7 +332,9 @@ fn main() -> anyhow::Result<()> {
         WorkloadKind::Mixed => run_mixed(&args, &plan, nproc),
         WorkloadKind::Watch => with_keys(&args, &plan, |root| run_watch(&args, &plan, nproc, root)),
         WorkloadKind::Sessions => run_storm(&args, &plan, nproc),
-        WorkloadKind::Failover => bail!("not yet"),
+        WorkloadKind::Failover => {
+            with_keys(&args, &plan, |root| run_failover(&args, &plan, nproc, root))
+        }
     }
 }
 
@@ -456,6 +503,73 @@ fn run_storm(args: &Args, plan: &Plan, nproc: usize) -> anyhow::Result<()> {
         r.expiry_survived,
         r.expiry_unconfirmed,
         t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::Result<()> {
+    let cpu0 = cpu::self_times();
+    let out = failover::run(failover::FailoverConfig {
+        addrs: plan.addrs.clone(),
+        root: root.to_owned(),
+        znodes: args.znodes(),
+        clients: args.clients,
+        outstanding: args.outstanding,
+        value_size: args.value_size,
+        session_timeout_ms: args.session_timeout_ms,
+        seed: args.seed,
+        kill_cmd: args.kill_cmd.clone().expect("validated"),
+        restart_cmd: args.restart_cmd.clone(),
+        restart_delay: Duration::from_secs_f64(args.restart_delay),
+        server_pid: args.server_pid,
+        pid_file: args.pid_file.clone(),
+        rounds: args.rounds,
+        kill_interval: Duration::from_secs_f64(args.kill_interval),
+        warmup: Duration::from_secs_f64(args.warmup),
+        quiet: args.quiet,
+    })?;
+    let mut p = params(args, plan, nproc, "failover");
+    p.read_ratio = "0:1".into();
+    for (k, v) in [
+        ("kill_cmd", args.kill_cmd.clone().into()),
+        ("restart_cmd", args.restart_cmd.clone().into()),
+        ("restart_delay_s", args.restart_delay.into()),
+        ("rounds", args.rounds.into()),
+        ("kill_interval_s", args.kill_interval.into()),
+    ] {
+        p.extra.insert(k.into(), v);
+    }
+    let mut report = Report::build(ReportInput {
+        stats: &out.stats,
+        kinds: &[OpKind::Set],
+        duration_s: out.measured_s,
+        params: p,
+        sessions_established: out.established,
+        sessions_failed: out.failed,
+        generator_cpu: cpu::self_times().since(cpu0),
+        server_cpu: None,
+        series: out.series,
+    });
+    report.extra.insert(
+        "unavailability_ms".into(),
+        serde_json::to_value(&out.unavailability)?,
+    );
+    report.extra.insert(
+        "failover".into(),
+        serde_json::json!({ "rounds": out.rounds, "writes_acked_total": out.acked }),
+    );
+    emit(args, &report, None)?;
+    let u = &out.unavailability;
+    println!(
+        "failover: {} rounds; unavailability ms p50 {:.1} p99 {:.1} max {:.1} ({} unrecovered); \
+         rounds {:?}; sessions lost {}",
+        out.rounds.len(),
+        u.p50,
+        u.p99,
+        u.max,
+        u.unrecovered,
+        u.rounds,
+        out.stats.sessions_lost
     );
     Ok(())
 }

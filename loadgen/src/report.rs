@@ -127,7 +127,7 @@ pub struct ReportInput<'a> {
     pub series: Vec<SecondPoint>,
 }
 
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
