@@ -86,7 +86,6 @@ struct InFlight {
 pub struct Client {
     stream: TcpStream,
     pub state: ClientState,
-    pub addr: SocketAddr,
     asked: Option<SessionCreds>,
     timeout_requested_ms: i32,
     ping_after: Duration,
@@ -130,7 +129,6 @@ impl Client {
         Ok(Client {
             stream,
             state: ClientState::Handshaking,
-            addr,
             asked: creds,
             timeout_requested_ms: timeout_ms,
             ping_after: Duration::from_millis(timeout_ms.max(3) as u64 / 3),

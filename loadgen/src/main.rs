@@ -26,6 +26,7 @@
 //! poll set ([`timer`]), wakes with microsecond precision, which the
 //! open-loop schedule needs and epoll's millisecond timeout cannot give.
 
+mod capacity;
 mod client;
 mod conn;
 mod cpu;
@@ -76,6 +77,8 @@ const WATCH_WRITE_RATE_MAX: f64 = 100_000.0;
 /// Watch workload: watches armed in total (watchers x znodes); each costs
 /// the server memory and every write to a znode fans out to its watchers.
 const WATCHES_MAX: u64 = 10_000_000;
+/// Warm-up of every capacity step after the first, at most (seconds).
+const CAPACITY_STEP_WARMUP_S: f64 = 1.0;
 /// Failover rounds one run may do.
 const FAILOVER_ROUNDS_MAX: usize = 1_000;
 /// How far in the future the common start is set, so every worker has
@@ -174,6 +177,27 @@ struct Args {
     /// to [2, 20] ticks).
     #[arg(long, default_value_t = 4_000, help_heading = "Session storm")]
     expiry_timeout_ms: i32,
+
+    // --- capacity ---
+    /// Capacity mode (mixed workload): open-loop steps at rising rates until
+    /// p99 breaks --sla-p99-ms; reports the knee.
+    #[arg(long, help_heading = "Capacity mode")]
+    capacity: bool,
+    /// Capacity: the p99 a step must stay within, in ms.
+    #[arg(long, help_heading = "Capacity mode")]
+    sla_p99_ms: Option<f64>,
+    /// Capacity: the first step's offered rate (ops/s).
+    #[arg(long, help_heading = "Capacity mode")]
+    start_rate: Option<f64>,
+    /// Capacity: the rate added per step (ops/s).
+    #[arg(long, help_heading = "Capacity mode")]
+    step_rate: Option<f64>,
+    /// Capacity: the highest rate tried (ops/s).
+    #[arg(long, help_heading = "Capacity mode")]
+    max_rate: Option<f64>,
+    /// Capacity: measured seconds per step.
+    #[arg(long, default_value_t = 10.0, help_heading = "Capacity mode")]
+    step_secs: f64,
 
     // --- failover ---
     /// Failover: shell command that kills the server (the leader); `{pid}`
@@ -289,6 +313,27 @@ fn validate(a: &Args) -> anyhow::Result<Plan> {
         }
         if a.expiry_timeout_ms <= 0 {
             bail!("--expiry-timeout-ms must be positive");
+        }
+    }
+    if a.capacity {
+        if a.workload != WorkloadKind::Mixed || a.rate.is_some() {
+            bail!("--capacity runs the mixed workload and sets the rate itself (no --rate)");
+        }
+        let positive = |v: Option<f64>| v.is_some_and(|x| x > 0.0 && x.is_finite());
+        if !(positive(a.sla_p99_ms)
+            && positive(a.start_rate)
+            && positive(a.step_rate)
+            && positive(a.max_rate))
+        {
+            bail!(
+                "--capacity needs positive --sla-p99-ms, --start-rate, --step-rate and --max-rate"
+            );
+        }
+        if a.max_rate < a.start_rate {
+            bail!("--max-rate must be at least --start-rate");
+        }
+        if !(a.step_secs > 0.0 && a.step_secs.is_finite()) {
+            bail!("--step-secs must be positive");
         }
     }
     if a.workload == WorkloadKind::Failover {
@@ -575,27 +620,106 @@ fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::R
 }
 
 fn run_mixed(args: &Args, plan: &Plan, nproc: usize) -> anyhow::Result<()> {
-    let setup_addr = plan.addrs[0];
+    with_keys(args, plan, |root| {
+        if args.capacity {
+            return run_capacity(args, plan, nproc, root);
+        }
+        let shape = RunShape {
+            rate: args.rate,
+            warmup: args.warmup,
+            duration: args.duration,
+        };
+        let (report, all) = run(args, plan, root, nproc, shape)?;
+        emit(args, &report, Some(&all))
+    })
+}
 
-    let base = format!("{}-{}", args.root_prefix, std::process::id());
-    eprintln!(
-        "roost-loadgen: creating {} znodes of {} B under {base} on {setup_addr}",
-        args.znodes(),
-        args.value_size
+/// Capacity search: open-loop steps of the mixed workload at rising rates
+/// until one breaks the SLA. The report is the knee step's (the first
+/// step's if none held), plus `capacity`.
+fn run_capacity(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::Result<()> {
+    let sla = args.sla_p99_ms.expect("validated");
+    let rates = capacity::rates(
+        args.start_rate.expect("validated"),
+        args.step_rate.expect("validated"),
+        args.max_rate.expect("validated"),
     );
-    let root = setup::create_keys(setup_addr, &base, args.znodes(), args.value_size)
-        .context("creating the key space")?;
-    let shape = RunShape {
-        rate: args.rate,
-        warmup: args.warmup,
-        duration: args.duration,
-    };
-    let result = run(&args, &plan, &root, nproc, shape);
-    eprintln!("roost-loadgen: deleting {root}");
-    let cleanup = setup::delete_keys(setup_addr, &root, args.znodes());
-    let (report, all) = result?;
-    cleanup.context("deleting the key space")?;
-    emit(&args, &report, Some(&all))
+    let mut steps = Vec::new();
+    let mut knee_report: Option<(Report, Histogram<u64>)> = None;
+    let mut first: Option<(Report, Histogram<u64>)> = None;
+    for (i, &rate) in rates.iter().enumerate() {
+        let shape = RunShape {
+            rate: Some(rate),
+            // Every step reconnects; later steps need only a short settle.
+            warmup: if i == 0 {
+                args.warmup
+            } else {
+                args.warmup.min(CAPACITY_STEP_WARMUP_S)
+            },
+            duration: args.step_secs,
+        };
+        eprintln!("roost-loadgen: capacity step {}: {rate} ops/s", i + 1);
+        let (report, all) = run(args, plan, root, nproc, shape)?;
+        let ok: u64 = report.ops.values().map(|o| o.count).sum();
+        let errors: u64 = report.ops.values().map(|o| o.errors).sum();
+        let p99 = if all.is_empty() {
+            0
+        } else {
+            all.value_at_quantile(0.99)
+        };
+        let step =
+            capacity::StepResult::new(rate, report.throughput_ops_per_s, p99, ok, errors, sla);
+        eprintln!(
+            "roost-loadgen: step {rate} ops/s: achieved {:.0}, p99 {:.3} ms, {errors} errors -> {}",
+            step.achieved_ops_per_s,
+            p99 as f64 / 1000.0,
+            if step.held { "held" } else { "broke the SLA" }
+        );
+        let held = step.held;
+        steps.push(step);
+        if held {
+            knee_report = Some((report, all));
+        } else if first.is_none() && knee_report.is_none() {
+            first = Some((report, all));
+        }
+        if !held {
+            break;
+        }
+    }
+    let knee = capacity::knee(&steps);
+    let reached_max_rate = steps.len() == rates.len() && steps.iter().all(|s| s.held);
+    let (mut report, all) = knee_report
+        .or(first)
+        .context("the capacity search ran no step")?;
+    report.params.extra.insert("capacity".into(), true.into());
+    report.params.extra.insert("sla_p99_ms".into(), sla.into());
+    report
+        .params
+        .extra
+        .insert("step_secs".into(), args.step_secs.into());
+    report.extra.insert(
+        "capacity".into(),
+        serde_json::to_value(capacity::CapacityReport {
+            sla_p99_ms: sla,
+            knee_ops_per_s: knee,
+            reached_max_rate,
+            steps,
+        })?,
+    );
+    emit(args, &report, Some(&all))?;
+    println!(
+        "capacity: knee {} (p99 SLA {sla} ms){}",
+        match knee {
+            Some(k) => format!("{k:.0} ops/s"),
+            None => "none: the first step already broke the SLA".into(),
+        },
+        if reached_max_rate {
+            "; every step held up to --max-rate, the real knee is higher"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }
 
 /// The load shape of one run of the mixed workload: the command line's, or
