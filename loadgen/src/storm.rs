@@ -222,8 +222,8 @@ fn storm_thread(
     barrier.wait();
     let t1 = Instant::now();
     let mut pending = 0;
-    for slot in 0..n {
-        let Some(c) = creds[slot] else { continue };
+    for (slot, c) in creds.iter().enumerate() {
+        let Some(c) = *c else { continue };
         pool.remove(slot);
         let addr = cfg.addrs[(slot + 1) % cfg.addrs.len()];
         match pool.connect(slot, addr, cfg.session_timeout_ms, Some(c), t1) {
