@@ -9,8 +9,10 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::cpu::CpuTimes;
+use crate::series::SecondPoint;
 use crate::stats::{IntervalStats, ThreadStats};
 use crate::workload::OpKind;
 
@@ -21,6 +23,7 @@ pub struct OpReport {
     pub count: u64,
     pub errors: u64,
     pub p50_us: u64,
+    pub p90_us: u64,
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
@@ -39,6 +42,7 @@ impl OpReport {
             count: hist.len(),
             errors,
             p50_us: q(0.50),
+            p90_us: q(0.90),
             p99_us: q(0.99),
             p999_us: q(0.999),
             max_us: if hist.is_empty() { 0 } else { hist.max() },
@@ -81,6 +85,11 @@ pub struct Params {
     pub rate_ops_per_s: Option<f64>,
     pub mode: &'static str,
     pub nproc: usize,
+    /// `mixed`, `watch`, `sessions` or `failover`.
+    pub workload: &'static str,
+    /// The workload's own parameters (flattened into `params`).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -98,6 +107,12 @@ pub struct Report {
     pub generator_cpu: CpuReport,
     /// Present when `--server-pid` was given.
     pub server_cpu: Option<CpuReport>,
+    /// Throughput and latency per second, warm-up included.
+    pub series: Vec<SecondPoint>,
+    /// The workload's own results as top-level objects (`fanout`,
+    /// `unavailability_ms`, `capacity`, ...).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
 }
 
 pub struct ReportInput<'a> {
@@ -109,9 +124,10 @@ pub struct ReportInput<'a> {
     pub sessions_failed: usize,
     pub generator_cpu: CpuTimes,
     pub server_cpu: Option<CpuTimes>,
+    pub series: Vec<SecondPoint>,
 }
 
-fn round3(x: f64) -> f64 {
+pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -143,6 +159,8 @@ impl Report {
             late_sends: inp.stats.late_sends,
             generator_cpu: CpuReport::new(inp.generator_cpu, inp.duration_s),
             server_cpu: inp.server_cpu.map(|t| CpuReport::new(t, inp.duration_s)),
+            series: inp.series,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -150,19 +168,24 @@ impl Report {
         serde_json::to_string_pretty(self).expect("the report serialises")
     }
 
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("the report serialises")
+    }
+
     /// The human summary printed on stdout.
-    pub fn table(&self, all: &Histogram<u64>) -> String {
+    /// `all` is the histogram of every op, for the `all` row of a mix.
+    pub fn table(&self, all: Option<&Histogram<u64>>) -> String {
         let ms = |us: u64| us as f64 / 1000.0;
         let mut t = String::new();
         let _ = writeln!(
             t,
-            "{:<6} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8}",
+            "{:<11} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8}",
             "op", "count", "ops/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors"
         );
         let mut row = |name: &str, o: &OpReport| {
             let _ = writeln!(
                 t,
-                "{:<6} {:>12} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+                "{:<11} {:>12} {:>12.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8}",
                 name,
                 o.count,
                 o.count as f64 / self.duration_s.max(1e-9),
@@ -176,7 +199,7 @@ impl Report {
         for (name, o) in &self.ops {
             row(name, o);
         }
-        if self.ops.len() > 1 {
+        if let (true, Some(all)) = (self.ops.len() > 1, all) {
             let errors = self.ops.values().map(|o| o.errors).sum();
             row("all", &OpReport::from_hist(all, errors));
         }
@@ -243,6 +266,8 @@ mod tests {
             rate_ops_per_s: None,
             mode: "closed",
             nproc: 2,
+            workload: "mixed",
+            extra: BTreeMap::new(),
         }
     }
 
@@ -266,6 +291,7 @@ mod tests {
                 sys_s: 0.5,
             },
             server_cpu: None,
+            series: Vec::new(),
         });
         let v: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         for key in [
@@ -279,7 +305,9 @@ mod tests {
         assert_eq!(v["throughput_ops_per_s"], 500.5);
         assert_eq!(v["duration_s"], 2.0);
         let get = &v["ops"]["get"];
-        for key in ["count", "errors", "p50_us", "p99_us", "p999_us", "max_us"] {
+        for key in [
+            "count", "errors", "p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+        ] {
             assert!(get[key].is_u64(), "ops.get.{key}");
         }
         assert_eq!(get["count"], 1000);
@@ -305,10 +333,11 @@ mod tests {
             sessions_failed: 0,
             generator_cpu: CpuTimes::default(),
             server_cpu: None,
+            series: Vec::new(),
         });
         assert_eq!(report.ops.keys().copied().collect::<Vec<_>>(), vec!["get"]);
         assert_eq!(report.ops["get"].p99_us, 0);
-        assert!(report.table(&crate::stats::new_histogram()).contains("get"));
+        assert!(report.table(None).contains("get"));
     }
 
     #[test]
