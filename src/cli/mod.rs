@@ -142,6 +142,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     };
     if !one_shot {
         println!("Connecting to {}", opts.server);
+        if std::io::stdin().is_terminal() {
+            println!("Welcome to Roost (ZooKeeper-compatible shell)!");
+        }
     }
     let (client, first) = Client::new(parse_hosts(&opts.server), opts.timeout_ms, sink);
     let mut shell = Shell {
@@ -221,7 +224,6 @@ fn interactive(shell: &mut Shell, printer: &EventPrinter) {
         }
         return;
     }
-    println!("Welcome to Roost (ZooKeeper-compatible shell)!");
     let mut editor = match rustyline::DefaultEditor::new() {
         Ok(e) => e,
         Err(e) => {
