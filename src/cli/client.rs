@@ -892,17 +892,17 @@ impl Inner {
             std::thread::sleep(SUPERVISOR_TICK);
             let mut st = lock(&self.state);
             match st.phase {
-                Phase::Connected if st.conn.is_some() => {
-                    if st.last_send.elapsed() >= st.ping_interval() {
-                        self.ping_locked(&mut st);
-                    }
+                Phase::Connected
+                    if st.conn.is_some() && st.last_send.elapsed() >= st.ping_interval() =>
+                {
+                    self.ping_locked(&mut st);
                 }
-                Phase::Connecting if !st.closing => {
-                    if st.last_attempt.elapsed() >= RECONNECT_BACKOFF {
-                        // Failures are retried on the next round; the user
-                        // sees the outcome as Disconnected/SyncConnected events.
-                        let _ = self.connect_locked(&mut st);
-                    }
+                Phase::Connecting
+                    if !st.closing && st.last_attempt.elapsed() >= RECONNECT_BACKOFF =>
+                {
+                    // Failures are retried on the next round; the user sees
+                    // the outcome as Disconnected/SyncConnected events.
+                    let _ = self.connect_locked(&mut st);
                 }
                 _ => {}
             }
