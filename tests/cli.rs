@@ -593,6 +593,18 @@ fn session_survives_server_restart() {
     sh.expect("WatchedEvent state:SyncConnected type:None path:null");
     sh.send("get -w /re");
     sh.expect("a");
+    // Idle past the session timeout (4 s under the harness): pings every
+    // timeout/3 keep the session, so nothing is lost or re-established.
+    std::thread::sleep(Duration::from_secs(6));
+    sh.send("sync /re");
+    sh.expect("Sync is OK");
+    assert!(
+        !sh.seen
+            .iter()
+            .any(|l| l.contains("Disconnected") || l.contains("Expired")),
+        "idle session dropped: {:?}",
+        sh.seen
+    );
     // SIGKILL + restart on the same data: the client re-attaches its session
     // (Roost persists sessions) and registers its watch again.
     s.kill_and_restart();
