@@ -3,7 +3,8 @@
 # send-keys / capture-pane) against a Roost server this script starts:
 # prompt, watch events arriving while the shell waits (get -w, addWatch) and
 # while a line is half typed, line editing (Home, Backspace, Up for history),
-# the history command, addauth + whoami, close/connect, quit.
+# the history command, addauth + whoami, close/connect, a multi-line paste,
+# quit.
 #
 # Usage: tests/cli-tmux.sh [--roost PATH_TO_ROOST_BINARY]
 #   default binary: $ROOST_BIN, else $CARGO_TARGET_DIR/debug/roost, else target/debug/roost
@@ -164,6 +165,16 @@ wait_for "$(prompt 13)"; check "connect reconnects" $?
 run "ls /tw"
 wait_for "$(prompt 14)"
 [[ "$(count "[c1, c2]")" -ge 2 ]]; check "works after connect" $?
+
+# A multi-line paste (bracketed paste) runs line by line.
+printf 'get /tw\nls /tw' >"$WORK/paste.txt"
+"${T[@]}" load-buffer "$WORK/paste.txt"
+"${T[@]}" paste-buffer -p -t cli
+sleep 0.3
+"${T[@]}" send-keys -t cli Enter
+N=16
+wait_for "$(prompt 16)"; check "multi-line paste runs each line" $?
+[[ "$(count "[c1, c2]")" -ge 3 ]] && pane | grep -qx "second"; check "pasted lines' output" $?
 
 run "quit"
 deadline=$((SECONDS + 10))

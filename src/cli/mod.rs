@@ -240,12 +240,16 @@ fn interactive(shell: &mut Shell, printer: &EventPrinter) {
         let line = editor.readline(&prompt);
         printer.in_readline.store(false, Ordering::SeqCst);
         match line {
-            Ok(line) => {
-                if !line.trim().is_empty() {
-                    let _ = editor.add_history_entry(line.as_str());
-                }
-                if run_line(shell, &line) == Flow::Quit {
-                    break;
+            Ok(text) => {
+                // A multi-line paste arrives as one string (bracketed paste):
+                // run it line by line, as zkCli does with pasted commands.
+                for line in text.split(['\n', '\r']) {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line);
+                    }
+                    if run_line(shell, line) == Flow::Quit {
+                        return;
+                    }
                 }
             }
             // Ctrl-C abandons the line being typed, like a Unix shell.
