@@ -6,6 +6,7 @@
 //!   [`config`], [`fourlw`] (four-letter words), [`probe`] (metrics).
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod consensus;
 pub mod fourlw;

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage:
   roost serve [--config FILE]     run a server (default: standalone on 127.0.0.1:2181, data in ./roost-data)
+  roost cli [-server HOST:PORT] [CMD ARGS]  zkCli-compatible shell; with CMD, run it once and exit
   roost log dump DIR              print every record of the transaction log in DIR (dataLogDir/roost-wal)
   roost snapshot inspect FILE     print a snapshot's header, checksums, sessions and nodes
   roost version                   print the version";
@@ -27,6 +28,7 @@ fn main() {
 fn run(args: &[String]) -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        Some("cli") => roost::cli::run(&args[1..]),
         Some("log") => match (args.get(1).map(String::as_str), args.get(2)) {
             (Some("dump"), Some(dir)) => {
                 let mut out = std::io::stdout().lock();
