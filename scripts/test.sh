@@ -84,8 +84,9 @@ if ((BUILD_OK)) && [[ -x target/release/roost ]]; then
     --results "$LOGDIR/kazoo-roost.tsv"
   stage zkcli 600 bash tests/zkcli/zkcli-check.sh --roost
   stage powerloss 600 bash tests/powerloss/powerloss.sh
+  stage cli-tmux 300 bash tests/cli-tmux.sh --roost target/release/roost
 else
-  for s in kazoo zkcli powerloss; do
+  for s in kazoo zkcli powerloss cli-tmux; do
     echo "[test.sh] stage $s: not run (no release build)"
     NAMES+=("$s"); RESULTS+=(failed); TIMES+=(0); FAILED=$((FAILED + 1))
   done
