@@ -11,8 +11,8 @@
 # worker threads, default: one per core), ZK_HEAP (1g), DOCS (the results
 # file, default docs/benchmarks.md; set DOCS= to skip it).
 #
-# For write scenarios a third server runs: ZooKeeper with forceSync=no, the
-# comparable row while Roost is in-memory (real ZooKeeper fsyncs its log).
+# For write scenarios a third server runs: ZooKeeper with forceSync=no, to
+# show what fsync costs ZooKeeper (Roost and default ZooKeeper both fsync).
 #
 # Only processes this script started are stopped, by PID, on exit.
 set -euo pipefail

@@ -75,6 +75,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let (log_commands_tx, log_commands_rx) = shared_channel::new_bounded(LOG_COMMAND_QUEUE_MAX);
     let (log_events_tx, log_events_rx) = shared_channel::new_bounded(LOG_EVENT_QUEUE_MAX);
     let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
+    // From here to the "recovered" line is the whole start-up cost of the
+    // data: opening and scanning the log, loading the snapshot, replay.
+    let recovery_started = std::time::Instant::now();
     let wal_dir = storage::wal_dir(&config);
     let wal_config = config.wal_config();
     let log_core = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
@@ -102,7 +105,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         last_zxid = format!("{:#x}", report.last_zxid),
         znodes = report.nodes,
         sessions = report.sessions,
-        duration_ms = report.duration_ms,
+        replay_ms = report.duration_ms,
+        total_ms = recovery_started.elapsed().as_millis() as u64,
         "recovered"
     );
     let initial_tree = Arc::new(recovered.tree.clone());

@@ -278,20 +278,25 @@ where
         .map_err(io_error(path, "write"))?;
     // The buffer sits before the crc so the crc runs over large chunks, not
     // over each few-byte field the serializer emits.
+    let first_error = std::rc::Rc::new(std::cell::RefCell::new(None));
     let sink = BufWriter::with_capacity(
         WRITE_BUFFER_BYTES,
         CrcWriter {
             inner: file,
             crc: 0,
             len: 0,
+            first_error: first_error.clone(),
         },
     );
     // IoWriter positions start at 0 = the body's first byte, which is what
     // the relative pointers and alignment padding are computed against.
     let sink = rkyv::api::high::to_bytes_in::<_, rancor::Error>(body, IoWriter::new(sink))
-        .map_err(|e| SnapshotError::Serialize {
-            path: path.to_owned(),
-            message: e.to_string(),
+        .map_err(|e| match first_error.borrow_mut().take() {
+            Some(io) => io_error(path, "write")(io),
+            None => SnapshotError::Serialize {
+                path: path.to_owned(),
+                message: e.to_string(),
+            },
         })?
         .into_inner()
         .into_inner()
@@ -319,11 +324,23 @@ pub(crate) struct CrcWriter<W> {
     inner: W,
     crc: u32,
     len: u64,
+    /// The first I/O error, kept because rkyv's error type drops it: a full
+    /// disk must be reported as a full disk.
+    first_error: std::rc::Rc<std::cell::RefCell<Option<io::Error>>>,
 }
 
 impl<W: Write> Write for CrcWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.inner.write(buf)?;
+        let written = match self.inner.write(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let mut first = self.first_error.borrow_mut();
+                if first.is_none() {
+                    *first = Some(io::Error::new(e.kind(), e.to_string()));
+                }
+                return Err(e);
+            }
+        };
         self.crc = crc32c::crc32c_append(self.crc, &buf[..written]);
         self.len += written as u64;
         Ok(written)
@@ -589,4 +606,38 @@ pub fn purge(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, SnapshotError> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod crc_writer_tests {
+    use super::*;
+
+    /// A writer whose disk is full.
+    struct Full;
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from_raw_os_error(libc::ENOSPC))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_first_io_error_is_kept_for_the_report() {
+        let first_error = std::rc::Rc::new(std::cell::RefCell::new(None));
+        let mut w = CrcWriter {
+            inner: Full,
+            crc: 0,
+            len: 0,
+            first_error: first_error.clone(),
+        };
+        assert!(w.write(b"abc").is_err());
+        assert!(w.write(b"def").is_err());
+        let kept = first_error.borrow_mut().take().expect("the error is kept");
+        assert_eq!(kept.raw_os_error(), None, "kept as kind + message");
+        assert_eq!(kept.kind(), io::ErrorKind::StorageFull);
+        assert!(kept.to_string().contains("No space left"), "{kept}");
+        assert_eq!(w.len, 0);
+    }
 }
