@@ -22,7 +22,11 @@ case "$SCENARIO" in
   read-only)  RATIO=1:0;  VALUE_SIZE=1024; ZNODES=10000 ;;
   write-only) RATIO=0:1;  VALUE_SIZE=1024; ZNODES=10000 ;;
   mixed)      RATIO=10:1; VALUE_SIZE=1024; ZNODES=10000 ;;
-  *) echo "usage: $0 read-only|write-only|mixed" >&2; exit 2 ;;
+  # Watch fan-out: 100 watcher sessions re-arming data watches on 10 znodes,
+  # one writer setting them at 200 writes/s (loadgen's watch workload).
+  watch)      RATIO=10:1; VALUE_SIZE=1024; ZNODES=10
+              WORKLOAD_ARGS=(--workload watch --watchers "${WATCHERS:-100}" --write-rate "${WRITE_RATE:-200}") ;;
+  *) echo "usage: $0 read-only|write-only|mixed|watch" >&2; exit 2 ;;
 esac
 WARMUP_S=${WARMUP_S:-10}
 DURATION_S=${DURATION_S:-20}
@@ -154,7 +158,8 @@ for n in "${NAMES[@]}"; do wait_ready "$n" "${PORT[$n]}" "${PID[$n]}"; done
 log "servers up: $(for n in "${NAMES[@]}"; do printf '%s=127.0.0.1:%s(pid %s) ' "$n" "${PORT[$n]}" "${PID[$n]}"; done)"
 
 LOADGEN_ARGS=(--clients "$CLIENTS" --outstanding "$OUTSTANDING" --threads "$THREADS"
-  --value-size "$VALUE_SIZE" --znodes "$ZNODES" --read-ratio "$RATIO" --quiet)
+  --value-size "$VALUE_SIZE" --znodes "$ZNODES" --read-ratio "$RATIO" --quiet
+  ${WORKLOAD_ARGS[@]+"${WORKLOAD_ARGS[@]}"})
 
 loadgen() { # NAME WARMUP DURATION JSON
   "$LOADGEN" --servers "127.0.0.1:${PORT[$1]}" --server-pid "${PID[$1]}" \
