@@ -4,34 +4,15 @@
 
 mod common;
 
+use common::zk::{client_with_timeout, persistent, rt};
 use common::Server;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use zookeeper_client as zk;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 async fn client(server: &Server) -> zk::Client {
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        zk::Client::connector()
-            .session_timeout(Duration::from_secs(4))
-            .connect(&server.connect_string()),
-    )
-    .await
-    .expect("connect timed out")
-    .expect("connect")
-}
-
-fn persistent() -> zk::CreateOptions<'static> {
-    zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all())
+    client_with_timeout(server, Duration::from_secs(4)).await
 }
 
 #[test]

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod zk;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
