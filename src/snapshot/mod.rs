@@ -429,9 +429,10 @@ fn map_file(path: &Path) -> Result<Mmap, SnapshotError> {
     // only unlinks (the mapping stays valid). Another process truncating it
     // while mapped would fault; nothing in Roost does that, and every byte
     // read through the map is checksummed and validated first.
-    let map = unsafe { Mmap::map(&file) }.map_err(io_error(path, "mmap"))?;
-    // Three sequential passes follow (crc, validation, restore).
-    let _ = map.advise(memmap2::Advice::Sequential);
+    // populate (MAP_POPULATE): every page is read anyway (crc, validation,
+    // restore), and faulting them in one call is cheaper than page by page.
+    let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+        .map_err(io_error(path, "mmap"))?;
     Ok(map)
 }
 
