@@ -10,7 +10,7 @@
 //! A [`Pool`] and its clients are owned by exactly one thread.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -193,22 +193,13 @@ impl Client {
     }
 
     fn flush(&mut self, now: Instant) -> io::Result<()> {
-        while self.wstart < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wstart..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.wstart += n;
-                    self.last_send = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-        self.wbuf.clear();
-        self.wstart = 0;
-        Ok(())
+        crate::conn::write_pending(
+            &mut self.stream,
+            &mut self.wbuf,
+            &mut self.wstart,
+            &mut self.last_send,
+            now,
+        )
     }
 
     fn has_unsent(&self) -> bool {

@@ -199,23 +199,13 @@ impl Session {
 
     /// Writes as much of the queued bytes as the socket takes.
     pub fn flush(&mut self, now: Instant) -> io::Result<()> {
-        while self.wstart < self.wbuf.len() {
-            match self.stream.write(&self.wbuf[self.wstart..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.wstart += n;
-                    self.last_send = now;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // Not connected yet: the writable event will bring us back.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-        self.wbuf.clear();
-        self.wstart = 0;
-        Ok(())
+        write_pending(
+            &mut self.stream,
+            &mut self.wbuf,
+            &mut self.wstart,
+            &mut self.last_send,
+            now,
+        )
     }
 
     pub fn has_unsent(&self) -> bool {
@@ -374,4 +364,34 @@ impl Session {
             _ => SessionEvent::Lost(key),
         });
     }
+}
+
+/// Writes `buf[*start..]` to a non-blocking socket as far as it takes it,
+/// advancing `*start` (and `*last_send` whenever bytes leave); once all is
+/// written the buffer is emptied for reuse. Shared by the mixed-workload
+/// sessions and the other workloads' clients.
+pub(crate) fn write_pending(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    start: &mut usize,
+    last_send: &mut Instant,
+    now: Instant,
+) -> io::Result<()> {
+    while *start < buf.len() {
+        match stream.write(&buf[*start..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *start += n;
+                *last_send = now;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // Not connected yet: the writable event will bring us back.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    buf.clear();
+    *start = 0;
+    Ok(())
 }
