@@ -91,12 +91,12 @@ pub struct Core<L: TxnLog> {
     shard_count: usize,
 }
 
-struct PendingGather {
-    token: u64,
-    shard: ShardId,
-    conn: ConnId,
-    word: &'static str,
-    reports: Vec<crate::net::ShardReport>,
+pub(crate) struct PendingGather {
+    pub token: u64,
+    pub shard: ShardId,
+    pub conn: ConnId,
+    pub word: &'static str,
+    pub reports: Vec<crate::net::ShardReport>,
 }
 
 impl<L: TxnLog> Core<L> {
@@ -330,7 +330,11 @@ impl<L: TxnLog> Core<L> {
             self.config.max_session_timeout_ms,
         );
         let read_only = request.read_only.map(|_| false);
-        let owner = ConnectionOwner { shard, conn };
+        let owner = ConnectionOwner {
+            member: 0,
+            shard,
+            conn,
+        };
         if request.session_id == 0 {
             let session_id = self.sessions.allocate_id();
             self.sessions.create(session_id, timeout_ms, mono_ms);
@@ -408,7 +412,11 @@ impl<L: TxnLog> Core<L> {
     }
 
     pub fn disconnected(&mut self, shard: ShardId, conn: ConnId, session_id: SessionId) {
-        let owner = ConnectionOwner { shard, conn };
+        let owner = ConnectionOwner {
+            member: 0,
+            shard,
+            conn,
+        };
         if self.sessions.get(session_id).and_then(|s| s.owner) == Some(owner) {
             self.sessions.set_owner(session_id, None);
         }
@@ -548,6 +556,7 @@ impl<L: TxnLog> Core<L> {
             ephemerals_by_session,
             log_failure: self.log.failure().map(str::to_owned),
             log_metrics: self.log.metrics(),
+            ensemble: None,
         }
     }
 }

@@ -110,6 +110,9 @@ pub enum ToShard {
     CloseConnection {
         conn: ConnId,
     },
+    /// Close every client connection (an ensemble member without a leader
+    /// for too long: its clients should move to the majority side).
+    CloseAll,
     GatherRequest {
         token: u64,
         word: &'static str,
@@ -133,4 +136,6 @@ pub struct CoreReport {
     pub ephemerals_by_session: Vec<(SessionId, Vec<String>)>,
     pub log_failure: Option<String>,
     pub log_metrics: Vec<(&'static str, String)>,
+    /// Role, term, indexes and follower lag (ensemble members only).
+    pub ensemble: Option<super::ensemble::EnsembleReport>,
 }

@@ -10,8 +10,10 @@
 //! [`core::Core`] is pure (no I/O, time passed in); the runtime drives it.
 
 pub mod core;
+pub mod ensemble;
 pub mod log;
 pub mod messages;
+pub mod wire;
 
 pub use self::core::{Core, CoreConfig};
 pub use log::{MemoryLog, TxnLog};

@@ -124,6 +124,13 @@ impl Shard {
                     c.borrow_mut().close_now();
                 }
             }
+            ToShard::CloseAll => {
+                let shard = this.borrow();
+                tracing::info!(connections = shard.conns.len(), "closing every client connection");
+                for c in shard.conns.values() {
+                    c.borrow_mut().close_now();
+                }
+            }
             ToShard::GatherRequest { token, word } => {
                 let mut shard = this.borrow_mut();
                 let report = shard.report();

@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 /// Where a session's live connection is, if it has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnectionOwner {
+    /// The member holding the connection (0 in standalone).
+    pub member: u64,
     pub shard: usize,
     pub conn: u64,
 }
@@ -208,6 +210,14 @@ impl SessionTable {
         }
     }
 
+    /// Clears every closing flag: a leader that steps down forgets the
+    /// closes it proposed (the new leader decides them again).
+    pub fn clear_closing(&mut self) {
+        for s in self.sessions.values_mut() {
+            s.closing = false;
+        }
+    }
+
     pub fn is_live(&self, id: SessionId) -> bool {
         self.sessions.get(&id).is_some_and(|s| !s.closing)
     }
@@ -303,7 +313,11 @@ mod tests {
         let mut t = table();
         let id = t.allocate_id();
         t.create(id, 4000, 0);
-        let owner = ConnectionOwner { shard: 0, conn: 9 };
+        let owner = ConnectionOwner {
+            member: 0,
+            shard: 0,
+            conn: 9,
+        };
         assert_eq!(
             t.reattach(id, &[0u8; 16], 4000, 10, owner),
             Err(ReattachError::BadPassword)

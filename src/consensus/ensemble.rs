@@ -1,0 +1,1413 @@
+//! The consensus core of an ensemble member: raft-rs driven as a pure state
+//! machine, plus everything ZooKeeper layers on top (sessions, forwarded
+//! writes, ordered replies, sync).
+//!
+//! Owned by the consensus executor. No I/O: inputs are method calls with the
+//! time passed in; outputs are queued for the runtime, which sends peer
+//! frames over [`crate::transport`], persists through the log core, and
+//! routes shard messages (see [`Member::take_peer_frames`],
+//! [`Member::take_persists`], [`Member::take_outputs`]).
+//!
+//! # How a write flows
+//!
+//! 1. The member holding the connection gets the request. A follower
+//!    forwards it to the leader ([`Forward::Write`]); with no leader known it
+//!    waits in `waiting` until one is.
+//! 2. The leader preps it against its *pending* tree (the committed tree
+//!    plus everything it has proposed), assigns the zxid
+//!    (`term << 32 | counter`), applies it to the pending tree and proposes
+//!    the entry ([`EntryPayload`]: zxid, time, origin, txn).
+//! 3. Every member applies committed entries in log order to its committed
+//!    tree (one apply path for all roles) and broadcasts the `Commit` to its
+//!    shards. The member named in the entry's origin completes its client's
+//!    request from its own apply: the reply never overtakes the state.
+//! 4. A write that fails prep consumes no zxid: the leader answers with
+//!    [`LeaderReply::Complete`] carrying `after_zxid`, the last zxid it had
+//!    proposed; the origin member holds the reply until it has applied that
+//!    zxid, so the error is ordered after the client's earlier writes.
+//!
+//! # Leader changes
+//!
+//! A new leader first commits raft's empty entry of its term; once applied,
+//! its committed tree holds everything any earlier leader committed, so it
+//! starts proposing from there and gives every session a fresh deadline (the
+//! failover expires nobody). Applying that empty entry also moves the
+//! member's zxid to `term << 32`, as a new ZooKeeper epoch does.
+//! Requests whose fate is unknown when the leader changes (forwarded or
+//! proposed, no reply yet) have their connections closed: the client sees
+//! ConnectionLoss, as with ZooKeeper, and retries; the session lives on.
+//! A member without a leader for longer than `leaderless_close_ms` closes
+//! every client connection and refuses new ones until it has a leader, so a
+//! partitioned member's clients move to the majority side instead of being
+//! served state that may be stale and sessions that may have expired.
+
+use super::core::{CoreConfig, Output};
+use super::messages::*;
+use super::wire::*;
+use crate::auth::AuthIds;
+use crate::ops::txn::Txn;
+use crate::ops::write::{self, WriteContext};
+use crate::proto::{
+    ConnectRequest, ConnectResponse, ErrorCode, MultiResult, Request, Response, SessionId, Zxid,
+};
+use crate::session::{ConnectionOwner, SessionTable};
+use crate::tree::DataTree;
+use protobuf::Message as _;
+use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message};
+use raft::storage::MemStorage;
+use raft::{RawNode, StateRole};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Requests held while no leader is known or the new leader is not ready.
+/// Beyond it the request's connection is closed (the client retries).
+pub const WAITING_REQUESTS_MAX: usize = 16 * 1024;
+/// Replies held until this member has applied what they must follow.
+pub const HELD_REPLIES_MAX: usize = 64 * 1024;
+/// Outstanding `sync`s (ReadIndex requests) per member.
+pub const PENDING_SYNCS_MAX: usize = 16 * 1024;
+
+/// Timing and membership of the ensemble.
+#[derive(Clone, Debug)]
+pub struct EnsembleConfig {
+    pub core: CoreConfig,
+    pub my_id: MemberId,
+    pub voters: Vec<MemberId>,
+    pub learners: Vec<MemberId>,
+    /// One raft tick (`Member::tick` is called this often).
+    pub raft_tick_ms: u64,
+    /// Followers campaign after a random [election_ticks, 2*election_ticks) ticks of silence.
+    pub election_ticks: usize,
+    pub heartbeat_ticks: usize,
+    /// No leader for this long: close every client connection (see module doc).
+    pub leaderless_close_ms: i64,
+}
+
+/// What recovery found for raft.
+#[derive(Debug, Default)]
+pub struct RaftRecovered {
+    pub entries: Vec<Entry>,
+    pub hard_state: HardState,
+}
+
+/// Something the log core must make durable; answered by
+/// [`Member::persisted`] with the same token.
+#[derive(Debug)]
+pub struct PersistRequest {
+    pub token: u64,
+    /// Only when term or vote changed (they must be durable before any
+    /// message that depends on them is sent); the commit index is not
+    /// persisted on every change (it is re-learned from the leader).
+    pub hard_state: Option<HardState>,
+    pub entries: Vec<Entry>,
+}
+
+/// A request parked until there is a leader to handle it.
+#[derive(Debug)]
+enum Deferred {
+    Write {
+        origin: RemoteOrigin,
+        session_id: SessionId,
+        auth: AuthIds,
+        request: Request,
+    },
+    Connect {
+        member: MemberId,
+        shard: ShardId,
+        conn: ConnId,
+        request: ConnectRequest,
+    },
+    Sync {
+        origin: Origin,
+        path: String,
+    },
+}
+
+/// The ensemble view for four-letter words.
+#[derive(Clone, Debug, Default)]
+pub struct EnsembleReport {
+    pub my_id: MemberId,
+    pub role: &'static str,
+    pub leader: MemberId,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Per follower (leader only): (id, match index, lag in entries).
+    pub followers: Vec<(MemberId, u64, u64)>,
+    pub voters: Vec<MemberId>,
+    pub learners: Vec<MemberId>,
+}
+
+/// One ensemble member's consensus state. Single owner: the consensus executor.
+pub struct Member {
+    cfg: EnsembleConfig,
+    node: RawNode<MemStorage>,
+    /// The committed, applied tree (every role).
+    tree: DataTree,
+    published: Arc<DataTree>,
+    /// Highest zxid applied (a new term's empty entry moves it to `term << 32`).
+    applied_zxid: Zxid,
+    applied_index: u64,
+    /// Committed sessions; on the leader also deadlines, owners and closing flags.
+    sessions: SessionTable,
+    /// Leader only, once ready: committed tree plus every proposal.
+    pending: Option<DataTree>,
+    epoch: i64,
+    counter: i64,
+    last_proposed_zxid: Zxid,
+    /// Set on becoming leader: the index of this term's empty entry.
+    leader_noop_index: Option<u64>,
+    known_leader: MemberId,
+    known_term: u64,
+    leaderless_since_ms: Option<i64>,
+    clients_closed_for_no_leader: bool,
+    waiting: VecDeque<Deferred>,
+    /// Replies to deliver once `applied_zxid >= .0`.
+    held: VecDeque<(Zxid, ShardId, ToShard)>,
+    /// Local requests whose reply is outstanding, per connection.
+    in_doubt: HashMap<(ShardId, ConnId), u32>,
+    /// ReadIndex token -> the sync it answers.
+    syncs: HashMap<u64, (Origin, String)>,
+    /// (read index, token) confirmed by the leader, waiting for apply.
+    syncs_confirmed: VecDeque<(u64, u64)>,
+    next_sync_token: u64,
+    /// Tokens of persists in flight with their ready numbers and the
+    /// messages to send once durable.
+    unpersisted: VecDeque<(u64, bool, Vec<Message>)>,
+    /// The highest persist token the log core has reported durable.
+    persisted_through: u64,
+    last_saved_term_vote: (u64, u64),
+    outputs: Vec<Output>,
+    peer_frames: Vec<(MemberId, u8, Vec<u8>)>,
+    persists: Vec<PersistRequest>,
+    next_reap_ms: i64,
+    log_failure: Option<String>,
+    pending_gathers: Vec<super::core::PendingGather>,
+    next_gather_token: u64,
+    shard_count: usize,
+    mono_ms: i64,
+}
+
+fn raft_logger() -> slog::Logger {
+    slog::Logger::root(slog::Discard, slog::o!())
+}
+
+impl Member {
+    /// `tree` is the state recovered from the newest snapshot (empty without
+    /// one); `recovered` the raft log and hard state after it.
+    pub fn new(
+        cfg: EnsembleConfig,
+        tree: DataTree,
+        recovered: RaftRecovered,
+        mono_ms: i64,
+        password_secret: [u8; 32],
+        shard_count: usize,
+    ) -> Result<Member, raft::Error> {
+        let storage = MemStorage::new_with_conf_state(ConfState::from((
+            cfg.voters.clone(),
+            cfg.learners.clone(),
+        )));
+        {
+            let mut s = storage.wl();
+            s.append(&recovered.entries)?;
+            let mut hs = recovered.hard_state.clone();
+            let last = recovered.entries.last().map_or(0, |e| e.index);
+            // The commit index is persisted lazily: never beyond the log.
+            hs.commit = hs.commit.min(last);
+            s.set_hardstate(hs);
+        }
+        let raft_cfg = raft::Config {
+            id: cfg.my_id,
+            election_tick: cfg.election_ticks,
+            heartbeat_tick: cfg.heartbeat_ticks,
+            pre_vote: true,
+            check_quorum: true,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            applied: 0,
+            ..Default::default()
+        };
+        raft_cfg.validate()?;
+        let node = RawNode::new(&raft_cfg, storage, &raft_logger())?;
+        let sessions = SessionTable::new(
+            cfg.my_id as u8,
+            crate::runtime::clock::now_ms(),
+            cfg.core.tick_ms,
+            password_secret,
+        );
+        let last_saved_term_vote = (recovered.hard_state.term, recovered.hard_state.vote);
+        let next_reap_ms = mono_ms + cfg.core.container_check_interval_ms;
+        let applied_zxid = tree.last_zxid;
+        Ok(Member {
+            published: Arc::new(tree.clone()),
+            tree,
+            applied_zxid,
+            applied_index: 0,
+            sessions,
+            pending: None,
+            epoch: 0,
+            counter: 0,
+            last_proposed_zxid: 0,
+            leader_noop_index: None,
+            known_leader: 0,
+            known_term: 0,
+            leaderless_since_ms: Some(mono_ms),
+            clients_closed_for_no_leader: false,
+            waiting: VecDeque::new(),
+            held: VecDeque::new(),
+            in_doubt: HashMap::new(),
+            syncs: HashMap::new(),
+            syncs_confirmed: VecDeque::new(),
+            next_sync_token: 1,
+            unpersisted: VecDeque::new(),
+            persisted_through: 0,
+            last_saved_term_vote,
+            outputs: Vec::new(),
+            peer_frames: Vec::new(),
+            persists: Vec::new(),
+            next_reap_ms,
+            log_failure: None,
+            pending_gathers: Vec::new(),
+            next_gather_token: 1,
+            shard_count,
+            mono_ms,
+            cfg,
+            node,
+        })
+    }
+
+    pub fn initial_tree(&self) -> Arc<DataTree> {
+        self.published.clone()
+    }
+
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    pub fn take_peer_frames(&mut self) -> Vec<(MemberId, u8, Vec<u8>)> {
+        std::mem::take(&mut self.peer_frames)
+    }
+
+    pub fn take_persists(&mut self) -> Vec<PersistRequest> {
+        std::mem::take(&mut self.persists)
+    }
+
+    pub fn my_id(&self) -> MemberId {
+        self.cfg.my_id
+    }
+
+    pub fn leader(&self) -> MemberId {
+        self.node.raft.leader_id
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.node.raft.state == StateRole::Leader
+    }
+
+    pub fn applied_zxid(&self) -> Zxid {
+        self.applied_zxid
+    }
+
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    fn leader_ready(&self) -> bool {
+        self.is_leader() && self.pending.is_some()
+    }
+
+    /// The log core can no longer make entries durable.
+    pub fn log_failed(&mut self, reason: String) {
+        self.log_failure = Some(reason);
+    }
+
+    // ---- client-side inputs (from this member's shards) ----
+
+    pub fn write(
+        &mut self,
+        origin: Origin,
+        session_id: SessionId,
+        auth: AuthIds,
+        request: Request,
+        mono_ms: i64,
+        wall_ms: i64,
+    ) {
+        self.mono_ms = mono_ms;
+        self.note_in_doubt(origin.shard, origin.conn);
+        let origin = RemoteOrigin {
+            member: self.cfg.my_id,
+            origin,
+        };
+        self.route_write(origin, session_id, auth, request, wall_ms);
+    }
+
+    pub fn sync(&mut self, origin: Origin, path: String) {
+        self.note_in_doubt(origin.shard, origin.conn);
+        self.start_sync(origin, path);
+    }
+
+    pub fn connect(
+        &mut self,
+        shard: ShardId,
+        conn: ConnId,
+        request: ConnectRequest,
+        mono_ms: i64,
+        wall_ms: i64,
+    ) {
+        self.mono_ms = mono_ms;
+        // A client that has seen more than this member has applied goes
+        // elsewhere (closed without a reply), as with ZooKeeper; so does
+        // every client while this member has been without a leader too long.
+        if request.last_zxid_seen > self.applied_zxid || self.clients_closed_for_no_leader {
+            tracing::info!(
+                client_zxid = format!("{:#x}", request.last_zxid_seen),
+                our_zxid = format!("{:#x}", self.applied_zxid),
+                leaderless = self.clients_closed_for_no_leader,
+                "refusing connection: this member is behind the client or has no leader"
+            );
+            self.outputs.push(Output::To(
+                shard,
+                ToShard::ConnectResult {
+                    conn,
+                    response: None,
+                    session_id: 0,
+                },
+            ));
+            return;
+        }
+        self.note_in_doubt(shard, conn);
+        let member = self.cfg.my_id;
+        self.route_connect(member, shard, conn, request, wall_ms);
+    }
+
+    pub fn touch(&mut self, sessions: Vec<SessionId>, mono_ms: i64) {
+        self.mono_ms = mono_ms;
+        if self.is_leader() {
+            for id in sessions {
+                self.sessions.touch(id, mono_ms);
+            }
+        } else if self.known_leader != 0 {
+            self.forward(Forward::Touch { sessions });
+        }
+    }
+
+    pub fn disconnected(&mut self, shard: ShardId, conn: ConnId, session_id: SessionId) {
+        self.in_doubt.remove(&(shard, conn));
+        let member = self.cfg.my_id;
+        if self.is_leader() {
+            self.owner_gone(member, shard, conn, session_id);
+        } else if self.known_leader != 0 {
+            self.forward(Forward::Disconnected {
+                member,
+                shard,
+                conn,
+                session_id,
+            });
+        }
+    }
+
+    fn owner_gone(&mut self, member: MemberId, shard: ShardId, conn: ConnId, session: SessionId) {
+        let owner = ConnectionOwner {
+            member,
+            shard,
+            conn,
+        };
+        if self.sessions.get(session).and_then(|s| s.owner) == Some(owner) {
+            self.sessions.set_owner(session, None);
+        }
+    }
+
+    // ---- peer inputs ----
+
+    /// A frame from another member.
+    pub fn peer_frame(&mut self, from: MemberId, kind: u8, body: &[u8], mono_ms: i64, wall_ms: i64) {
+        self.mono_ms = mono_ms;
+        match kind {
+            FRAME_RAFT => match Message::parse_from_bytes(body) {
+                Ok(msg) => {
+                    if let Err(e) = self.node.step(msg) {
+                        tracing::debug!(from, error = %e, "raft message ignored");
+                    }
+                }
+                Err(e) => tracing::warn!(from, error = %e, "malformed raft message"),
+            },
+            FRAME_FORWARD => match decode_forward(body) {
+                Ok(f) => self.on_forward(from, f, wall_ms),
+                Err(e) => tracing::warn!(from, error = %e, "malformed forwarded request"),
+            },
+            FRAME_REPLY => match decode_reply(body) {
+                Ok(r) => self.on_leader_reply(r),
+                Err(e) => tracing::warn!(from, error = %e, "malformed leader reply"),
+            },
+            other => tracing::warn!(from, kind = other, "unknown peer frame kind"),
+        }
+    }
+
+    /// The transport lost its connection to `peer`. If it was the leader,
+    /// do not wait for the election timeout: its process is gone (a killed
+    /// process's sockets are closed by the kernel at once), so campaign now.
+    /// Pre-vote still protects the term if the leader is in fact alive.
+    pub fn peer_disconnected(&mut self, peer: MemberId) {
+        if peer == self.node.raft.leader_id && !self.is_leader() {
+            let timeout = self.node.raft.randomized_election_timeout();
+            // Keep a little jitter so two followers do not split the vote:
+            // the one with the shorter randomized timeout campaigns first.
+            let jitter = timeout.saturating_sub(self.cfg.election_ticks);
+            self.node.raft.election_elapsed = self
+                .node
+                .raft
+                .election_elapsed
+                .max(self.cfg.election_ticks.saturating_sub(1).saturating_sub(jitter / 4))
+                .max(timeout.saturating_sub(1 + jitter / 2));
+            tracing::info!(peer, "lost the connection to the leader: election brought forward");
+        }
+        self.node.report_unreachable(peer);
+    }
+
+    fn on_forward(&mut self, from: MemberId, f: Forward, wall_ms: i64) {
+        match f {
+            Forward::Write {
+                origin,
+                session_id,
+                auth,
+                request,
+            } => {
+                debug_assert_eq!(origin.member, from);
+                self.route_write(origin, session_id, auth, request, wall_ms);
+            }
+            Forward::Connect {
+                member,
+                shard,
+                conn,
+                request,
+            } => self.route_connect(member, shard, conn, request, wall_ms),
+            Forward::Touch { sessions } => {
+                if self.is_leader() {
+                    for id in sessions {
+                        self.sessions.touch(id, self.mono_ms);
+                    }
+                }
+            }
+            Forward::Disconnected {
+                member,
+                shard,
+                conn,
+                session_id,
+            } => {
+                if self.is_leader() {
+                    self.owner_gone(member, shard, conn, session_id);
+                }
+            }
+        }
+    }
+
+    fn on_leader_reply(&mut self, r: LeaderReply) {
+        match r {
+            LeaderReply::Complete {
+                after_zxid,
+                origin,
+                result,
+            } => {
+                let result = match result {
+                    RemoteResult::Error(code) => Err(code),
+                    RemoteResult::MultiErrors(codes) => Ok(Response::Multi(
+                        codes.into_iter().map(MultiResult::Error).collect(),
+                    )),
+                };
+                self.hold(
+                    after_zxid,
+                    origin.shard,
+                    ToShard::Complete {
+                        zxid: after_zxid,
+                        completion: Completion { origin, result },
+                    },
+                );
+            }
+            LeaderReply::ConnectResult {
+                after_zxid,
+                shard,
+                conn,
+                session_id,
+                response,
+            } => self.hold(
+                after_zxid,
+                shard,
+                ToShard::ConnectResult {
+                    conn,
+                    response,
+                    session_id,
+                },
+            ),
+            LeaderReply::CloseConnection { shard, conn } => {
+                self.outputs
+                    .push(Output::To(shard, ToShard::CloseConnection { conn }));
+            }
+        }
+    }
+
+    // ---- routing ----
+
+    fn forward(&mut self, f: Forward) {
+        let leader = self.known_leader;
+        debug_assert!(leader != 0 && leader != self.cfg.my_id);
+        self.peer_frames
+            .push((leader, FRAME_FORWARD, encode_forward(&f)));
+    }
+
+    fn defer(&mut self, d: Deferred) {
+        if self.waiting.len() >= WAITING_REQUESTS_MAX {
+            tracing::warn!("too many requests waiting for a leader: closing the connection");
+            if let Some((member, shard, conn)) = match &d {
+                Deferred::Write { origin, .. } => {
+                    Some((origin.member, origin.origin.shard, origin.origin.conn))
+                }
+                Deferred::Connect {
+                    member,
+                    shard,
+                    conn,
+                    ..
+                } => Some((*member, *shard, *conn)),
+                Deferred::Sync { origin, .. } => {
+                    Some((self.cfg.my_id, origin.shard, origin.conn))
+                }
+            } {
+                self.close_connection(member, shard, conn);
+            }
+            return;
+        }
+        self.waiting.push_back(d);
+    }
+
+    fn close_connection(&mut self, member: MemberId, shard: ShardId, conn: ConnId) {
+        if member == self.cfg.my_id {
+            self.in_doubt.remove(&(shard, conn));
+            self.outputs
+                .push(Output::To(shard, ToShard::CloseConnection { conn }));
+        } else {
+            let m = LeaderReply::CloseConnection { shard, conn };
+            self.peer_frames.push((member, FRAME_REPLY, encode_reply(&m)));
+        }
+    }
+
+    fn route_write(
+        &mut self,
+        origin: RemoteOrigin,
+        session_id: SessionId,
+        auth: AuthIds,
+        request: Request,
+        wall_ms: i64,
+    ) {
+        if self.leader_ready() {
+            self.lead_write(origin, session_id, &auth, &request, wall_ms);
+        } else if self.known_leader != 0 && !self.is_leader() && self.known_leader != origin.member
+        {
+            self.forward(Forward::Write {
+                origin,
+                session_id,
+                auth,
+                request,
+            });
+        } else {
+            self.defer(Deferred::Write {
+                origin,
+                session_id,
+                auth,
+                request,
+            });
+        }
+    }
+
+    fn route_connect(
+        &mut self,
+        member: MemberId,
+        shard: ShardId,
+        conn: ConnId,
+        request: ConnectRequest,
+        wall_ms: i64,
+    ) {
+        if self.leader_ready() {
+            self.lead_connect(member, shard, conn, &request, wall_ms);
+        } else if self.known_leader != 0 && !self.is_leader() && self.known_leader != member {
+            self.forward(Forward::Connect {
+                member,
+                shard,
+                conn,
+                request,
+            });
+        } else {
+            self.defer(Deferred::Connect {
+                member,
+                shard,
+                conn,
+                request,
+            });
+        }
+    }
+
+    fn start_sync(&mut self, origin: Origin, path: String) {
+        if self.node.raft.leader_id == 0 || (self.is_leader() && !self.leader_ready()) {
+            self.defer(Deferred::Sync { origin, path });
+            return;
+        }
+        if self.syncs.len() >= PENDING_SYNCS_MAX {
+            self.close_connection(self.cfg.my_id, origin.shard, origin.conn);
+            return;
+        }
+        let token = self.next_sync_token;
+        self.next_sync_token += 1;
+        self.syncs.insert(token, (origin, path));
+        self.node.read_index(token.to_be_bytes().to_vec());
+    }
+
+    fn run_waiting(&mut self, wall_ms: i64) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for d in waiting {
+            match d {
+                Deferred::Write {
+                    origin,
+                    session_id,
+                    auth,
+                    request,
+                } => self.route_write(origin, session_id, auth, request, wall_ms),
+                Deferred::Connect {
+                    member,
+                    shard,
+                    conn,
+                    request,
+                } => self.route_connect(member, shard, conn, request, wall_ms),
+                Deferred::Sync { origin, path } => self.start_sync(origin, path),
+            }
+        }
+    }
+
+    // ---- leader ----
+
+    fn reply_after(&mut self, origin: RemoteOrigin, result: Result<Response, ErrorCode>) {
+        let after = self.last_proposed_zxid.max(self.applied_zxid);
+        if origin.member == self.cfg.my_id {
+            self.hold(
+                after,
+                origin.origin.shard,
+                ToShard::Complete {
+                    zxid: after,
+                    completion: Completion {
+                        origin: origin.origin,
+                        result,
+                    },
+                },
+            );
+        } else {
+            let result = match result {
+                Err(code) => RemoteResult::Error(code),
+                Ok(Response::Multi(results)) => RemoteResult::MultiErrors(
+                    results
+                        .into_iter()
+                        .map(|r| match r {
+                            MultiResult::Error(c) => c,
+                            other => unreachable!("a failed multi carries only errors: {other:?}"),
+                        })
+                        .collect(),
+                ),
+                Ok(other) => unreachable!("only failures are answered by the leader: {other:?}"),
+            };
+            let m = LeaderReply::Complete {
+                after_zxid: after,
+                origin: origin.origin,
+                result,
+            };
+            self.peer_frames
+                .push((origin.member, FRAME_REPLY, encode_reply(&m)));
+        }
+    }
+
+    fn lead_write(
+        &mut self,
+        origin: RemoteOrigin,
+        session_id: SessionId,
+        auth: &AuthIds,
+        request: &Request,
+        wall_ms: i64,
+    ) {
+        if !self.sessions.is_live(session_id) {
+            self.reply_after(origin, Err(ErrorCode::SessionExpired));
+            return;
+        }
+        if let Some(reason) = &self.log_failure {
+            tracing::warn!(reason, "refusing write: transaction log failed");
+            self.reply_after(origin, Err(ErrorCode::SystemError));
+            return;
+        }
+        self.sessions.touch(session_id, self.mono_ms);
+        if matches!(request, Request::CloseSession) {
+            self.sessions.mark_closing(session_id);
+            self.propose(Txn::CloseSession { session_id }, wall_ms, Some(origin), None);
+            return;
+        }
+        let ctx = WriteContext {
+            session_id,
+            auth,
+            config: &self.cfg.core.ops,
+        };
+        let pending = self.pending.as_ref().expect("leader is ready");
+        match write::prep(pending, request, &ctx) {
+            Txn::Error(code) => self.reply_after(origin, Err(code)),
+            Txn::MultiError(codes) => {
+                let results = codes.into_iter().map(MultiResult::Error).collect();
+                self.reply_after(origin, Ok(Response::Multi(results)));
+            }
+            txn => self.propose(txn, wall_ms, Some(origin), None),
+        }
+    }
+
+    fn lead_connect(
+        &mut self,
+        member: MemberId,
+        shard: ShardId,
+        conn: ConnId,
+        request: &ConnectRequest,
+        wall_ms: i64,
+    ) {
+        let timeout_ms = SessionTable::negotiate_timeout(
+            request.timeout_ms,
+            self.cfg.core.min_session_timeout_ms,
+            self.cfg.core.max_session_timeout_ms,
+        );
+        let read_only = request.read_only.map(|_| false);
+        if request.session_id == 0 {
+            let session_id = self.sessions.allocate_id();
+            let response = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms,
+                session_id,
+                passwd: self.sessions.password_for(session_id),
+                read_only,
+            };
+            let connect = ConnectReply {
+                member,
+                shard,
+                conn,
+                response,
+            };
+            self.propose(
+                Txn::CreateSession {
+                    session_id,
+                    timeout_ms,
+                },
+                wall_ms,
+                None,
+                Some(connect),
+            );
+            return;
+        }
+        let session_id = request.session_id;
+        let owner = ConnectionOwner {
+            member,
+            shard,
+            conn,
+        };
+        // Re-attach: first kick any other connection bound to the session.
+        if let Some(old) = self.sessions.get(session_id).and_then(|s| s.owner) {
+            if old != owner {
+                self.close_connection(old.member, old.shard, old.conn);
+                self.sessions.set_owner(session_id, None);
+            }
+        }
+        let response = match self.sessions.reattach(
+            session_id,
+            &request.passwd,
+            timeout_ms,
+            self.mono_ms,
+            owner,
+        ) {
+            Ok(()) => ConnectResponse {
+                protocol_version: 0,
+                timeout_ms,
+                session_id,
+                passwd: self.sessions.password_for(session_id),
+                read_only,
+            },
+            Err(why) => {
+                tracing::debug!(session = format!("{session_id:#x}"), %why, "re-attach refused");
+                ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: [0; 16],
+                    read_only,
+                }
+            }
+        };
+        let after = self.last_proposed_zxid.max(self.applied_zxid);
+        let msg = ToShard::ConnectResult {
+            conn,
+            response: Some(response.clone()),
+            session_id,
+        };
+        if member == self.cfg.my_id {
+            self.hold(after, shard, msg);
+        } else {
+            let m = LeaderReply::ConnectResult {
+                after_zxid: after,
+                shard,
+                conn,
+                session_id,
+                response: Some(response),
+            };
+            self.peer_frames.push((member, FRAME_REPLY, encode_reply(&m)));
+        }
+    }
+
+    fn propose(
+        &mut self,
+        txn: Txn,
+        wall_ms: i64,
+        origin: Option<RemoteOrigin>,
+        connect: Option<ConnectReply>,
+    ) {
+        self.counter += 1;
+        assert!(
+            self.counter < (1 << 32),
+            "zxid counter exhausted in epoch {}",
+            self.epoch
+        );
+        let zxid = (self.epoch << 32) | self.counter;
+        let pending = self.pending.as_mut().expect("leader is ready");
+        write::apply(pending, &txn, zxid, wall_ms);
+        let payload = EntryPayload {
+            zxid,
+            time_ms: wall_ms,
+            origin,
+            connect,
+            txn,
+        };
+        let data = encode_entry(&payload);
+        match self.node.propose(Vec::new(), data) {
+            Ok(()) => self.last_proposed_zxid = zxid,
+            Err(e) => {
+                // Leadership is being transferred or lost: the pending tree
+                // now holds a change that will never commit, so it is rebuilt
+                // from the committed tree at the next role check.
+                tracing::warn!(error = %e, "proposal dropped");
+                self.pending = None;
+                if let Some(o) = payload.origin {
+                    self.close_connection(o.member, o.origin.shard, o.origin.conn);
+                }
+                if let Some(c) = payload.connect {
+                    self.close_connection(c.member, c.shard, c.conn);
+                }
+            }
+        }
+    }
+
+    // ---- replies ----
+
+    fn note_in_doubt(&mut self, shard: ShardId, conn: ConnId) {
+        *self.in_doubt.entry((shard, conn)).or_insert(0) += 1;
+    }
+
+    fn resolved(&mut self, shard: ShardId, conn: ConnId) {
+        if let Some(n) = self.in_doubt.get_mut(&(shard, conn)) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_doubt.remove(&(shard, conn));
+            }
+        }
+    }
+
+    fn hold(&mut self, after: Zxid, shard: ShardId, msg: ToShard) {
+        if self.held.len() >= HELD_REPLIES_MAX {
+            if let ToShard::Complete { completion, .. } = &msg {
+                let (s, c) = (completion.origin.shard, completion.origin.conn);
+                self.close_connection(self.cfg.my_id, s, c);
+                return;
+            }
+        }
+        self.held.push_back((after, shard, msg));
+        self.release_held();
+    }
+
+    fn release_held(&mut self) {
+        while let Some((after, _, _)) = self.held.front() {
+            if *after > self.applied_zxid {
+                break;
+            }
+            let (_, shard, mut msg) = self.held.pop_front().expect("front exists");
+            match &mut msg {
+                ToShard::Complete { zxid, completion } => {
+                    *zxid = self.applied_zxid;
+                    let (s, c) = (completion.origin.shard, completion.origin.conn);
+                    self.resolved(s, c);
+                }
+                ToShard::ConnectResult { conn, .. } => {
+                    let c = *conn;
+                    self.resolved(shard, c);
+                }
+                _ => {}
+            }
+            self.outputs.push(Output::To(shard, msg));
+        }
+    }
+
+    // ---- time ----
+
+    /// One raft tick; also session expiry and the reaper on the leader.
+    pub fn tick(&mut self, mono_ms: i64, wall_ms: i64) {
+        self.mono_ms = mono_ms;
+        self.node.tick();
+        if self.leader_ready() {
+            for session_id in self.sessions.take_expired(mono_ms) {
+                tracing::info!(session = format!("{session_id:#x}"), "session expired");
+                self.sessions.mark_closing(session_id);
+                self.propose(Txn::CloseSession { session_id }, wall_ms, None, None);
+            }
+            if mono_ms >= self.next_reap_ms {
+                self.next_reap_ms = mono_ms + self.cfg.core.container_check_interval_ms;
+                self.reap(wall_ms);
+            }
+        }
+        if let Some(since) = self.leaderless_since_ms {
+            if !self.clients_closed_for_no_leader
+                && mono_ms - since >= self.cfg.leaderless_close_ms
+            {
+                tracing::warn!(
+                    after_ms = mono_ms - since,
+                    "no leader: closing every client connection until one is elected"
+                );
+                self.clients_closed_for_no_leader = true;
+                self.outputs.push(Output::Broadcast(ToShard::CloseAll));
+            }
+        }
+    }
+
+    fn reap(&mut self, wall_ms: i64) {
+        let Some(pending) = self.pending.as_ref() else {
+            return;
+        };
+        let candidates = write::reaper_candidates(
+            pending,
+            wall_ms,
+            self.cfg.core.container_max_never_used_interval_ms,
+        );
+        let budget = ((self.cfg.core.container_max_per_minute as i64
+            * self.cfg.core.container_check_interval_ms)
+            / 60_000)
+            .max(1) as usize;
+        for path in candidates.into_iter().take(budget) {
+            let request = Request::DeleteContainer {
+                path: path.to_string(),
+            };
+            let ctx = WriteContext {
+                session_id: 0,
+                auth: &AuthIds::default(),
+                config: &self.cfg.core.ops,
+            };
+            let Some(pending) = self.pending.as_ref() else {
+                return;
+            };
+            let txn = write::prep(pending, &request, &ctx);
+            if !matches!(txn, Txn::Error(_)) {
+                self.propose(txn, wall_ms, None, None);
+            }
+        }
+    }
+
+    // ---- the raft loop ----
+
+    /// Runs raft's Ready cycle until it has nothing more: sends, persists,
+    /// applies. Call after every input.
+    pub fn drive(&mut self, wall_ms: i64) {
+        for _ in 0..64 {
+            self.check_role(wall_ms);
+            if !self.node.has_ready() {
+                break;
+            }
+            let mut rd = self.node.ready();
+            for m in rd.take_messages() {
+                self.send_raft(m);
+            }
+            if !rd.snapshot().is_empty() {
+                // Snapshots are never generated yet (the log is not compacted
+                // in ensemble mode), so none can arrive.
+                tracing::error!("raft snapshot received but snapshot transfer is not supported");
+            }
+            let committed = rd.take_committed_entries();
+            self.apply_entries(committed, wall_ms);
+            for rs in rd.take_read_states() {
+                let token = rs
+                    .request_ctx
+                    .as_slice()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                self.syncs_confirmed.push_back((rs.index, token));
+            }
+            let entries = rd.take_entries();
+            let hs = rd.hs().cloned();
+            let persisted_messages = rd.take_persisted_messages();
+            if !entries.is_empty() {
+                if let Err(e) = self.node.mut_store().wl().append(&entries) {
+                    panic!("raft storage append failed (a bug in entry order): {e}");
+                }
+            }
+            let mut hard_state = None;
+            if let Some(hs) = hs {
+                self.node.mut_store().wl().set_hardstate(hs.clone());
+                if (hs.term, hs.vote) != self.last_saved_term_vote {
+                    self.last_saved_term_vote = (hs.term, hs.vote);
+                    hard_state = Some(hs);
+                }
+            }
+            let number = rd.number();
+            self.node.advance_append_async(rd);
+            let needs_disk = !entries.is_empty() || hard_state.is_some();
+            if needs_disk {
+                self.persists.push(PersistRequest {
+                    token: number,
+                    hard_state,
+                    entries,
+                });
+            }
+            // Readies are persisted in order: one that needs nothing from
+            // the disk still waits behind any that does.
+            self.unpersisted
+                .push_back((number, needs_disk, persisted_messages));
+            self.flush_persisted();
+            self.node.advance_apply_to(self.applied_index);
+            self.answer_syncs();
+        }
+        self.check_role(wall_ms);
+    }
+
+    /// The log core made everything up to `token` durable.
+    pub fn persisted(&mut self, token: u64, wall_ms: i64) {
+        self.persisted_through = self.persisted_through.max(token);
+        self.flush_persisted();
+        self.drive(wall_ms);
+    }
+
+    /// Sends the messages of every ready that is now durable (in order) and
+    /// tells raft.
+    fn flush_persisted(&mut self) {
+        let mut last = None;
+        while let Some((number, needs_disk, _)) = self.unpersisted.front() {
+            if *needs_disk && *number > self.persisted_through {
+                break;
+            }
+            let (number, _, msgs) = self.unpersisted.pop_front().expect("front exists");
+            for m in msgs {
+                self.send_raft(m);
+            }
+            last = Some(number);
+        }
+        if let Some(number) = last {
+            self.node.on_persist_ready(number);
+        }
+    }
+
+    fn send_raft(&mut self, m: Message) {
+        match m.write_to_bytes() {
+            Ok(bytes) => self.peer_frames.push((m.to, FRAME_RAFT, bytes)),
+            Err(e) => tracing::error!(error = %e, "encoding a raft message failed"),
+        }
+    }
+
+    fn apply_entries(&mut self, entries: Vec<Entry>, wall_ms: i64) {
+        for e in entries {
+            assert!(
+                e.index == self.applied_index + 1 || self.applied_index == 0,
+                "committed entries must be applied in order: {} after {}",
+                e.index,
+                self.applied_index
+            );
+            self.applied_index = e.index;
+            match e.get_entry_type() {
+                EntryType::EntryNormal if e.data.is_empty() => {
+                    // A new term's empty entry: a new epoch.
+                    let epoch_zxid = (e.term as i64) << 32;
+                    if epoch_zxid > self.applied_zxid {
+                        self.applied_zxid = epoch_zxid;
+                    }
+                }
+                EntryType::EntryNormal => match decode_entry(&e.data) {
+                    Ok(p) => self.apply_payload(p),
+                    Err(err) => panic!(
+                        "committed entry {} (term {}) does not decode: {err}",
+                        e.index, e.term
+                    ),
+                },
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    tracing::warn!(index = e.index, "membership change entries are not applied yet");
+                }
+            }
+            if self.is_leader()
+                && self.pending.is_none()
+                && self.leader_noop_index.is_some_and(|i| e.index >= i)
+            {
+                self.become_ready(wall_ms);
+            }
+        }
+        self.release_held();
+    }
+
+    fn apply_payload(&mut self, p: EntryPayload) {
+        let applied = write::apply(&mut self.tree, &p.txn, p.zxid, p.time_ms);
+        let mut closed_session = None;
+        match &p.txn {
+            Txn::CreateSession {
+                session_id,
+                timeout_ms,
+            } => {
+                self.sessions.create(*session_id, *timeout_ms, self.mono_ms);
+                if let Some(c) = &p.connect {
+                    self.sessions.set_owner(
+                        *session_id,
+                        Some(ConnectionOwner {
+                            member: c.member,
+                            shard: c.shard,
+                            conn: c.conn,
+                        }),
+                    );
+                }
+            }
+            Txn::CloseSession { session_id } => {
+                self.sessions.remove(*session_id);
+                closed_session = Some(*session_id);
+            }
+            _ => {}
+        }
+        self.applied_zxid = self.applied_zxid.max(p.zxid);
+        let me = self.cfg.my_id;
+        let completion = p.origin.filter(|o| o.member == me).map(|o| Completion {
+            origin: o.origin,
+            result: applied.result,
+        });
+        if let Some(c) = &completion {
+            self.resolved(c.origin.shard, c.origin.conn);
+        }
+        let connected = p.connect.filter(|c| c.member == me).map(|c| {
+            self.resolved(c.shard, c.conn);
+            (c.shard, c.conn, c.response)
+        });
+        let tree = Arc::new(self.tree.clone());
+        self.published = tree.clone();
+        let commit = Commit {
+            zxid: p.zxid,
+            tree,
+            events: applied.events,
+            completion,
+            connected,
+            closed_session,
+        };
+        self.outputs
+            .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
+    }
+
+    fn answer_syncs(&mut self) {
+        while let Some((index, _)) = self.syncs_confirmed.front() {
+            if *index > self.applied_index {
+                break;
+            }
+            let (_, token) = self.syncs_confirmed.pop_front().expect("front exists");
+            if let Some((origin, path)) = self.syncs.remove(&token) {
+                self.resolved(origin.shard, origin.conn);
+                self.outputs.push(Output::To(
+                    origin.shard,
+                    ToShard::Complete {
+                        zxid: self.applied_zxid,
+                        completion: Completion {
+                            origin,
+                            result: Ok(Response::Sync { path }),
+                        },
+                    },
+                ));
+            }
+        }
+    }
+
+    fn become_ready(&mut self, wall_ms: i64) {
+        self.epoch = self.node.raft.term as i64;
+        self.counter = 0;
+        self.last_proposed_zxid = self.applied_zxid;
+        self.pending = Some(self.tree.clone());
+        // Failover must expire nobody: every session starts a fresh timeout.
+        self.sessions.refresh_all(self.mono_ms);
+        tracing::info!(
+            term = self.node.raft.term,
+            zxid = format!("{:#x}", self.applied_zxid),
+            sessions = self.sessions.len(),
+            "leading"
+        );
+        self.run_waiting(wall_ms);
+    }
+
+    /// Notices leader and term changes (after every raft step).
+    fn check_role(&mut self, wall_ms: i64) {
+        let leader = self.node.raft.leader_id;
+        let term = self.node.raft.term;
+        if leader == self.known_leader && term == self.known_term {
+            return;
+        }
+        let (prev_leader, prev_term) = (self.known_leader, self.known_term);
+        tracing::info!(leader, term, prev_leader, "leader changed");
+        self.known_leader = leader;
+        self.known_term = term;
+        let me = self.cfg.my_id;
+        if prev_leader == me && (leader != me || term != prev_term) {
+            // Stepped down: proposals not yet committed may never be.
+            self.pending = None;
+            self.leader_noop_index = None;
+            self.sessions.clear_closing();
+        }
+        // Requests sent to the old leader (forwarded or proposed, no reply
+        // yet) may or may not commit: their clients see ConnectionLoss and
+        // retry. Requests still parked here were sent nowhere and stay.
+        // Syncs are simply asked again.
+        let parked: std::collections::HashSet<(ShardId, ConnId)> = self
+            .waiting
+            .iter()
+            .filter_map(|d| match d {
+                Deferred::Write { origin, .. } if origin.member == me => {
+                    Some((origin.origin.shard, origin.origin.conn))
+                }
+                Deferred::Connect {
+                    member,
+                    shard,
+                    conn,
+                    ..
+                } if *member == me => Some((*shard, *conn)),
+                Deferred::Sync { origin, .. } => Some((origin.shard, origin.conn)),
+                _ => None,
+            })
+            .collect();
+        let syncs: Vec<(Origin, String)> = self.syncs.drain().map(|(_, v)| v).collect();
+        self.syncs_confirmed.clear();
+        let in_doubt: Vec<(ShardId, ConnId)> = self
+            .in_doubt
+            .keys()
+            .copied()
+            .filter(|k| !parked.contains(k))
+            .filter(|k| !syncs.iter().any(|(o, _)| (o.shard, o.conn) == *k))
+            .collect();
+        for (shard, conn) in in_doubt {
+            self.in_doubt.remove(&(shard, conn));
+            self.outputs
+                .push(Output::To(shard, ToShard::CloseConnection { conn }));
+        }
+        if leader == 0 {
+            self.leaderless_since_ms.get_or_insert(self.mono_ms);
+        } else {
+            self.leaderless_since_ms = None;
+            self.clients_closed_for_no_leader = false;
+        }
+        if leader == self.cfg.my_id {
+            // raft-rs appended this term's empty entry on becoming leader.
+            self.leader_noop_index = Some(self.node.raft.raft_log.last_index());
+            if self.applied_index >= self.node.raft.raft_log.last_index() {
+                self.become_ready(wall_ms);
+            }
+        }
+        for (origin, path) in syncs {
+            self.start_sync(origin, path);
+        }
+        if leader != 0 && leader != self.cfg.my_id {
+            self.run_waiting(wall_ms);
+        }
+    }
+
+    // ---- four-letter words ----
+
+    pub fn gather(&mut self, shard: ShardId, conn: ConnId, word: &'static str) {
+        let token = self.next_gather_token;
+        self.next_gather_token += 1;
+        self.pending_gathers.push(super::core::PendingGather {
+            token,
+            shard,
+            conn,
+            word,
+            reports: Vec::new(),
+        });
+        self.outputs
+            .push(Output::Broadcast(ToShard::GatherRequest { token, word }));
+    }
+
+    pub fn gather_reply(&mut self, token: u64, report: crate::net::ShardReport) {
+        let Some(idx) = self.pending_gathers.iter().position(|g| g.token == token) else {
+            return;
+        };
+        self.pending_gathers[idx].reports.push(report);
+        if self.pending_gathers[idx].reports.len() < self.shard_count {
+            return;
+        }
+        let g = self.pending_gathers.swap_remove(idx);
+        let core = self.core_report();
+        self.outputs.push(Output::To(
+            g.shard,
+            ToShard::GatherResult {
+                conn: g.conn,
+                word: g.word,
+                reports: g.reports,
+                core,
+            },
+        ));
+    }
+
+    pub fn ensemble_report(&self) -> EnsembleReport {
+        let raft = &self.node.raft;
+        let role = match raft.state {
+            StateRole::Leader => "leader",
+            _ if self.cfg.learners.contains(&self.cfg.my_id) => "observer",
+            _ => "follower",
+        };
+        let last = raft.raft_log.last_index();
+        let followers = if raft.state == StateRole::Leader {
+            let mut v: Vec<(MemberId, u64, u64)> = raft
+                .prs()
+                .iter()
+                .filter(|(id, _)| **id != self.cfg.my_id)
+                .map(|(id, pr)| (*id, pr.matched, last.saturating_sub(pr.matched)))
+                .collect();
+            v.sort();
+            v
+        } else {
+            Vec::new()
+        };
+        EnsembleReport {
+            my_id: self.cfg.my_id,
+            role,
+            leader: raft.leader_id,
+            term: raft.term,
+            commit_index: raft.raft_log.committed,
+            applied_index: self.applied_index,
+            followers,
+            voters: self.cfg.voters.clone(),
+            learners: self.cfg.learners.clone(),
+        }
+    }
+
+    fn core_report(&self) -> CoreReport {
+        let tree = &self.tree;
+        let mut sessions: Vec<(SessionId, i32, i64)> = self
+            .sessions
+            .iter()
+            .map(|s| (s.id, s.timeout_ms, s.expires_at_ms))
+            .collect();
+        sessions.sort();
+        let mut ephemerals_by_session: Vec<(SessionId, Vec<String>)> = tree
+            .ephemerals
+            .iter()
+            .map(|(sid, paths)| (*sid, paths.iter().map(|p| p.to_string()).collect()))
+            .collect();
+        ephemerals_by_session.sort();
+        CoreReport {
+            last_zxid: self.applied_zxid,
+            node_count: tree.node_count(),
+            approximate_data_size: tree.approximate_data_size,
+            ephemerals_count: tree.ephemerals.values().map(|s| s.len()).sum(),
+            sessions,
+            ephemerals_by_session,
+            log_failure: self.log_failure.clone(),
+            log_metrics: Vec::new(),
+            ensemble: Some(self.ensemble_report()),
+        }
+    }
+}
