@@ -420,7 +420,14 @@ impl Member {
     // ---- peer inputs ----
 
     /// A frame from another member.
-    pub fn peer_frame(&mut self, from: MemberId, kind: u8, body: &[u8], mono_ms: i64, wall_ms: i64) {
+    pub fn peer_frame(
+        &mut self,
+        from: MemberId,
+        kind: u8,
+        body: &[u8],
+        mono_ms: i64,
+        wall_ms: i64,
+    ) {
         self.mono_ms = mono_ms;
         match kind {
             FRAME_RAFT => match Message::parse_from_bytes(body) {
@@ -457,9 +464,17 @@ impl Member {
                 .node
                 .raft
                 .election_elapsed
-                .max(self.cfg.election_ticks.saturating_sub(1).saturating_sub(jitter / 4))
+                .max(
+                    self.cfg
+                        .election_ticks
+                        .saturating_sub(1)
+                        .saturating_sub(jitter / 4),
+                )
                 .max(timeout.saturating_sub(1 + jitter / 2));
-            tracing::info!(peer, "lost the connection to the leader: election brought forward");
+            tracing::info!(
+                peer,
+                "lost the connection to the leader: election brought forward"
+            );
         }
         self.node.report_unreachable(peer);
     }
@@ -567,9 +582,7 @@ impl Member {
                     conn,
                     ..
                 } => Some((*member, *shard, *conn)),
-                Deferred::Sync { origin, .. } => {
-                    Some((self.cfg.my_id, origin.shard, origin.conn))
-                }
+                Deferred::Sync { origin, .. } => Some((self.cfg.my_id, origin.shard, origin.conn)),
             } {
                 self.close_connection(member, shard, conn);
             }
@@ -585,7 +598,8 @@ impl Member {
                 .push(Output::To(shard, ToShard::CloseConnection { conn }));
         } else {
             let m = LeaderReply::CloseConnection { shard, conn };
-            self.peer_frames.push((member, FRAME_REPLY, encode_reply(&m)));
+            self.peer_frames
+                .push((member, FRAME_REPLY, encode_reply(&m)));
         }
     }
 
@@ -740,7 +754,12 @@ impl Member {
         self.sessions.touch(session_id, self.mono_ms);
         if matches!(request, Request::CloseSession) {
             self.sessions.mark_closing(session_id);
-            self.propose(Txn::CloseSession { session_id }, wall_ms, Some(origin), None);
+            self.propose(
+                Txn::CloseSession { session_id },
+                wall_ms,
+                Some(origin),
+                None,
+            );
             return;
         }
         let ctx = WriteContext {
@@ -853,7 +872,8 @@ impl Member {
                 session_id,
                 response: Some(response),
             };
-            self.peer_frames.push((member, FRAME_REPLY, encode_reply(&m)));
+            self.peer_frames
+                .push((member, FRAME_REPLY, encode_reply(&m)));
         }
     }
 
@@ -966,8 +986,7 @@ impl Member {
             }
         }
         if let Some(since) = self.leaderless_since_ms {
-            if !self.clients_closed_for_no_leader
-                && mono_ms - since >= self.cfg.leaderless_close_ms
+            if !self.clients_closed_for_no_leader && mono_ms - since >= self.cfg.leaderless_close_ms
             {
                 tracing::warn!(
                     after_ms = mono_ms - since,
@@ -1136,7 +1155,10 @@ impl Member {
                     ),
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    tracing::warn!(index = e.index, "membership change entries are not applied yet");
+                    tracing::warn!(
+                        index = e.index,
+                        "membership change entries are not applied yet"
+                    );
                 }
             }
             if self.is_leader()
@@ -1411,3 +1433,7 @@ impl Member {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ensemble_tests.rs"]
+mod tests;

@@ -393,7 +393,9 @@ pub fn decode_forward(body: &[u8]) -> Result<Forward, WireError> {
             // encode_request wrote a whole frame: length, header, body.
             let frame = r.rest();
             if frame.len() < 4 {
-                return Err(WireError::Decode("forwarded request shorter than its frame".into()));
+                return Err(WireError::Decode(
+                    "forwarded request shorter than its frame".into(),
+                ));
             }
             let (header, rest) = decode_request_header(&frame[4..])?;
             let opcode = OpCode::from_i32(header.opcode)
@@ -413,7 +415,9 @@ pub fn decode_forward(body: &[u8]) -> Result<Forward, WireError> {
             // encode_connect_request wrote a whole frame: skip its length.
             let frame = r.rest();
             if frame.len() < 4 {
-                return Err(WireError::Decode("forwarded connect shorter than its frame".into()));
+                return Err(WireError::Decode(
+                    "forwarded connect shorter than its frame".into(),
+                ));
             }
             let request = decode_connect_request(&frame[4..])?;
             Ok(Forward::Connect {

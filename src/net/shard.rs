@@ -126,7 +126,10 @@ impl Shard {
             }
             ToShard::CloseAll => {
                 let shard = this.borrow();
-                tracing::info!(connections = shard.conns.len(), "closing every client connection");
+                tracing::info!(
+                    connections = shard.conns.len(),
+                    "closing every client connection"
+                );
                 for c in shard.conns.values() {
                     c.borrow_mut().close_now();
                 }

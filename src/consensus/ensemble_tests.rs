@@ -1,0 +1,357 @@
+//! A whole ensemble in one thread: members exchange frames through an
+//! in-memory network the test controls (drop a member, cut links), and the
+//! "disk" acknowledges every persist at once. Deterministic per seed.
+
+use super::*;
+use crate::ops::write::OpsConfig;
+use crate::proto::{Acl, CreateRequest, OpCode};
+use std::collections::HashSet;
+
+fn core_config() -> CoreConfig {
+    CoreConfig {
+        server_id: 0,
+        tick_ms: 100,
+        min_session_timeout_ms: 400,
+        max_session_timeout_ms: 4000,
+        ops: OpsConfig {
+            extended_types_enabled: true,
+            skip_acl: false,
+            reconfig_enabled: false,
+        },
+        container_check_interval_ms: 1000,
+        container_max_per_minute: 10000,
+        container_max_never_used_interval_ms: 0,
+        snap_count: 0,
+    }
+}
+
+struct Cluster {
+    members: Vec<Option<Member>>,
+    /// Frames in flight: (from, to, kind, body).
+    net: VecDeque<(MemberId, MemberId, u8, Vec<u8>)>,
+    /// Shard messages each member produced, in order.
+    delivered: Vec<Vec<ToShard>>,
+    cut: HashSet<MemberId>,
+    now: i64,
+}
+
+impl Cluster {
+    fn new(n: u64) -> Cluster {
+        let voters: Vec<u64> = (1..=n).collect();
+        let members = voters
+            .iter()
+            .map(|&id| {
+                let cfg = EnsembleConfig {
+                    core: core_config(),
+                    my_id: id,
+                    voters: voters.clone(),
+                    learners: vec![],
+                    raft_tick_ms: 10,
+                    election_ticks: 10,
+                    heartbeat_ticks: 2,
+                    leaderless_close_ms: 1000,
+                };
+                Some(
+                    Member::new(
+                        cfg,
+                        DataTree::new(),
+                        RaftRecovered::default(),
+                        0,
+                        [7; 32],
+                        1,
+                    )
+                    .unwrap(),
+                )
+            })
+            .collect();
+        Cluster {
+            members,
+            net: VecDeque::new(),
+            delivered: (0..n).map(|_| Vec::new()).collect(),
+            cut: HashSet::new(),
+            now: 0,
+        }
+    }
+
+    fn m(&mut self, id: u64) -> &mut Member {
+        self.members[id as usize - 1]
+            .as_mut()
+            .expect("member is up")
+    }
+
+    /// Drains outputs of every member: persists are acknowledged at once,
+    /// frames go to the network, shard messages are recorded.
+    fn pump(&mut self) {
+        for _ in 0..1000 {
+            let mut progressed = false;
+            for i in 0..self.members.len() {
+                let id = i as u64 + 1;
+                let Some(m) = self.members[i].as_mut() else {
+                    continue;
+                };
+                for p in m.take_persists() {
+                    m.persisted(p.token, self.now);
+                    progressed = true;
+                }
+                for (to, kind, body) in m.take_peer_frames() {
+                    self.net.push_back((id, to, kind, body));
+                    progressed = true;
+                }
+                for out in m.take_outputs() {
+                    progressed = true;
+                    match out {
+                        Output::To(_, msg) | Output::Broadcast(msg) => self.delivered[i].push(msg),
+                        Output::Snapshot { .. } => {}
+                    }
+                }
+            }
+            while let Some((from, to, kind, body)) = self.net.pop_front() {
+                progressed = true;
+                if self.cut.contains(&from) || self.cut.contains(&to) {
+                    continue;
+                }
+                let now = self.now;
+                if let Some(m) = self.members[to as usize - 1].as_mut() {
+                    m.peer_frame(from, kind, &body, now, now);
+                    m.drive(now);
+                }
+            }
+            if !progressed {
+                return;
+            }
+        }
+        panic!("the cluster did not quiesce");
+    }
+
+    fn tick(&mut self, ticks: usize) {
+        for _ in 0..ticks {
+            self.now += 10;
+            let now = self.now;
+            for m in self.members.iter_mut().flatten() {
+                m.tick(now, now);
+                m.drive(now);
+            }
+            self.pump();
+        }
+    }
+
+    fn leader(&self) -> Option<u64> {
+        let leaders: Vec<u64> = self
+            .members
+            .iter()
+            .flatten()
+            .filter(|m| m.is_leader() && m.leader_ready() && !self.cut.contains(&m.my_id()))
+            .map(|m| m.my_id())
+            .collect();
+        assert!(leaders.len() <= 1, "two ready leaders: {leaders:?}");
+        leaders.first().copied()
+    }
+
+    fn elect(&mut self) -> u64 {
+        for _ in 0..200 {
+            self.tick(1);
+            if let Some(l) = self.leader() {
+                return l;
+            }
+        }
+        panic!("no leader elected in 2 s of ticks");
+    }
+
+    fn connect(&mut self, id: u64, conn: ConnId) -> SessionId {
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 4000,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
+        let now = self.now;
+        self.m(id).connect(0, conn, req, now, now);
+        self.m(id).drive(now);
+        self.pump();
+        self.tick(2);
+        for msg in self.delivered[id as usize - 1]
+            .drain(..)
+            .collect::<Vec<_>>()
+        {
+            if let ToShard::Commit(c) = &msg {
+                if let Some((_, c_conn, resp)) = &c.connected {
+                    if *c_conn == conn {
+                        assert_eq!(resp.timeout_ms, 4000);
+                        return resp.session_id;
+                    }
+                }
+            }
+        }
+        panic!("no connect reply on member {id}");
+    }
+
+    /// Sends a create through member `id` and returns its result as seen there.
+    fn create(
+        &mut self,
+        id: u64,
+        conn: ConnId,
+        session: SessionId,
+        path: &str,
+        xid: i32,
+    ) -> Result<Response, ErrorCode> {
+        let origin = Origin {
+            shard: 0,
+            conn,
+            xid,
+            opcode: OpCode::Create,
+        };
+        let request = Request::Create {
+            opcode: OpCode::Create,
+            req: CreateRequest {
+                path: path.into(),
+                data: Some(b"v".to_vec()),
+                acl: Some(Acl::open_unsafe()),
+                flags: 0,
+                ttl: -1,
+            },
+        };
+        let now = self.now;
+        self.m(id)
+            .write(origin, session, AuthIds::default(), request, now, now);
+        self.m(id).drive(now);
+        self.pump();
+        self.tick(2);
+        self.reply_for(id, conn, xid).expect("a reply")
+    }
+
+    fn reply_for(
+        &mut self,
+        id: u64,
+        conn: ConnId,
+        xid: i32,
+    ) -> Option<Result<Response, ErrorCode>> {
+        let msgs: Vec<ToShard> = self.delivered[id as usize - 1].drain(..).collect();
+        let mut found = None;
+        for msg in msgs {
+            match &msg {
+                ToShard::Commit(c) => {
+                    if let Some(comp) = &c.completion {
+                        if comp.origin.conn == conn && comp.origin.xid == xid {
+                            found = Some(comp.result.clone());
+                        }
+                    }
+                }
+                ToShard::Complete { completion, .. }
+                    if completion.origin.conn == conn && completion.origin.xid == xid =>
+                {
+                    found = Some(completion.result.clone());
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    fn tree_of(&self, id: u64) -> Arc<DataTree> {
+        self.members[id as usize - 1]
+            .as_ref()
+            .unwrap()
+            .published
+            .clone()
+    }
+}
+
+#[test]
+fn a_write_through_a_follower_commits_everywhere_and_is_answered_there() {
+    let mut c = Cluster::new(3);
+    let leader = c.elect();
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let session = c.connect(follower, 11);
+    assert_eq!(
+        session >> 56,
+        leader as i64,
+        "the leader allocates session ids"
+    );
+    let r = c.create(follower, 11, session, "/a", 1);
+    assert!(
+        matches!(r, Ok(Response::Create { ref path }) if path == "/a"),
+        "{r:?}"
+    );
+    c.tick(5);
+    for id in 1..=3 {
+        assert!(c.tree_of(id).get("/a").is_some(), "member {id} lacks /a");
+    }
+    // A failing write is answered by the member too, after the earlier one.
+    let r = c.create(follower, 11, session, "/a", 2);
+    assert_eq!(r, Err(ErrorCode::NodeExists));
+    let zxids: Vec<Zxid> = (1..=3).map(|id| c.tree_of(id).last_zxid).collect();
+    assert!(zxids.iter().all(|z| *z == zxids[0]), "{zxids:?}");
+}
+
+#[test]
+fn killing_the_leader_elects_another_and_keeps_sessions_and_data() {
+    let mut c = Cluster::new(3);
+    let old = c.elect();
+    let follower = (1..=3).find(|&i| i != old).unwrap();
+    let session = c.connect(follower, 11);
+    c.create(follower, 11, session, "/before", 1).unwrap();
+    // The leader dies: its frames vanish; survivors notice the dead link.
+    c.members[old as usize - 1] = None;
+    for id in (1..=3).filter(|&i| i != old) {
+        c.m(id).peer_disconnected(old);
+    }
+    let t0 = c.now;
+    let new = c.elect();
+    assert_ne!(new, old);
+    assert!(
+        c.now - t0 <= 400,
+        "election took {} ms of ticks",
+        c.now - t0
+    );
+    // The session survived the failover and can write through the same member.
+    let r = c.create(follower, 11, session, "/after", 2);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(c.tree_of(new).get("/before").is_some());
+    // Nobody expires for a while after failover (fresh deadlines).
+    c.tick(150);
+    let r = c.create(follower, 11, session, "/later", 3);
+    assert!(r.is_ok(), "session must survive failover: {r:?}");
+}
+
+#[test]
+fn sync_on_a_follower_answers_after_applying_the_leaders_commit() {
+    let mut c = Cluster::new(3);
+    let leader = c.elect();
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let session = c.connect(follower, 11);
+    c.create(follower, 11, session, "/s", 1).unwrap();
+    let origin = Origin {
+        shard: 0,
+        conn: 11,
+        xid: 9,
+        opcode: OpCode::Sync,
+    };
+    c.m(follower).sync(origin, "/s".into());
+    let now = c.now;
+    c.m(follower).drive(now);
+    c.pump();
+    c.tick(2);
+    let r = c.reply_for(follower, 11, 9);
+    assert_eq!(r, Some(Ok(Response::Sync { path: "/s".into() })));
+}
+
+#[test]
+fn a_minority_member_closes_its_clients_and_the_majority_goes_on() {
+    let mut c = Cluster::new(3);
+    let leader = c.elect();
+    let lonely = (1..=3).find(|&i| i != leader).unwrap();
+    c.cut.insert(lonely);
+    c.tick(150);
+    let closed_all = c.delivered[lonely as usize - 1]
+        .iter()
+        .any(|m| matches!(m, ToShard::CloseAll));
+    assert!(
+        closed_all,
+        "a member without a leader must close its clients"
+    );
+    let other = (1..=3).find(|&i| i != leader && i != lonely).unwrap();
+    let session = c.connect(other, 5);
+    assert!(c.create(other, 5, session, "/majority", 1).is_ok());
+}
