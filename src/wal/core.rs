@@ -9,6 +9,14 @@
 //! watermark; after the first failure it reports the reason once and never
 //! reports anything durable again.
 //!
+//! The same loop serves both modes of the writer: a standalone writer takes
+//! [`LogCommand::Append`] and reports [`LogEvent::Durable`]; a raft writer
+//! ([`LogWriter::open_raft`]) takes [`LogCommand::Persist`] and reports
+//! [`LogEvent::Persisted`] with the highest token of the batch, once the
+//! batch's entries and then its last hard state are durable (see
+//! [`super::raft`]). Sending a command of the other mode is a bug: the log
+//! core panics.
+//!
 //! [`DurableLog`] lives on the consensus core and implements
 //! [`TxnLog`](crate::consensus::TxnLog): it collects appended entries, the
 //! runtime ships them with [`DurableLog::take_batch`] as
@@ -16,6 +24,7 @@
 //! [`DurableLog::on_event`]. Replies are released by the core only once
 //! `durable_zxid()` covers them.
 
+pub use super::raft::RaftPersist;
 use super::{LogRecord, LogWriter, WalError};
 use crate::consensus::TxnLog;
 use crate::ops::txn::Txn;
@@ -27,9 +36,12 @@ use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
 pub enum LogCommand {
     /// Append these records (strictly increasing zxids) durably.
     Append(Vec<LogRecord>),
-    /// A snapshot covers everything below this zxid: segments wholly below
-    /// it may be deleted.
+    /// A snapshot covers everything below this zxid (raft mode: raft index):
+    /// segments whose live records are wholly below it may be deleted.
     ReleaseBelow(Zxid),
+    /// Raft mode: make this durable; group-committed with the other queued
+    /// commands. Tokens strictly increase from one command to the next.
+    Persist(RaftPersist),
 }
 
 /// Log core -> consensus core.
@@ -37,6 +49,9 @@ pub enum LogCommand {
 pub enum LogEvent {
     /// Everything up to and including this zxid is durable.
     Durable(Zxid),
+    /// Raft mode: every [`LogCommand::Persist`] with a token <= this is
+    /// durable (its entries, reset and hard state).
+    Persisted(u64),
     /// The log can no longer make entries durable; sent once.
     Failed(String),
 }
@@ -57,6 +72,8 @@ pub async fn run_log_core(
     // tight loop.
     let mut prepare_blocked = false;
     let mut batch: Vec<LogRecord> = Vec::new();
+    let mut persists: Vec<RaftPersist> = Vec::new();
+    let mut last_token: Option<u64> = None;
     loop {
         // Idle: prepare the next segment in bounded steps, checking for
         // commands between steps.
@@ -79,21 +96,46 @@ pub async fn run_log_core(
         };
         let Some(first) = first else { break };
         let mut release = None;
-        let mut absorb = |cmd: LogCommand, batch: &mut Vec<LogRecord>| match cmd {
-            LogCommand::Append(mut recs) => batch.append(&mut recs),
-            LogCommand::ReleaseBelow(z) => release = Some(release.map_or(z, |r: Zxid| r.max(z))),
+        // Returns the records a command adds to the batch.
+        let mut absorb = |cmd: LogCommand,
+                          batch: &mut Vec<LogRecord>,
+                          persists: &mut Vec<RaftPersist>| match cmd {
+            LogCommand::Append(mut recs) => {
+                let n = recs.len();
+                batch.append(&mut recs);
+                n
+            }
+            LogCommand::ReleaseBelow(z) => {
+                release = Some(release.map_or(z, |r: Zxid| r.max(z)));
+                0
+            }
+            LogCommand::Persist(p) => {
+                // Persisted(t) covers every token <= t: that is only true
+                // if tokens increase.
+                assert!(
+                    last_token.is_none_or(|t| p.token > t),
+                    "persist token {} after {last_token:?}: tokens must strictly increase",
+                    p.token
+                );
+                last_token = Some(p.token);
+                let n = p.entries.len() + usize::from(p.reset_to.is_some());
+                persists.push(p);
+                n
+            }
         };
-        absorb(first, &mut batch);
+        // Records taken into this batch (of either mode).
+        let mut records = absorb(first, &mut batch, &mut persists);
         // Group commit: everything already queued joins this batch.
-        while batch.len() < BATCH_RECORDS_MAX {
+        while records < BATCH_RECORDS_MAX {
             match futures_lite::future::poll_once(commands.recv()).await {
-                Some(Some(cmd)) => absorb(cmd, &mut batch),
+                Some(Some(cmd)) => records += absorb(cmd, &mut batch, &mut persists),
                 _ => break,
             }
         }
         if failed {
             // Never acknowledge anything after a failure.
             batch.clear();
+            persists.clear();
             continue;
         }
         if !batch.is_empty() {
@@ -109,6 +151,20 @@ pub async fn run_log_core(
             }
             batch.clear();
         }
+        if !persists.is_empty() && !failed {
+            let token = persists.last().expect("not empty").token;
+            match writer.persist(&persists) {
+                Ok(_) => {
+                    prepare_blocked = false;
+                    let _ = events.send(LogEvent::Persisted(token)).await;
+                }
+                Err(e) => {
+                    failed = true;
+                    let _ = events.send(LogEvent::Failed(failure_reason(&e))).await;
+                }
+            }
+        }
+        persists.clear();
         if let Some(z) = release {
             if let Err(e) = writer.release_below(z) {
                 tracing::warn!(error = %e, "releasing old log segments failed");
@@ -179,6 +235,9 @@ impl DurableLog {
                 );
                 self.durable = z;
                 self.durable_events += 1;
+            }
+            LogEvent::Persisted(token) => {
+                panic!("raft persist {token} reported to a standalone log's consumer")
             }
             LogEvent::Failed(reason) => {
                 tracing::error!(reason = %reason, "transaction log failed");

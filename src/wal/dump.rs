@@ -1,14 +1,19 @@
 //! `roost log dump DIR`: what is inside a log directory, for operators.
 //!
-//! Read-only. Prints, per segment, its header, every valid record (index,
-//! term, kind, length, crc ok, decoded txn summary), where and why the scan
-//! stopped, and at the end the classification recovery would make (clean,
-//! torn and truncated, or corrupt and refusing to start) without changing
-//! anything. Corruption is printed, not returned as an error, so the
-//! operator sees everything up to the damage.
+//! Read-only. Prints the hard state (raft mode), then per segment its
+//! header, every valid record (index, term, kind, length, crc ok, and a
+//! decoded txn summary, or for a raft entry its type, data and context
+//! lengths and a hex prefix of a normal entry's data), where and why the
+//! scan stopped, and at the end the classification recovery would make
+//! (clean, torn and truncated, or corrupt and refusing to start) without
+//! changing anything. Corruption is printed, not returned as an error, so
+//! the operator sees everything up to the damage. Superseded raft records
+//! are printed too (in file order); the last line counts the live ones.
 
+use super::hardstate::{HardStateFile, HARDSTATE_FILE_NAME};
+use super::raft::RaftEntryKind;
 use super::record::SegmentHeaderParse;
-use super::recovery::{classify, scan_segment, Stop};
+use super::recovery::{classify, scan_segment, Content, Payload, Stop};
 use super::txn_codec::summarize_txn;
 use super::WalError;
 use crate::io::{DirectMode, LogDevice, UringDevice};
@@ -31,6 +36,18 @@ fn w(e: std::io::Error) -> WalError {
 pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Result<(), WalError> {
     let mut names = dev.list(dir).map_err(|e| WalError::io("list", dir, 0, e))?;
     names.sort();
+    if names.iter().any(|n| n == HARDSTATE_FILE_NAME) {
+        match HardStateFile::load(dir, dev) {
+            Ok(Some(hs)) => writeln!(
+                out,
+                "{HARDSTATE_FILE_NAME}: term {} vote {} commit {}",
+                hs.term, hs.vote, hs.commit
+            ),
+            Ok(None) => writeln!(out, "{HARDSTATE_FILE_NAME}: vanished while reading"),
+            Err(e) => writeln!(out, "{HARDSTATE_FILE_NAME}: UNREADABLE: {e}"),
+        }
+        .map_err(w)?;
+    }
     let mut scans = Vec::new();
     let mut prev = None;
     for name in names {
@@ -75,16 +92,34 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
         }
         .map_err(w)?;
         for r in &scan.records {
+            let summary = match &r.payload {
+                Payload::Txn { txn, .. } => summarize_txn(txn),
+                Payload::Raft {
+                    kind,
+                    data,
+                    context,
+                } => {
+                    let mut s = format!(
+                        "raft {kind:?} data {} bytes context {} bytes",
+                        data.len(),
+                        context.len()
+                    );
+                    if *kind == RaftEntryKind::Normal && !data.is_empty() {
+                        s.push_str(&format!("  data {}", hex_prefix(data)));
+                    }
+                    s
+                }
+                Payload::RaftReset => "raft RESET: the log restarts at this index".into(),
+            };
             writeln!(
                 out,
-                "  @{:<10} index {} (0x{:x}) term {} kind {} len {} crc ok  {}",
+                "  @{:<10} index {} (0x{:x}) term {} kind {} len {} crc ok  {summary}",
                 r.offset,
                 r.header.index,
                 r.header.index,
                 r.header.term,
                 r.header.kind,
                 r.header.body_len,
-                summarize_txn(&r.txn)
             )
             .map_err(w)?;
         }
@@ -104,21 +139,50 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
         }
         .map_err(w)?;
         if let Some(r) = scan.records.last() {
-            prev = Some(r.header.index);
+            prev = Some(r.as_prev());
         }
         scans.push(scan);
     }
     match classify(scans) {
-        Ok(rec) => writeln!(
-            out,
-            "log: {} records, last zxid {} (0x{:x}), tail {:?}",
-            rec.records.len(),
-            rec.last_zxid,
-            rec.last_zxid,
-            rec.tail
-        ),
+        Ok(c) => {
+            let last = c.last_index();
+            match &c.content {
+                Content::Empty => writeln!(out, "log: empty, tail {:?}", c.tail),
+                Content::Txn { records, .. } => writeln!(
+                    out,
+                    "log: {} records, last zxid {last} (0x{last:x}), tail {:?}",
+                    records.len(),
+                    c.tail
+                ),
+                Content::Raft {
+                    entries,
+                    first_index,
+                    ..
+                } => writeln!(
+                    out,
+                    "log: raft, {} live entries, first index {}, last index {last}, tail {:?}",
+                    entries.len(),
+                    first_index.map_or("none".into(), |f| f.to_string()),
+                    c.tail
+                ),
+            }
+        }
         Err(e) => writeln!(out, "log: REFUSES TO START: {e}"),
     }
     .map_err(w)?;
     Ok(())
+}
+
+/// The first bytes of `data` in hex, `...` if there are more.
+fn hex_prefix(data: &[u8]) -> String {
+    const SHOWN: usize = 16;
+    let mut s: String = data
+        .iter()
+        .take(SHOWN)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if data.len() > SHOWN {
+        s.push_str("...");
+    }
+    s
 }

@@ -23,6 +23,11 @@
 //! destroy at most the slot being written. Load takes the valid slot with
 //! the highest sequence number; an all-zero file is the initial state; a
 //! file where neither slot is valid but something was written is an error.
+//!
+//! In raft mode the log core owns this file (through
+//! [`LogWriter`](super::LogWriter)) and saves the hard state of a batch only
+//! after the batch's entries are durable. Its presence marks the directory
+//! as a raft log: a standalone server refuses to open it.
 
 use super::WalError;
 use crate::io::{AlignedBuf, FileId, LogDevice, BLOCK_BYTES};
@@ -45,11 +50,11 @@ pub struct HardState {
 }
 
 /// The open hard-state file. Owned by whoever persists raft state (the log
-/// core).
+/// core's [`LogWriter`](super::LogWriter)); the device is borrowed per call
+/// because the writer owns the log's single device.
 pub struct HardStateFile {
     path: PathBuf,
     file: FileId,
-    device: Box<dyn LogDevice>,
     seq: u64,
     state: HardState,
     buf: AlignedBuf,
@@ -84,6 +89,36 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     i64::from_le_bytes(a)
 }
 
+/// The state `bytes` (the file's content) hold: the newest valid slot, the
+/// initial state if nothing was ever written, or an error.
+fn decode_file(path: &Path, bytes: &[u8]) -> Result<(u64, HardState), WalError> {
+    let slot = |i: usize| {
+        let from = (i * BLOCK_BYTES).min(bytes.len());
+        let to = ((i + 1) * BLOCK_BYTES).min(bytes.len());
+        decode_slot(&bytes[from..to])
+    };
+    Ok(match (slot(0), slot(1)) {
+        (Some(a), Some(b)) => {
+            if a.0 >= b.0 {
+                a
+            } else {
+                b
+            }
+        }
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => {
+            if let Some(p) = bytes.iter().position(|&b| b != 0) {
+                return Err(WalError::Corrupt {
+                    file: path.to_owned(),
+                    offset: p as u64,
+                    reason: "neither hard state slot is valid".into(),
+                });
+            }
+            (0, HardState::default())
+        }
+    })
+}
+
 /// `Some((seq, state))` if the slot is valid.
 fn decode_slot(b: &[u8]) -> Option<(u64, HardState)> {
     if b.len() < SLOT_CONTENT_BYTES || b[0..8] != SLOT_MAGIC {
@@ -110,9 +145,30 @@ fn decode_slot(b: &[u8]) -> Option<(u64, HardState)> {
 }
 
 impl HardStateFile {
+    /// Reads `dir/hardstate` without changing anything: `None` if there is
+    /// no such file (tools, read-only recovery).
+    pub fn load(dir: &Path, device: &mut dyn LogDevice) -> Result<Option<HardState>, WalError> {
+        let path = dir.join(HARDSTATE_FILE_NAME);
+        let exists = device
+            .list(dir)
+            .map_err(|e| WalError::io("list", dir, 0, e))?
+            .iter()
+            .any(|n| n == HARDSTATE_FILE_NAME);
+        if !exists {
+            return Ok(None);
+        }
+        let file = device
+            .open(&path, false)
+            .map_err(|e| WalError::io("open", &path, 0, e))?;
+        let bytes = device.read_all(file);
+        device.close(file);
+        let bytes = bytes.map_err(|e| WalError::io("read", &path, 0, e))?;
+        Ok(Some(decode_file(&path, &bytes)?.1))
+    }
+
     /// Opens (creating if missing) `dir/hardstate` and loads the newest
     /// valid slot.
-    pub fn open(dir: &Path, mut device: Box<dyn LogDevice>) -> Result<HardStateFile, WalError> {
+    pub fn open(dir: &Path, device: &mut dyn LogDevice) -> Result<HardStateFile, WalError> {
         let path = dir.join(HARDSTATE_FILE_NAME);
         device
             .create_dir_all(dir)
@@ -131,29 +187,11 @@ impl HardStateFile {
         let bytes = device
             .read_all(file)
             .map_err(|e| WalError::io("read", &path, 0, e))?;
-        let slot = |i: usize| {
-            let from = (i * BLOCK_BYTES).min(bytes.len());
-            let to = ((i + 1) * BLOCK_BYTES).min(bytes.len());
-            decode_slot(&bytes[from..to])
-        };
-        let (seq, state) = match (slot(0), slot(1)) {
-            (Some(a), Some(b)) => {
-                if a.0 >= b.0 {
-                    a
-                } else {
-                    b
-                }
-            }
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => {
-                if let Some(p) = bytes.iter().position(|&b| b != 0) {
-                    return Err(WalError::Corrupt {
-                        file: path,
-                        offset: p as u64,
-                        reason: "neither hard state slot is valid".into(),
-                    });
-                }
-                (0, HardState::default())
+        let (seq, state) = match decode_file(&path, &bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                device.close(file);
+                return Err(e);
             }
         };
         if (bytes.len() as u64) < HARDSTATE_FILE_BYTES {
@@ -172,7 +210,6 @@ impl HardStateFile {
         Ok(HardStateFile {
             path,
             file,
-            device,
             seq,
             state,
             buf: AlignedBuf::zeroed(BLOCK_BYTES),
@@ -185,20 +222,20 @@ impl HardStateFile {
         self.state
     }
 
-    /// Durably saves `hs` into the older slot. Any I/O error poisons.
-    pub fn save(&mut self, hs: HardState) -> Result<(), WalError> {
+    /// Durably saves `hs` into the older slot, through `device` (the one
+    /// this file was opened with). Any I/O error poisons.
+    pub fn save(&mut self, device: &mut dyn LogDevice, hs: HardState) -> Result<(), WalError> {
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
         let seq = self.seq + 1;
         let offset = (seq % 2) * BLOCK_BYTES as u64;
         encode_slot(seq, &hs, &mut self.buf);
-        let r = self
-            .device
+        let r = device
             .write_at(self.file, offset, &self.buf)
             .map_err(|e| WalError::io("write", &self.path, offset, e))
             .and_then(|()| {
-                self.device
+                device
                     .sync(self.file)
                     .map_err(|e| WalError::io("fdatasync", &self.path, offset, e))
             });
@@ -229,14 +266,21 @@ mod tests {
     fn hardstate_roundtrip_and_alternation() {
         let dev = FaultyDevice::new();
         let dir = Path::new("/hs");
-        let mut f = HardStateFile::open(dir, Box::new(dev.clone())).unwrap();
+        let mut d = dev.clone();
+        assert_eq!(HardStateFile::load(dir, &mut d).unwrap(), None);
+        let mut f = HardStateFile::open(dir, &mut d).unwrap();
         assert_eq!(f.state(), HardState::default());
+        assert_eq!(
+            HardStateFile::load(dir, &mut d).unwrap(),
+            Some(HardState::default())
+        );
         for t in 1..=5 {
-            f.save(hs(t)).unwrap();
+            f.save(&mut d, hs(t)).unwrap();
         }
         drop(f);
-        let f = HardStateFile::open(dir, Box::new(dev.clone())).unwrap();
+        let f = HardStateFile::open(dir, &mut d).unwrap();
         assert_eq!(f.state(), hs(5));
+        assert_eq!(HardStateFile::load(dir, &mut d).unwrap(), Some(hs(5)));
         // Both slots hold valid states (4 and 5).
         let bytes = dev.file_bytes(&dir.join(HARDSTATE_FILE_NAME)).unwrap();
         let a = decode_slot(&bytes[..BLOCK_BYTES]).unwrap();
@@ -248,15 +292,16 @@ mod tests {
     fn hardstate_torn_write_keeps_previous() {
         let dev = FaultyDevice::new();
         let dir = Path::new("/hs");
-        let mut f = HardStateFile::open(dir, Box::new(dev.clone())).unwrap();
-        f.save(hs(1)).unwrap();
-        f.save(hs(2)).unwrap();
+        let mut d = dev.clone();
+        let mut f = HardStateFile::open(dir, &mut d).unwrap();
+        f.save(&mut d, hs(1)).unwrap();
+        f.save(&mut d, hs(2)).unwrap();
         dev.fail_next_write(WriteFault::Torn { keep_bytes: 30 });
-        assert!(f.save(hs(3)).is_err());
+        assert!(f.save(&mut d, hs(3)).is_err());
         // Poisoned: never retried as if it succeeded.
-        assert!(f.save(hs(4)).is_err());
+        assert!(f.save(&mut d, hs(4)).is_err());
         dev.crash();
-        let f = HardStateFile::open(dir, Box::new(dev.clone())).unwrap();
+        let f = HardStateFile::open(dir, &mut d).unwrap();
         assert_eq!(f.state(), hs(2));
     }
 
@@ -264,24 +309,24 @@ mod tests {
     fn hardstate_bit_flip_in_newest_slot_falls_back() {
         let dev = FaultyDevice::new();
         let dir = Path::new("/hs");
-        let mut f = HardStateFile::open(dir, Box::new(dev.clone())).unwrap();
-        f.save(hs(1)).unwrap();
-        f.save(hs(2)).unwrap(); // seq 2 -> slot 0
+        let mut d = dev.clone();
+        let mut f = HardStateFile::open(dir, &mut d).unwrap();
+        f.save(&mut d, hs(1)).unwrap();
+        f.save(&mut d, hs(2)).unwrap(); // seq 2 -> slot 0
         let p = dir.join(HARDSTATE_FILE_NAME);
         let mut bytes = dev.file_bytes(&p).unwrap();
         bytes[30] ^= 1;
         dev.set_file_bytes(&p, bytes.clone());
-        assert_eq!(
-            HardStateFile::open(dir, Box::new(dev.clone()))
-                .unwrap()
-                .state(),
-            hs(1)
-        );
+        assert_eq!(HardStateFile::open(dir, &mut d).unwrap().state(), hs(1));
         // Both slots bad: refuse.
         bytes[BLOCK_BYTES + 30] ^= 1;
         dev.set_file_bytes(&p, bytes);
         assert!(matches!(
-            HardStateFile::open(dir, Box::new(dev.clone())),
+            HardStateFile::open(dir, &mut d),
+            Err(WalError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            HardStateFile::load(dir, &mut d),
             Err(WalError::Corrupt { .. })
         ));
     }
@@ -290,16 +335,14 @@ mod tests {
     fn hardstate_real_file() {
         let dir = std::env::temp_dir().join(format!("roost-hs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let dev = crate::io::UringDevice::new(crate::io::DirectMode::Auto).unwrap();
-        let mut f = HardStateFile::open(&dir, Box::new(dev)).unwrap();
-        f.save(hs(7)).unwrap();
-        f.save(hs(8)).unwrap();
+        let mut dev = crate::io::UringDevice::new(crate::io::DirectMode::Auto).unwrap();
+        let mut f = HardStateFile::open(&dir, &mut dev).unwrap();
+        f.save(&mut dev, hs(7)).unwrap();
+        f.save(&mut dev, hs(8)).unwrap();
         drop(f);
-        let dev = crate::io::UringDevice::new(crate::io::DirectMode::Auto).unwrap();
-        assert_eq!(
-            HardStateFile::open(&dir, Box::new(dev)).unwrap().state(),
-            hs(8)
-        );
+        drop(dev);
+        let mut dev = crate::io::UringDevice::new(crate::io::DirectMode::Auto).unwrap();
+        assert_eq!(HardStateFile::open(&dir, &mut dev).unwrap().state(), hs(8));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -10,13 +10,21 @@
 //! - [`core`]: the log core loop and [`DurableLog`], the consensus core's
 //!   [`TxnLog`](crate::consensus::TxnLog);
 //! - [`hardstate`]: term / vote / commit in two checksummed slots;
+//! - [`raft`]: raft mode: the same log holding raft entries (with raft's
+//!   truncation rule) and the hard state, for the replicated ensemble;
 //! - [`dump`]: `roost log dump DIR`.
+//!
+//! A log directory is in one of two modes, decided by what it holds:
+//! standalone ([`LogWriter::open`], [`LogCommand::Append`]) or raft
+//! ([`LogWriter::open_raft`], [`LogCommand::Persist`]). Each opener refuses
+//! the other's log with [`WalError::WrongMode`].
 //!
 //! All file I/O goes through [`crate::io::LogDevice`].
 
 pub mod core;
 pub mod dump;
 pub mod hardstate;
+pub mod raft;
 pub mod record;
 pub mod recovery;
 pub mod txn_codec;
@@ -28,8 +36,9 @@ mod bench;
 pub use self::core::{run_log_core, DurableLog, LogCommand, LogEvent};
 pub use dump::dump;
 pub use hardstate::{HardState, HardStateFile};
-pub use record::LogRecord;
-pub use recovery::{recover, Recovery, TailReport};
+pub use raft::{RaftEntryKind, RaftPersist, RaftRecord};
+pub use record::{LogMode, LogRecord};
+pub use recovery::{recover, recover_raft, RaftRecovery, Recovery, SegmentSummary, TailReport};
 pub use writer::{LogWriter, SyncMode, WalConfig, WalProbe, WalStats};
 
 use std::path::PathBuf;
@@ -63,6 +72,19 @@ pub enum WalError {
     /// An invalid [`WalConfig`].
     #[error("wal config: {0}")]
     Config(String),
+    /// The log was written in the other mode (standalone vs raft); `file`
+    /// is the segment holding its first record, or the hard-state file.
+    /// Nothing was changed.
+    #[error("log {} was written by {found}; {opened_as} cannot open it", file.display())]
+    WrongMode {
+        file: PathBuf,
+        found: LogMode,
+        opened_as: LogMode,
+    },
+    /// Raft entries that would leave a gap or break the order rules of
+    /// [`RaftPersist`]; nothing of the batch was written.
+    #[error("raft entries out of sequence: {0}")]
+    Sequence(String),
 }
 
 impl WalError {

@@ -8,7 +8,9 @@
 //! may have been released after a snapshot). `wal-<seq>.prep` is a segment
 //! being preallocated; it is renamed to `.log` only once fully zero-filled and
 //! synced, so a crash during preparation leaves a `.prep` that recovery
-//! deletes. Other files (hard state, snapshots) are not the log's.
+//! deletes. In raft mode the directory also holds `hardstate`
+//! ([`super::hardstate`]), owned by the log core; its presence marks the
+//! directory as a raft log. Other files (snapshots) are not the log's.
 //!
 //! # Segment
 //!
@@ -44,17 +46,36 @@
 //! |-----|------|------------------------------------------------------|
 //! | 0   | 4    | magic, [`RECORD_MAGIC`] (`b"RREC"` read as u32 LE)    |
 //! | 4   | 2    | record format version, [`FORMAT_VERSION`] = 1         |
-//! | 6   | 2    | kind, [`KIND_TXN`] = 1 (the only kind so far)         |
+//! | 6   | 2    | kind: [`KIND_TXN`] = 1, [`KIND_RAFT`] = 2,            |
+//! |     |      | [`KIND_RAFT_RESET`] = 3                               |
 //! | 8   | 4    | body_len in bytes, <= [`RECORD_BODY_BYTES_MAX`]       |
 //! | 12  | 4    | reserved, 0                                           |
-//! | 16  | 8    | index (i64; = the zxid, the raft index of the log)    |
-//! | 24  | 8    | term (i64)                                            |
+//! | 16  | 8    | index (i64): the zxid (txn), the raft index (raft)    |
+//! | 24  | 8    | term (i64); 0 for [`KIND_RAFT_RESET`]                 |
 //! | 32  | 4    | crc: crc32c of header bytes 0..32, then the body      |
 //! | 36  | 4    | header_crc: crc32c of header bytes 0..36              |
 //!
-//! then `body_len` bytes of body (an encoded txn, see
-//! [`super::txn_codec`]), then zero padding to the next multiple of 8
-//! ([`record_bytes`]).
+//! then `body_len` bytes of body, then zero padding to the next multiple
+//! of 8 ([`record_bytes`]). The body depends on the kind:
+//!
+//! - [`KIND_TXN`]: an encoded transaction, see [`super::txn_codec`];
+//! - [`KIND_RAFT`]: a raft entry ([`RAFT_BODY_PREFIX_BYTES`] = 12, then the
+//!   bytes; `body_len` = 12 + data_len + context_len, <=
+//!   [`RECORD_BODY_BYTES_MAX`]):
+//!
+//!   | off         | size        | field                                   |
+//!   |-------------|-------------|-----------------------------------------|
+//!   | 0           | 1           | entry type: 0 Normal, 1 ConfChange,     |
+//!   |             |             | 2 ConfChangeV2 (raft's `EntryType`)     |
+//!   | 1           | 3           | reserved, 0                             |
+//!   | 4           | 4           | data_len (u32)                          |
+//!   | 8           | 4           | context_len (u32)                       |
+//!   | 12          | data_len    | data                                    |
+//!   | 12+data_len | context_len | context                                 |
+//!
+//! - [`KIND_RAFT_RESET`]: empty body. The raft log restarts at `index`
+//!   (after a snapshot covering `index - 1` was installed): every earlier
+//!   record is superseded.
 //!
 //! `crc` covers the header (without the crcs) and the body, as the issue
 //! asks. `header_crc` additionally covers `crc`, so a header can be trusted
@@ -62,8 +83,25 @@
 //! body_len is then reported as a bad header, not misread as a record that
 //! runs into zeros (which would look torn).
 //!
-//! Records' indexes strictly increase through the log, across segments.
 //! A header of 40 zero bytes is "no record here": the end of the written log.
+//!
+//! # Modes and index order
+//!
+//! A log holds either only [`KIND_TXN`] records (a standalone server) or
+//! only [`KIND_RAFT`] / [`KIND_RAFT_RESET`] records (a member of a
+//! replicated ensemble); a log mixing both is corrupt. Index order, through
+//! the log and across segments, in file order:
+//!
+//! - standalone: indexes strictly increase;
+//! - raft: every index is >= 1, and a [`KIND_RAFT`] record's index is at
+//!   most the previous record's index + 1 (a [`KIND_RAFT_RESET`] at `n`
+//!   counts as `n - 1`): no gaps, but a record may go back. A record with
+//!   index `i` supersedes every earlier record with index `>= i` (raft
+//!   replacing an uncommitted tail), a reset supersedes every earlier
+//!   record, so the live (not superseded) entries are contiguous.
+//!
+//! The first record of the log (after older segments were released) may
+//! have any index >= 1.
 //!
 //! # Writing
 //!
@@ -75,6 +113,7 @@
 //! both hold the same acknowledged prefix. How recovery classifies what a
 //! crash can leave is in [`super::recovery`].
 
+use super::raft::{RaftEntryKind, RaftRecord};
 use crate::ops::txn::Txn;
 use crate::proto::Zxid;
 
@@ -88,8 +127,14 @@ pub const SEGMENT_HEADER_BYTES: usize = 64;
 pub const RECORD_MAGIC: u32 = u32::from_le_bytes(*b"RREC");
 /// Bytes of a record header.
 pub const RECORD_HEADER_BYTES: usize = 40;
-/// Record kind: a logged transaction.
+/// Record kind: a logged transaction (standalone mode).
 pub const KIND_TXN: u16 = 1;
+/// Record kind: a raft entry (raft mode).
+pub const KIND_RAFT: u16 = 2;
+/// Record kind: the raft log restarts at this record's index (raft mode).
+pub const KIND_RAFT_RESET: u16 = 3;
+/// Bytes of a [`KIND_RAFT`] body before data and context.
+pub const RAFT_BODY_PREFIX_BYTES: usize = 12;
 /// Records start at multiples of this.
 pub const RECORD_ALIGN: usize = 8;
 /// Largest record body. ZooKeeper's jute.maxbuffer defaults to 1 MiB for a
@@ -104,6 +149,82 @@ pub struct LogRecord {
     /// Wall-clock time of the transaction (ctime/mtime), in ms.
     pub time_ms: i64,
     pub txn: Txn,
+}
+
+/// Which kind of server wrote a log: decided by its records' kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogMode {
+    /// [`KIND_TXN`] records, written by a standalone server.
+    Standalone,
+    /// [`KIND_RAFT`] and [`KIND_RAFT_RESET`] records, written by a member of
+    /// a replicated ensemble.
+    Raft,
+}
+
+impl LogMode {
+    /// The mode a record kind belongs to (`kind` is one [`RecordHeader::parse`]
+    /// accepts).
+    pub fn of_kind(kind: u16) -> LogMode {
+        if kind == KIND_TXN {
+            LogMode::Standalone
+        } else {
+            LogMode::Raft
+        }
+    }
+}
+
+impl std::fmt::Display for LogMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogMode::Standalone => "a standalone server",
+            LogMode::Raft => "a replicated (raft) member",
+        })
+    }
+}
+
+/// Appends the [`KIND_RAFT`] body of an entry to `out`. The caller checks
+/// the size against [`RECORD_BODY_BYTES_MAX`].
+pub fn encode_raft_body(r: &RaftRecord, out: &mut Vec<u8>) {
+    let data_len = u32::try_from(r.data.len()).expect("raft entry data over 4 GiB");
+    let context_len = u32::try_from(r.context.len()).expect("raft entry context over 4 GiB");
+    out.push(r.kind as u8);
+    out.extend_from_slice(&[0; 3]);
+    out.extend_from_slice(&data_len.to_le_bytes());
+    out.extend_from_slice(&context_len.to_le_bytes());
+    out.extend_from_slice(&r.data);
+    out.extend_from_slice(&r.context);
+}
+
+/// The body size [`encode_raft_body`] produces.
+pub fn raft_body_bytes(r: &RaftRecord) -> usize {
+    RAFT_BODY_PREFIX_BYTES + r.data.len() + r.context.len()
+}
+
+/// Decodes a [`KIND_RAFT`] body into (kind, data, context); the error says
+/// what is wrong.
+pub fn decode_raft_body(body: &[u8]) -> Result<(RaftEntryKind, Vec<u8>, Vec<u8>), String> {
+    if body.len() < RAFT_BODY_PREFIX_BYTES {
+        return Err(format!("raft entry body of {} bytes is too short", body.len()));
+    }
+    let kind = RaftEntryKind::from_u8(body[0])
+        .ok_or_else(|| format!("unknown raft entry type {}", body[0]))?;
+    if body[1..4] != [0; 3] {
+        return Err("raft entry reserved bytes are not zero".into());
+    }
+    let data_len = u32_at(body, 4) as usize;
+    let context_len = u32_at(body, 8) as usize;
+    if RAFT_BODY_PREFIX_BYTES + data_len + context_len != body.len() {
+        return Err(format!(
+            "raft entry lengths {data_len} + {context_len} do not match its body of {} bytes",
+            body.len()
+        ));
+    }
+    let data_end = RAFT_BODY_PREFIX_BYTES + data_len;
+    Ok((
+        kind,
+        body[RAFT_BODY_PREFIX_BYTES..data_end].to_vec(),
+        body[data_end..].to_vec(),
+    ))
 }
 
 /// The file name of segment `seq`.
@@ -222,14 +343,18 @@ pub enum RecordHeaderParse {
 impl RecordHeader {
     /// Writes header + body + zero padding at the start of `out`, which must
     /// hold [`record_bytes`]`(body.len())` bytes; returns that size.
-    pub fn write_record(index: i64, term: i64, body: &[u8], out: &mut [u8]) -> usize {
+    pub fn write_record(kind: u16, index: i64, term: i64, body: &[u8], out: &mut [u8]) -> usize {
         assert!(body.len() <= RECORD_BODY_BYTES_MAX, "record body too large");
+        assert!(
+            matches!(kind, KIND_TXN | KIND_RAFT | KIND_RAFT_RESET),
+            "unknown record kind {kind}"
+        );
         let total = record_bytes(body.len());
         assert!(out.len() >= total, "record buffer too small");
         let (h, rest) = out.split_at_mut(RECORD_HEADER_BYTES);
         h[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
         h[4..6].copy_from_slice(&(FORMAT_VERSION as u16).to_le_bytes());
-        h[6..8].copy_from_slice(&KIND_TXN.to_le_bytes());
+        h[6..8].copy_from_slice(&kind.to_le_bytes());
         h[8..12].copy_from_slice(&(body.len() as u32).to_le_bytes());
         h[12..16].fill(0);
         h[16..24].copy_from_slice(&index.to_le_bytes());
@@ -266,7 +391,7 @@ impl RecordHeader {
             return RecordHeaderParse::Bad(format!("unknown record format version {version}"));
         }
         let kind = u16::from_le_bytes([h[6], h[7]]);
-        if kind != KIND_TXN {
+        if !matches!(kind, KIND_TXN | KIND_RAFT | KIND_RAFT_RESET) {
             return RecordHeaderParse::Bad(format!("unknown record kind {kind}"));
         }
         let body_len = u32_at(h, 8);
@@ -309,7 +434,7 @@ mod tests {
     fn record_layout_golden() {
         let body = b"abc";
         let mut out = vec![0xAAu8; 64];
-        let n = RecordHeader::write_record(0x0102, 3, body, &mut out);
+        let n = RecordHeader::write_record(KIND_TXN, 0x0102, 3, body, &mut out);
         assert_eq!(n, 48);
         assert_eq!(&out[0..4], b"RREC");
         assert_eq!(&out[4..8], &[1, 0, 1, 0]);
@@ -339,6 +464,80 @@ mod tests {
             RecordHeader::parse(&out[..20]),
             RecordHeaderParse::Bad(_)
         ));
+    }
+
+    #[test]
+    fn raft_body_layout_and_roundtrip() {
+        let r = RaftRecord {
+            index: 9,
+            term: 4,
+            kind: RaftEntryKind::ConfChangeV2,
+            data: b"hello".to_vec(),
+            context: b"ctx".to_vec(),
+        };
+        let mut body = Vec::new();
+        encode_raft_body(&r, &mut body);
+        assert_eq!(body.len(), raft_body_bytes(&r));
+        assert_eq!(
+            body,
+            [&[2, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0][..], b"hello", b"ctx"].concat()
+        );
+        assert_eq!(
+            decode_raft_body(&body).unwrap(),
+            (RaftEntryKind::ConfChangeV2, b"hello".to_vec(), b"ctx".to_vec())
+        );
+        // Empty data and context.
+        let e = RaftRecord {
+            data: Vec::new(),
+            context: Vec::new(),
+            kind: RaftEntryKind::Normal,
+            ..r.clone()
+        };
+        let mut eb = Vec::new();
+        encode_raft_body(&e, &mut eb);
+        assert_eq!(eb, [0u8; 12]);
+        assert_eq!(
+            decode_raft_body(&eb).unwrap(),
+            (RaftEntryKind::Normal, vec![], vec![])
+        );
+        // Malformed bodies say what is wrong.
+        let err = |b: &[u8]| decode_raft_body(b).unwrap_err();
+        assert!(err(&body[..11]).contains("too short"));
+        let mut bad = body.clone();
+        bad[0] = 3;
+        assert!(err(&bad).contains("unknown raft entry type 3"));
+        let mut bad = body.clone();
+        bad[2] = 1;
+        assert!(err(&bad).contains("reserved"));
+        let mut bad = body.clone();
+        bad[4] = 6;
+        assert!(err(&bad).contains("do not match"));
+        assert!(err(&body[..body.len() - 1]).contains("do not match"));
+        // A raft record's header carries its kind.
+        let mut out = vec![0u8; record_bytes(body.len())];
+        RecordHeader::write_record(KIND_RAFT, 9, 4, &body, &mut out);
+        assert_eq!(&out[6..8], &[2, 0]);
+        match RecordHeader::parse(&out) {
+            RecordHeaderParse::Valid(h) => assert_eq!((h.kind, h.index, h.term), (KIND_RAFT, 9, 4)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(LogMode::of_kind(KIND_RAFT), LogMode::Raft);
+        assert_eq!(LogMode::of_kind(KIND_RAFT_RESET), LogMode::Raft);
+        assert_eq!(LogMode::of_kind(KIND_TXN), LogMode::Standalone);
+    }
+
+    #[test]
+    fn unknown_record_kind_is_bad() {
+        // A well-checksummed header of kind 4 is not a record of any mode.
+        let mut out = vec![0u8; 48];
+        RecordHeader::write_record(KIND_TXN, 1, 1, b"x", &mut out);
+        out[6] = 4;
+        let crc = crc32c::crc32c(&out[0..36]);
+        out[36..40].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            RecordHeader::parse(&out),
+            RecordHeaderParse::Bad("unknown record kind 4".into())
+        );
     }
 
     #[test]

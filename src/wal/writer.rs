@@ -16,13 +16,38 @@
 //! After a write or sync error the writer is poisoned: the state of the
 //! file is unknown (a failed fsync may have dropped the dirty pages, so a
 //! later successful fsync proves nothing), and every later call returns the
-//! same error. Nothing written by the failed batch is ever reported durable.
+//! same error. Nothing written by the failed batch is ever reported durable,
+//! and no segment is released any more (the in-memory view of what is live
+//! may include records that never reached the disk).
+//!
+//! The writer is opened in one mode ([`LogMode`]) and stays in it:
+//! [`LogWriter::open`] + [`LogWriter::append_batch`] (standalone), or
+//! [`LogWriter::open_raft`] + [`LogWriter::persist`] (raft: entries with
+//! raft's truncation rule, reset markers, and the hard state, whose file the
+//! writer owns). Calling the other mode's method is a bug and panics.
+//!
+//! # Releasing segments with truncation
+//!
+//! Each segment keeps an upper bound of the highest index in it that is
+//! still live. A raft record at index `i` lowers every segment's bound to
+//! at most `i - 1` (the records at `>= i` are superseded), a reset clears
+//! them all. [`LogWriter::release_below`] deletes the oldest segments while
+//! their bound is below the given index (or they hold nothing live). That
+//! is safe even when a later segment superseded part of an earlier one:
+//! whether a record is live depends only on the records after it, so
+//! recovering the remaining segments yields exactly the live entries that
+//! were not in the deleted ones. The bound may overstate (a segment whose
+//! live records were all superseded keeps `i - 1`), which only keeps a
+//! segment longer.
 
+use super::hardstate::{HardState, HardStateFile};
+use super::raft::RaftPersist;
 use super::record::{
-    prep_file_name, record_bytes, segment_file_name, RecordHeader, SegmentHeader,
-    RECORD_BODY_BYTES_MAX, SEGMENT_HEADER_BYTES,
+    encode_raft_body, prep_file_name, raft_body_bytes, record_bytes, segment_file_name, LogMode,
+    RecordHeader, SegmentHeader, KIND_RAFT, KIND_RAFT_RESET, KIND_TXN, RECORD_BODY_BYTES_MAX,
+    SEGMENT_HEADER_BYTES,
 };
-use super::recovery::{recover, Recovery};
+use super::recovery::{Classified, Content, RaftRecovery, Recovery};
 use super::txn_codec::encode_payload;
 use super::{LogRecord, WalError};
 use crate::io::{AlignedBuf, FileId, LogDevice, BLOCK_BYTES};
@@ -173,7 +198,27 @@ impl WalProbe {
 struct SegmentMeta {
     seq: u64,
     path: PathBuf,
-    last_index: Option<i64>,
+    /// At least the highest index of a live record in this segment; `None`
+    /// if it holds nothing live (see "Releasing segments" in the module doc).
+    live_last: Option<i64>,
+}
+
+/// A record of the batch being written; its body is in `scratch`.
+#[derive(Clone, Debug)]
+struct Pending {
+    kind: u16,
+    index: i64,
+    term: i64,
+    body: std::ops::Range<usize>,
+}
+
+/// What only a raft-mode writer has.
+#[derive(Debug)]
+struct RaftState {
+    hard_state: HardStateFile,
+    /// Index of the first live entry, or where the log restarts after a
+    /// reset; `None` while the log was never written.
+    first: Option<u64>,
 }
 
 /// The segment being appended to.
@@ -212,10 +257,14 @@ pub struct LogWriter {
     tail: AlignedBuf,
     /// One block of zeros per step of preparation.
     zeros: AlignedBuf,
-    /// Encoded txn bodies of the batch being built.
+    /// Encoded bodies of the batch being built.
     scratch: Vec<u8>,
+    /// Index of the last record written (always live); after a raft reset
+    /// at `n`, `n - 1`.
     last_index: Zxid,
     durable: Zxid,
+    /// `Some` in raft mode.
+    raft: Option<RaftState>,
     poisoned: Option<WalError>,
     probe: Arc<WalProbe>,
 }
@@ -231,6 +280,18 @@ impl std::fmt::Debug for LogWriter {
     }
 }
 
+/// [`WalError::RecordTooLarge`] if a body of `body_bytes` does not fit a
+/// record (`capacity`: what a fresh segment holds).
+fn check_size(body_bytes: usize, capacity: usize) -> Result<(), WalError> {
+    if body_bytes > RECORD_BODY_BYTES_MAX || record_bytes(body_bytes) > capacity {
+        return Err(WalError::RecordTooLarge {
+            body_bytes,
+            max: RECORD_BODY_BYTES_MAX.min(capacity - record_bytes(0)),
+        });
+    }
+    Ok(())
+}
+
 fn align_down(v: u64) -> u64 {
     v - v % BLOCK_BYTES as u64
 }
@@ -240,15 +301,41 @@ fn align_up(v: u64) -> u64 {
 }
 
 impl LogWriter {
-    /// Recovers `dir` (creating it if missing), zeroes a torn tail, makes
-    /// everything it read durable, and returns the writer positioned after
-    /// the last valid record, with what was recovered. A corrupt log is
-    /// [`WalError::Corrupt`] and nothing is changed.
+    /// Recovers a standalone log in `dir` (creating it if missing), zeroes a
+    /// torn tail, makes everything it read durable, and returns the writer
+    /// positioned after the last valid record, with what was recovered. A
+    /// corrupt log is [`WalError::Corrupt`], a raft log
+    /// [`WalError::WrongMode`], and nothing is changed.
     pub fn open(
         dir: &Path,
         cfg: WalConfig,
-        mut device: Box<dyn LogDevice>,
+        device: Box<dyn LogDevice>,
     ) -> Result<(LogWriter, Recovery), WalError> {
+        let (w, c) = LogWriter::open_mode(dir, cfg, device, LogMode::Standalone)?;
+        Ok((w, c.into_recovery()))
+    }
+
+    /// Recovers a raft log in `dir` (creating it and its `hardstate` file if
+    /// missing), zeroes a torn tail, makes everything it read durable, and
+    /// returns the writer (for [`LogWriter::persist`]) with the live entries
+    /// and the hard state. A corrupt log is [`WalError::Corrupt`], a
+    /// standalone log [`WalError::WrongMode`], and nothing is changed.
+    pub fn open_raft(
+        dir: &Path,
+        cfg: WalConfig,
+        device: Box<dyn LogDevice>,
+    ) -> Result<(LogWriter, RaftRecovery), WalError> {
+        let (w, c) = LogWriter::open_mode(dir, cfg, device, LogMode::Raft)?;
+        let hs = w.hard_state().expect("a raft writer has a hard state");
+        Ok((w, c.into_raft(hs)))
+    }
+
+    fn open_mode(
+        dir: &Path,
+        cfg: WalConfig,
+        mut device: Box<dyn LogDevice>,
+        mode: LogMode,
+    ) -> Result<(LogWriter, Classified), WalError> {
         cfg.validate()?;
         device
             .create_dir_all(dir)
@@ -266,7 +353,23 @@ impl LogWriter {
                     .map_err(|e| WalError::io("remove", &p, 0, e))?;
             }
         }
-        let recovery = recover(dir, device.as_mut())?;
+        let recovery = super::recovery::recover_mode(dir, device.as_mut(), mode)?;
+        let raft = match mode {
+            LogMode::Standalone => None,
+            LogMode::Raft => {
+                // Checks before creating anything: a log with records but
+                // no hard state file is corrupt.
+                super::recovery::check_hard_state(dir, device.as_mut(), &recovery)?;
+                let first = match &recovery.content {
+                    Content::Raft { first_index, .. } => *first_index,
+                    _ => None,
+                };
+                Some(RaftState {
+                    hard_state: HardStateFile::open(dir, device.as_mut())?,
+                    first,
+                })
+            }
+        };
         if let super::TailReport::Truncated {
             file,
             offset,
@@ -298,8 +401,9 @@ impl LogWriter {
             tail: AlignedBuf::zeroed(BLOCK_BYTES),
             zeros: AlignedBuf::zeroed(PREPARE_STEP_BYTES),
             scratch: Vec::new(),
-            last_index: recovery.last_zxid,
-            durable: recovery.last_zxid,
+            last_index: recovery.last_index(),
+            durable: recovery.last_index(),
+            raft,
             poisoned: None,
             probe: Arc::new(WalProbe::default()),
         };
@@ -322,7 +426,7 @@ impl LogWriter {
             w.segments.push_back(SegmentMeta {
                 seq: s.seq,
                 path: s.file.clone(),
-                last_index: s.last_index,
+                live_last: s.live_last_index,
             });
         }
         let empties: Vec<_> = recovery.segments[last_data.map_or(0, |i| i + 1)..].to_vec();
@@ -336,7 +440,7 @@ impl LogWriter {
             w.segments.push_back(SegmentMeta {
                 seq,
                 path: dir.join(segment_file_name(seq)),
-                last_index: None,
+                live_last: None,
             });
             w.start_fresh(seq, empties.first().map(|s| s.file_len))?;
         }
@@ -541,12 +645,16 @@ impl LogWriter {
 
     /// Appends `records` and makes them durable: one write of the dirty
     /// aligned range and one sync (per segment touched). Returns the new
-    /// durable watermark (the last record's zxid).
+    /// durable watermark (the last record's zxid). Standalone mode only.
     ///
     /// Records must have strictly increasing zxids above every earlier one.
     /// A record too large for an empty segment is rejected up front
     /// (nothing written, writer not poisoned). Any I/O error poisons.
     pub fn append_batch(&mut self, records: &[LogRecord]) -> Result<Zxid, WalError> {
+        assert!(
+            self.raft.is_none(),
+            "append_batch on a log opened in raft mode (use persist)"
+        );
         if let Some(e) = &self.poisoned {
             return Err(e.clone());
         }
@@ -555,9 +663,8 @@ impl LogWriter {
         }
         // Encode and check everything before touching the disk.
         self.scratch.clear();
-        let mut bodies = Vec::with_capacity(records.len());
-        // What must fit is one record in a fresh segment (after a roll).
-        let capacity = self.cfg.segment_bytes as usize - SEGMENT_HEADER_BYTES;
+        let mut items = Vec::with_capacity(records.len());
+        let capacity = self.record_capacity();
         let mut prev = self.last_index;
         for r in records {
             assert!(
@@ -568,38 +675,170 @@ impl LogWriter {
             prev = r.zxid;
             let start = self.scratch.len();
             encode_payload(r.time_ms, &r.txn, &mut self.scratch);
-            let body_bytes = self.scratch.len() - start;
-            if body_bytes > RECORD_BODY_BYTES_MAX || record_bytes(body_bytes) > capacity {
-                return Err(WalError::RecordTooLarge {
-                    body_bytes,
-                    max: RECORD_BODY_BYTES_MAX.min(capacity - record_bytes(0)),
-                });
-            }
-            bodies.push(start..self.scratch.len());
+            check_size(self.scratch.len() - start, capacity)?;
+            items.push(Pending {
+                kind: KIND_TXN,
+                index: r.zxid,
+                term: r.term,
+                body: start..self.scratch.len(),
+            });
         }
-        match self.append_encoded(records, &bodies) {
-            Ok(()) => {
-                self.durable = prev;
-                self.probe.on_batch(records.len(), prev);
-                Ok(prev)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "log write failed: no further writes will be acknowledged");
-                self.probe.on_failure();
-                self.poisoned = Some(e.clone());
-                Err(e)
-            }
+        if let Err(e) = self.append_encoded(&items) {
+            return Err(self.poison(e));
         }
+        self.durable = prev;
+        self.probe.on_batch(records.len(), prev);
+        Ok(prev)
     }
 
-    fn append_encoded(
-        &mut self,
-        records: &[LogRecord],
-        bodies: &[std::ops::Range<usize>],
-    ) -> Result<(), WalError> {
+    /// Raft mode: writes the batch, in order (each command's reset marker,
+    /// then its entries), as one write + one sync per segment touched; then,
+    /// if any command carries a hard state, saves the last one (its own
+    /// fsync). Entries first: a durable commit index must never point past
+    /// the durable log. Returns the last live index, durable when this
+    /// returns Ok; also [`LogWriter::durable_zxid`] from then on.
+    ///
+    /// The order rules are those of [`RaftPersist`]; a batch breaking them is
+    /// [`WalError::Sequence`], too large an entry [`WalError::RecordTooLarge`],
+    /// both before anything is written (the writer is not poisoned). Any I/O
+    /// error poisons.
+    pub fn persist(&mut self, batch: &[RaftPersist]) -> Result<u64, WalError> {
+        let Some(raft) = &self.raft else {
+            panic!("persist on a log opened in standalone mode (use append_batch)")
+        };
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        // Validate and encode everything before touching the disk, on a copy
+        // of the position.
+        let mut first = raft.first;
+        let mut last = u64::try_from(self.last_index).expect("raft index is not negative");
+        let capacity = self.record_capacity();
+        let mut hard_state = None;
+        let mut items = Vec::new();
+        self.scratch.clear();
+        let seq_err = |m: String| Err(WalError::Sequence(m));
+        for p in batch {
+            if let Some(n) = p.reset_to {
+                if n == 0 || n > i64::MAX as u64 {
+                    return seq_err(format!("reset_to {n} is not a raft index"));
+                }
+                let at = self.scratch.len();
+                items.push(Pending {
+                    kind: KIND_RAFT_RESET,
+                    index: n as i64,
+                    term: 0,
+                    body: at..at,
+                });
+                (first, last) = (Some(n), n - 1);
+            }
+            if let Some(e0) = p.entries.first() {
+                let f = e0.index;
+                if f == 0 {
+                    return seq_err("entry index 0 (raft indexes start at 1)".into());
+                }
+                if let Some(s) = first {
+                    if f < s {
+                        return seq_err(format!(
+                            "entries start at {f}, below the log's first index {s}"
+                        ));
+                    }
+                    if f > last + 1 {
+                        return seq_err(format!(
+                            "entries start at {f} but the last index is {last}: a gap"
+                        ));
+                    }
+                }
+                for (k, e) in p.entries.iter().enumerate() {
+                    if e.index != f + k as u64 {
+                        return seq_err(format!(
+                            "entry {} follows {} in one command: indexes must be contiguous",
+                            e.index,
+                            f + k as u64 - 1
+                        ));
+                    }
+                    if e.index > i64::MAX as u64 || e.term > i64::MAX as u64 {
+                        return seq_err(format!("entry {} term {} out of range", e.index, e.term));
+                    }
+                    check_size(raft_body_bytes(e), capacity)?;
+                    let start = self.scratch.len();
+                    encode_raft_body(e, &mut self.scratch);
+                    items.push(Pending {
+                        kind: KIND_RAFT,
+                        index: e.index as i64,
+                        term: e.term as i64,
+                        body: start..self.scratch.len(),
+                    });
+                }
+                first = Some(first.unwrap_or(f));
+                last = f + p.entries.len() as u64 - 1;
+            }
+            if p.hard_state.is_some() {
+                hard_state = p.hard_state;
+            }
+        }
+        if !items.is_empty() {
+            if let Err(e) = self.append_encoded(&items) {
+                return Err(self.poison(e));
+            }
+            assert_eq!(self.last_index, last as i64, "writer and validation disagree");
+            self.durable = last as i64;
+            self.probe.on_batch(items.len(), self.durable);
+        }
+        let raft = self.raft.as_mut().expect("checked above");
+        raft.first = first;
+        if let Some(hs) = hard_state {
+            if let Err(e) = raft.hard_state.save(self.device.as_mut(), hs) {
+                return Err(self.poison(e));
+            }
+            self.probe.on_write(BLOCK_BYTES);
+            self.probe.on_fsync();
+        }
+        Ok(last)
+    }
+
+    /// The largest record that fits a fresh segment (after a roll).
+    fn record_capacity(&self) -> usize {
+        self.cfg.segment_bytes as usize - SEGMENT_HEADER_BYTES
+    }
+
+    /// Marks the writer failed with `e` (see the module doc) and returns it.
+    fn poison(&mut self, e: WalError) -> WalError {
+        tracing::error!(error = %e, "log write failed: no further writes will be acknowledged");
+        self.probe.on_failure();
+        self.poisoned = Some(e.clone());
+        e
+    }
+
+    /// Records that `index` (of `kind`) was placed in the active segment:
+    /// what it supersedes, and where the log now ends.
+    fn note_written(&mut self, kind: u16, index: i64) {
+        if kind == KIND_RAFT_RESET {
+            for m in &mut self.segments {
+                m.live_last = None;
+            }
+            self.last_index = index - 1;
+            return;
+        }
+        if index <= self.last_index {
+            // Raft truncation: records at >= index are superseded.
+            for m in &mut self.segments {
+                if m.live_last.is_some_and(|l| l >= index) {
+                    m.live_last = Some(index - 1);
+                }
+            }
+        }
+        if let Some(m) = self.segments.back_mut() {
+            m.live_last = Some(index);
+        }
+        self.last_index = index;
+    }
+
+    fn append_encoded(&mut self, items: &[Pending]) -> Result<(), WalError> {
         let mut block_start = align_down(self.active.end);
         let mut dirty = false;
-        for (r, body) in records.iter().zip(bodies) {
+        for it in items {
+            let body = &it.body;
             let need = record_bytes(body.len()) as u64;
             if self.active.end + need > self.active.len {
                 if dirty {
@@ -614,19 +853,22 @@ impl LogWriter {
                 assert_eq!(self.active.end, SEGMENT_HEADER_BYTES as u64);
                 let h = SegmentHeader {
                     seq: self.active.seq,
-                    first_index: r.zxid,
+                    first_index: it.index,
                     segment_bytes: self.active.len,
                 };
                 self.tail[..SEGMENT_HEADER_BYTES].copy_from_slice(&h.encode());
                 self.active.header_pending = false;
             }
             let body_bytes = &self.scratch[body.clone()];
-            RecordHeader::write_record(r.zxid, r.term, body_bytes, &mut self.tail[at..]);
+            RecordHeader::write_record(
+                it.kind,
+                it.index,
+                it.term,
+                body_bytes,
+                &mut self.tail[at..],
+            );
             self.active.end += need;
-            self.last_index = r.zxid;
-            if let Some(m) = self.segments.back_mut() {
-                m.last_index = Some(r.zxid);
-            }
+            self.note_written(it.kind, it.index);
             dirty = true;
         }
         if dirty {
@@ -691,7 +933,7 @@ impl LogWriter {
         self.segments.push_back(SegmentMeta {
             seq,
             path: self.active.path.clone(),
-            last_index: None,
+            live_last: None,
         });
         self.tail.fill(0);
         self.probe.on_roll(prepared);
@@ -699,13 +941,18 @@ impl LogWriter {
     }
 
     /// Deletes whole segments (oldest first, never the active one) whose
-    /// records all lie below `zxid`, e.g. after a snapshot covering them.
-    /// Returns how many were deleted.
+    /// live records all lie below `zxid` (a raft index in raft mode), e.g.
+    /// after a snapshot covering them. Returns how many were deleted; none
+    /// once the writer is poisoned.
     pub fn release_below(&mut self, zxid: Zxid) -> Result<usize, WalError> {
+        if self.poisoned.is_some() {
+            // What is live on disk may differ from what was written last.
+            return Ok(0);
+        }
         let mut released = 0;
         while self.segments.len() > 1 {
             let oldest = &self.segments[0];
-            if oldest.seq == self.active.seq || oldest.last_index.is_some_and(|l| l >= zxid) {
+            if oldest.seq == self.active.seq || oldest.live_last.is_some_and(|l| l >= zxid) {
                 break;
             }
             let path = oldest.path.clone();
@@ -724,9 +971,24 @@ impl LogWriter {
         Ok(released)
     }
 
-    /// The highest zxid known durable.
+    /// The highest zxid known durable; in raft mode the last durable live
+    /// index (it goes down when a truncation or reset is durable).
     pub fn durable_zxid(&self) -> Zxid {
         self.durable
+    }
+
+    /// The mode the log was opened in.
+    pub fn mode(&self) -> LogMode {
+        if self.raft.is_some() {
+            LogMode::Raft
+        } else {
+            LogMode::Standalone
+        }
+    }
+
+    /// Raft mode: the last hard state saved (or recovered).
+    pub fn hard_state(&self) -> Option<HardState> {
+        self.raft.as_ref().map(|r| r.hard_state.state())
     }
 
     /// The error that poisoned the writer, if any.
