@@ -2,7 +2,8 @@
 //!
 //! Layers (see docs/architecture.md):
 //! - pure core, no I/O: [`proto`], [`tree`], [`ops`], [`auth`], [`session`], [`consensus`]
-//! - edges: [`net`] (client connections), [`runtime`] (executors, placement),
+//! - edges: [`net`] (client connections), [`transport`] (peer connections),
+//!   [`runtime`] (executors, placement),
 //!   [`config`], [`fourlw`] (four-letter words), [`probe`] (metrics).
 
 pub mod auth;
@@ -18,5 +19,6 @@ pub mod proto;
 pub mod runtime;
 pub mod session;
 pub mod snapshot;
+pub mod transport;
 pub mod tree;
 pub mod wal;
