@@ -315,6 +315,19 @@ pub struct Config {
     /// connections across the whole server. Each costs a descriptor and some
     /// KiB of buffers; the runtime raises RLIMIT_NOFILE to fit it.
     pub connections_max: u32,
+    /// `roost.raftTickMs`: one raft tick (ensemble only). Heartbeats go
+    /// every `roost.heartbeatTicks` ticks; a follower that hears nothing for
+    /// a random [`roost.electionTicks`, 2x) ticks campaigns. Defaults 10 ms,
+    /// 3, 15: heartbeats every 30 ms, elections after 150-300 ms of silence
+    /// (tuned for sub-200 ms failover; a dead leader's closed connection
+    /// starts the election at once, the timeout is the fallback).
+    pub raft_tick_ms: u32,
+    pub raft_heartbeat_ticks: u32,
+    pub raft_election_ticks: u32,
+    /// `roost.sessionSecret`: keys session passwords in an ensemble (must be
+    /// the same on every member). Unset: derived from the member list, so
+    /// passwords are as guessable as ZooKeeper's own.
+    pub session_secret: Option<String>,
 
     /// Unknown keys and accepted-but-ignored settings, for the caller to log.
     pub warnings: Vec<String>,
@@ -365,6 +378,10 @@ impl Default for Config {
             outbound_buffer_bytes_max: 64 << 20,
             sessionless_connection_timeout_ms: 10_000,
             connections_max: 100_000,
+            raft_tick_ms: 10,
+            raft_heartbeat_ticks: 3,
+            raft_election_ticks: 15,
+            session_secret: None,
             warnings: Vec::new(),
         }
     }
@@ -677,6 +694,10 @@ impl Config {
                 self.sessionless_connection_timeout_ms = at.int(value)?
             }
             "roost.maxConnections" => self.connections_max = at.int(value)?,
+            "roost.raftTickMs" => self.raft_tick_ms = at.int(value)?,
+            "roost.heartbeatTicks" => self.raft_heartbeat_ticks = at.int(value)?,
+            "roost.electionTicks" => self.raft_election_ticks = at.int(value)?,
+            "roost.sessionSecret" => self.session_secret = Some(at.non_empty(value)?.to_string()),
             _ => return self.apply_family(at, key, value, pending),
         }
         Ok(true)
@@ -921,6 +942,18 @@ impl Config {
         }
         if self.connections_max == 0 {
             return Err(self.invalid("roost.maxConnections", "must be at least 1"));
+        }
+        if self.raft_tick_ms == 0 || self.raft_heartbeat_ticks == 0 {
+            return Err(self.invalid(
+                "roost.raftTickMs",
+                "raftTickMs and heartbeatTicks must be at least 1",
+            ));
+        }
+        if self.raft_election_ticks <= self.raft_heartbeat_ticks {
+            return Err(self.invalid(
+                "roost.electionTicks",
+                "must be greater than roost.heartbeatTicks (raft needs several heartbeats per election timeout)",
+            ));
         }
         if self.global_outstanding_max == 0 {
             return Err(self.invalid("globalOutstandingLimit", "must be at least 1"));

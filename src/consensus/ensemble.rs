@@ -316,6 +316,45 @@ impl Member {
         self.is_leader() && self.pending.is_some()
     }
 
+    /// A forwarded request could not be sent (the link to the leader is
+    /// down or full): every request in doubt is failed with ConnectionLoss
+    /// rather than left waiting.
+    pub fn forwards_lost(&mut self) {
+        let parked = self.parked_connections();
+        let in_doubt: Vec<(ShardId, ConnId)> = self
+            .in_doubt
+            .keys()
+            .copied()
+            .filter(|k| !parked.contains(k))
+            .filter(|k| !self.syncs.values().any(|(o, _)| (o.shard, o.conn) == *k))
+            .collect();
+        for (shard, conn) in in_doubt {
+            self.in_doubt.remove(&(shard, conn));
+            self.outputs
+                .push(Output::To(shard, ToShard::CloseConnection { conn }));
+        }
+    }
+
+    fn parked_connections(&self) -> std::collections::HashSet<(ShardId, ConnId)> {
+        let me = self.cfg.my_id;
+        self.waiting
+            .iter()
+            .filter_map(|d| match d {
+                Deferred::Write { origin, .. } if origin.member == me => {
+                    Some((origin.origin.shard, origin.origin.conn))
+                }
+                Deferred::Connect {
+                    member,
+                    shard,
+                    conn,
+                    ..
+                } if *member == me => Some((*shard, *conn)),
+                Deferred::Sync { origin, .. } => Some((origin.shard, origin.conn)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The log core can no longer make entries durable.
     pub fn log_failed(&mut self, reason: String) {
         self.log_failure = Some(reason);
@@ -1284,23 +1323,7 @@ impl Member {
         // yet) may or may not commit: their clients see ConnectionLoss and
         // retry. Requests still parked here were sent nowhere and stay.
         // Syncs are simply asked again.
-        let parked: std::collections::HashSet<(ShardId, ConnId)> = self
-            .waiting
-            .iter()
-            .filter_map(|d| match d {
-                Deferred::Write { origin, .. } if origin.member == me => {
-                    Some((origin.origin.shard, origin.origin.conn))
-                }
-                Deferred::Connect {
-                    member,
-                    shard,
-                    conn,
-                    ..
-                } if *member == me => Some((*shard, *conn)),
-                Deferred::Sync { origin, .. } => Some((origin.shard, origin.conn)),
-                _ => None,
-            })
-            .collect();
+        let parked = self.parked_connections();
         let syncs: Vec<(Origin, String)> = self.syncs.drain().map(|(_, v)| v).collect();
         self.syncs_confirmed.clear();
         let in_doubt: Vec<(ShardId, ConnId)> = self

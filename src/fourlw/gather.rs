@@ -79,9 +79,49 @@ pub fn server_view(
     if let Some(reason) = &core.log_failure {
         extra_metrics.push(("roost_log_failure".to_string(), reason.clone()));
     }
+    let mode = match &core.ensemble {
+        None => Mode::Standalone,
+        Some(e) => {
+            let metric = |k: &str, v: String| (k.to_string(), v);
+            extra_metrics.push(metric("roost_raft_term", e.term.to_string()));
+            extra_metrics.push(metric("roost_raft_leader", e.leader.to_string()));
+            extra_metrics.push(metric(
+                "roost_raft_commit_index",
+                e.commit_index.to_string(),
+            ));
+            extra_metrics.push(metric(
+                "roost_raft_applied_index",
+                e.applied_index.to_string(),
+            ));
+            if e.role == "leader" {
+                // ZooKeeper's leader-only keys, then the lag of each member.
+                let voters = e.voters.len().saturating_sub(1);
+                let synced = e.followers.iter().filter(|f| f.2 == 0).count();
+                extra_metrics.push(metric("zk_learners", e.followers.len().to_string()));
+                extra_metrics.push(metric(
+                    "zk_synced_followers",
+                    synced.min(voters).to_string(),
+                ));
+                extra_metrics.push(metric("zk_followers", e.followers.len().to_string()));
+                for (id, matched, lag) in &e.followers {
+                    extra_metrics.push(metric(
+                        &format!("roost_follower_{id}_match_index"),
+                        matched.to_string(),
+                    ));
+                    extra_metrics
+                        .push(metric(&format!("roost_follower_{id}_lag"), lag.to_string()));
+                }
+            }
+            match e.role {
+                "leader" => Mode::Leader,
+                "observer" => Mode::Observer,
+                _ => Mode::Follower,
+            }
+        }
+    };
     ServerView {
         version: version_string(env!("CARGO_PKG_VERSION"), env!("ROOST_BUILD_DATE")),
-        mode: Mode::Standalone,
+        mode,
         zxid: core.last_zxid,
         node_count: core.node_count as u64,
         connections: reports

@@ -6,6 +6,7 @@
 //! the core over one bounded channel and hears back over one FIFO channel.
 
 pub mod clock;
+mod ensemble;
 pub mod placement;
 pub mod storage;
 
@@ -62,6 +63,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     );
     let shard_count = plan.shard_cpus.len();
     let started_at_ms = clock::now_ms();
+
+    let core_config = CoreConfig {
+        server_id: config.server_id() as u8,
+        tick_ms: config.tick_time_ms as i64,
+        min_session_timeout_ms: config.session_timeout_ms_min as i32,
+        max_session_timeout_ms: config.session_timeout_ms_max as i32,
+        ops: OpsConfig {
+            extended_types_enabled: config.extended_types_enabled,
+            skip_acl: config.skip_acl,
+            reconfig_enabled: config.reconfig_enabled,
+        },
+        container_check_interval_ms: config.containers.check_interval_ms as i64,
+        container_max_per_minute: config.containers.deletions_per_minute_max as usize,
+        container_max_never_used_interval_ms: config.containers.never_used_interval_ms as i64,
+        snap_count: config.snap_count,
+    };
+    if !config.is_standalone() {
+        return ensemble::run(config, plan, addr, auth, started_at_ms, core_config);
+    }
 
     // Storage: the log core opens (and recovers) the log on its own core and
     // hands the records here; the tree is rebuilt before any client is served.
@@ -121,34 +141,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .spawn(move || run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx))
         .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
 
-    let mut to_core_rx: Vec<SharedReceiver<ToConsensus>> = Vec::new();
-    let mut to_core_tx: Vec<SharedSender<ToConsensus>> = Vec::new();
-    let mut to_shard_rx: Vec<SharedReceiver<ToShard>> = Vec::new();
-    let mut to_shard_tx: Vec<SharedSender<ToShard>> = Vec::new();
-    for _ in 0..shard_count {
-        let (tx, rx) = shared_channel::new_bounded(SHARD_TO_CORE_QUEUE_MAX);
-        to_core_tx.push(tx);
-        to_core_rx.push(rx);
-        let (tx, rx) = shared_channel::new_bounded(CORE_TO_SHARD_QUEUE_MAX);
-        to_shard_tx.push(tx);
-        to_shard_rx.push(rx);
-    }
+    let (to_core_tx, to_core_rx, to_shard_tx, to_shard_rx) = shard_channels(shard_count);
 
-    let core_config = CoreConfig {
-        server_id: 1,
-        tick_ms: config.tick_time_ms as i64,
-        min_session_timeout_ms: config.session_timeout_ms_min as i32,
-        max_session_timeout_ms: config.session_timeout_ms_max as i32,
-        ops: OpsConfig {
-            extended_types_enabled: config.extended_types_enabled,
-            skip_acl: config.skip_acl,
-            reconfig_enabled: config.reconfig_enabled,
-        },
-        container_check_interval_ms: config.containers.check_interval_ms as i64,
-        container_max_per_minute: config.containers.deletions_per_minute_max as usize,
-        container_max_never_used_interval_ms: config.containers.never_used_interval_ms as i64,
-        snap_count: config.snap_count,
-    };
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
         .io_memory(EXECUTOR_IO_MEMORY_BYTES)
@@ -168,6 +162,70 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         })
         .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
 
+    let shards = spawn_shards(
+        &config,
+        &plan,
+        addr,
+        &auth,
+        started_at_ms,
+        &initial_tree,
+        to_core_tx,
+        to_shard_rx,
+    )?;
+    tracing::info!(%addr, "roost serving (standalone)");
+    for handle in shards {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
+    }
+    for (name, handle) in [
+        ("consensus", consensus),
+        ("log", log_core),
+        ("snapshotter", snapshotter),
+    ] {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
+    }
+    Ok(())
+}
+
+type ShardChannels = (
+    Vec<SharedSender<ToConsensus>>,
+    Vec<SharedReceiver<ToConsensus>>,
+    Vec<SharedSender<ToShard>>,
+    Vec<SharedReceiver<ToShard>>,
+);
+
+/// One bounded channel each way between every shard and the consensus core.
+fn shard_channels(shard_count: usize) -> ShardChannels {
+    let mut to_core_rx: Vec<SharedReceiver<ToConsensus>> = Vec::new();
+    let mut to_core_tx: Vec<SharedSender<ToConsensus>> = Vec::new();
+    let mut to_shard_rx: Vec<SharedReceiver<ToShard>> = Vec::new();
+    let mut to_shard_tx: Vec<SharedSender<ToShard>> = Vec::new();
+    for _ in 0..shard_count {
+        let (tx, rx) = shared_channel::new_bounded(SHARD_TO_CORE_QUEUE_MAX);
+        to_core_tx.push(tx);
+        to_core_rx.push(rx);
+        let (tx, rx) = shared_channel::new_bounded(CORE_TO_SHARD_QUEUE_MAX);
+        to_shard_tx.push(tx);
+        to_shard_rx.push(rx);
+    }
+    (to_core_tx, to_core_rx, to_shard_tx, to_shard_rx)
+}
+
+/// Starts one client-shard executor per planned CPU.
+#[allow(clippy::too_many_arguments)]
+fn spawn_shards(
+    config: &Arc<Config>,
+    plan: &placement::PlacementPlan,
+    addr: std::net::SocketAddr,
+    auth: &Arc<crate::auth::AuthConfig>,
+    started_at_ms: i64,
+    initial_tree: &Arc<DataTree>,
+    to_core_tx: Vec<SharedSender<ToConsensus>>,
+    to_shard_rx: Vec<SharedReceiver<ToShard>>,
+) -> anyhow::Result<Vec<glommio::ExecutorJoinHandle<anyhow::Result<()>>>> {
     let mut shards = Vec::new();
     for (i, ((tx, rx), cpu)) in to_core_tx
         .into_iter()
@@ -184,7 +242,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             skip_acl: config.skip_acl,
             auth: auth.clone(),
             config: config.clone(),
-            required_auth_schemes: required_auth_schemes(&config),
+            required_auth_schemes: required_auth_schemes(config),
             started_at_ms,
         };
         let tree = initial_tree.clone();
@@ -210,22 +268,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("starting client shard {i}: {e}"))?;
         shards.push(handle);
     }
-    tracing::info!(%addr, "roost serving (standalone)");
-    for handle in shards {
-        handle
-            .join()
-            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
-    }
-    for (name, handle) in [
-        ("consensus", consensus),
-        ("log", log_core),
-        ("snapshotter", snapshotter),
-    ] {
-        handle
-            .join()
-            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
-    }
-    Ok(())
+    Ok(shards)
 }
 
 fn resolve_client_address(config: &Config) -> anyhow::Result<std::net::SocketAddr> {

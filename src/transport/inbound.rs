@@ -3,9 +3,9 @@
 
 use super::wire::{self, Hello, Parse, HELLO_BYTES, PROTOCOL_VERSION};
 use super::{
-    shutdown_fd, tune_socket, FireOnDrop, InboundSlot, Inner, Latch, PeerEvent,
-    ACCEPT_ERROR_PAUSE, HANDSHAKE_TIMEOUT, INBOUND_HANDSHAKES_MAX, READ_BUFFER_KEEP_BYTES,
-    READ_CHUNK_BYTES, REFUSAL_WARN_INTERVAL, REFUSAL_WARN_KEYS_MAX,
+    shutdown_fd, tune_socket, FireOnDrop, InboundSlot, Inner, Latch, PeerEvent, ACCEPT_ERROR_PAUSE,
+    HANDSHAKE_TIMEOUT, INBOUND_HANDSHAKES_MAX, READ_BUFFER_KEEP_BYTES, READ_CHUNK_BYTES,
+    REFUSAL_WARN_INTERVAL, REFUSAL_WARN_KEYS_MAX,
 };
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -99,10 +99,13 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
     tune_socket(fd);
 
     let mut record = [0u8; HELLO_BYTES];
-    let read = or(async { Some(stream.read_exact(&mut record).await) }, async {
-        or(glommio::timer::sleep(HANDSHAKE_TIMEOUT), inner.stop.wait()).await;
-        None
-    })
+    let read = or(
+        async { Some(stream.read_exact(&mut record).await) },
+        async {
+            or(glommio::timer::sleep(HANDSHAKE_TIMEOUT), inner.stop.wait()).await;
+            None
+        },
+    )
     .await;
     match read {
         Some(Ok(())) => {}
@@ -151,7 +154,11 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
         },
     );
     if let Some(old) = &previous {
-        tracing::info!(peer = id, ?remote, "new inbound connection replaces the previous one");
+        tracing::info!(
+            peer = id,
+            ?remote,
+            "new inbound connection replaces the previous one"
+        );
         shutdown_fd(old.fd);
     }
     let answer = Hello::new(inner.my_id, id, inner.cluster_tag).encode();
@@ -213,7 +220,10 @@ fn check_hello(inner: &Inner, hello: &Hello) -> Result<(), (&'static str, String
     if hello.receiver != inner.my_id {
         return Err((
             "peer meant to reach another member id (check the server list)",
-            format!("it dialled id {}, this is id {}", hello.receiver, inner.my_id),
+            format!(
+                "it dialled id {}, this is id {}",
+                hello.receiver, inner.my_id
+            ),
         ));
     }
     if !inner.peers.borrow().contains_key(&hello.sender) {

@@ -598,7 +598,8 @@ impl Peer {
         let fd = {
             let mut st = self.state.borrow_mut();
             st.stopping = true;
-            st.close_reason.get_or_insert("peer removed or transport stopped");
+            st.close_reason
+                .get_or_insert("peer removed or transport stopped");
             st.fd
         };
         self.stop.fire();
@@ -703,10 +704,7 @@ impl Inner {
 
     fn start_link(self: &Rc<Self>, id: u64, addr: SocketAddr) {
         let (peer, wake_rx) = Peer::new(id, addr);
-        let previous = self
-            .link_exits
-            .borrow_mut()
-            .insert(id, peer.exit.clone());
+        let previous = self.link_exits.borrow_mut().insert(id, peer.exit.clone());
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(peer = id, %addr, "peer link starting");
         glommio::spawn_local(outbound::run_link(self.clone(), peer, wake_rx, previous)).detach();
@@ -715,7 +713,10 @@ impl Inner {
     /// Called by a link task as it exits.
     fn link_exited(&self, peer: &Peer) {
         let mut exits = self.link_exits.borrow_mut();
-        if exits.get(&peer.id).is_some_and(|l| Rc::ptr_eq(l, &peer.exit)) {
+        if exits
+            .get(&peer.id)
+            .is_some_and(|l| Rc::ptr_eq(l, &peer.exit))
+        {
             exits.remove(&peer.id);
         }
     }

@@ -146,9 +146,7 @@ async fn connect(inner: &Inner, peer: &Peer) -> Result<TcpStream, ConnectError> 
         match stream.read_exact(&mut answer).await {
             Ok(()) => Ok(answer),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ConnectError::Refused),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
-                Err(ConnectError::Refused)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Err(ConnectError::Refused),
             Err(e) => Err(ConnectError::Io(e)),
         }
     };

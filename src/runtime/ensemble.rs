@@ -1,0 +1,474 @@
+//! The runtime of an ensemble member: the same shards and log core as a
+//! standalone server, with [`Member`] (raft-rs) on the consensus executor
+//! and the peer transport beside it.
+//!
+//! Cores: shards as in standalone; the consensus executor owns the `Member`
+//! and the [`PeerTransport`] (raft messages never hop cores); the log core
+//! owns the raft-mode log and its hard state.
+
+use super::{
+    clock, dispatch, placement_of, pump, shard_channels, spawn_shards, Outboxes, SnapshotJob,
+    EXECUTOR_IO_MEMORY_BYTES, LOG_COMMAND_QUEUE_MAX, LOG_EVENT_QUEUE_MAX,
+};
+use crate::config::{Config, PeerRole};
+use crate::consensus::ensemble::{EnsembleConfig, Member, PersistRequest, RaftRecovered};
+use crate::consensus::wire::FRAME_FORWARD;
+use crate::consensus::{CoreConfig, ToConsensus, ToShard};
+use crate::transport::{PeerEvent, PeerTransport, TransportConfig};
+use crate::tree::DataTree;
+use crate::wal::{LogCommand, LogEvent, RaftEntryKind, RaftPersist, RaftRecord, RaftRecovery};
+use anyhow::{bail, Context};
+use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
+use glommio::LocalExecutorBuilder;
+use raft::eraftpb::{Entry, EntryType, HardState};
+use sha1::{Digest, Sha1};
+use std::cell::RefCell;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest peer frame: a raft append carries at most `max_size_per_msg`
+/// (1 MiB) of entries, each at most a client request (jute.maxbuffer).
+pub const PEER_FRAME_BYTES_MAX: usize = 64 << 20;
+/// Bytes queued to one peer before sends are refused (raft retransmits).
+pub const PEER_QUEUE_BYTES_MAX: usize = 256 << 20;
+
+fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()
+        .with_context(|| format!("member address {host}:{port} does not resolve"))?
+        .next()
+        .with_context(|| format!("member address {host}:{port} has no address"))
+}
+
+/// Identifies the ensemble on the peer handshake: the member list.
+fn cluster_tag(config: &Config) -> u64 {
+    let mut h = Sha1::new();
+    for s in &config.servers {
+        h.update(format!("{}={}:{};", s.id, s.host, s.quorum_port).as_bytes());
+    }
+    let d = h.finalize();
+    u64::from_be_bytes(d[..8].try_into().expect("sha1 has 20 bytes"))
+}
+
+/// Session passwords must verify on every member, so the key is shared:
+/// `roost.sessionSecret` if set, else derived from the member list (as
+/// guessable as ZooKeeper's fixed key, see the config doc).
+fn ensemble_secret(config: &Config) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_mut(16).enumerate() {
+        let mut h = Sha1::new();
+        h.update([i as u8]);
+        h.update(b"roost-ensemble-session-secret");
+        match &config.session_secret {
+            Some(s) => h.update(s.as_bytes()),
+            None => h.update(cluster_tag(config).to_be_bytes()),
+        }
+        chunk.copy_from_slice(&h.finalize()[..16]);
+    }
+    out
+}
+
+fn entry_from_record(r: RaftRecord) -> Entry {
+    let mut e = Entry {
+        index: r.index,
+        term: r.term,
+        ..Default::default()
+    };
+    e.set_entry_type(match r.kind {
+        RaftEntryKind::Normal => EntryType::EntryNormal,
+        RaftEntryKind::ConfChange => EntryType::EntryConfChange,
+        RaftEntryKind::ConfChangeV2 => EntryType::EntryConfChangeV2,
+    });
+    e.data = r.data.into();
+    e.context = r.context.into();
+    e
+}
+
+fn record_from_entry(e: &Entry) -> RaftRecord {
+    RaftRecord {
+        index: e.index,
+        term: e.term,
+        kind: match e.get_entry_type() {
+            EntryType::EntryNormal => RaftEntryKind::Normal,
+            EntryType::EntryConfChange => RaftEntryKind::ConfChange,
+            EntryType::EntryConfChangeV2 => RaftEntryKind::ConfChangeV2,
+        },
+        data: e.data.to_vec(),
+        context: e.context.to_vec(),
+    }
+}
+
+fn persist_command(p: PersistRequest) -> LogCommand {
+    LogCommand::Persist(RaftPersist {
+        token: p.token,
+        hard_state: p.hard_state.map(|hs| crate::wal::HardState {
+            term: hs.term as i64,
+            vote: hs.vote as i64,
+            commit: hs.commit as i64,
+        }),
+        reset_to: None,
+        entries: p.entries.iter().map(record_from_entry).collect(),
+    })
+}
+
+/// Runs an ensemble member until the process is killed.
+pub(super) fn run(
+    config: Arc<Config>,
+    plan: super::placement::PlacementPlan,
+    addr: SocketAddr,
+    auth: Arc<crate::auth::AuthConfig>,
+    started_at_ms: i64,
+    core_config: CoreConfig,
+) -> anyhow::Result<()> {
+    let me = config
+        .my_server()
+        .context("this member's server.N line (myid) is missing")?
+        .clone();
+    let voters: Vec<u64> = config
+        .servers
+        .iter()
+        .filter(|s| s.role == PeerRole::Participant)
+        .map(|s| s.id)
+        .collect();
+    let learners: Vec<u64> = config
+        .servers
+        .iter()
+        .filter(|s| s.role == PeerRole::Observer)
+        .map(|s| s.id)
+        .collect();
+    let listen = resolve(&me.host, me.quorum_port)?;
+    let mut peers = Vec::new();
+    for s in config.servers.iter().filter(|s| s.id != me.id) {
+        peers.push((s.id, resolve(&s.host, s.quorum_port)?));
+    }
+    for dir in [&config.data_dir, &config.data_log_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+
+    let (log_commands_tx, log_commands_rx) = shared_channel::new_bounded(LOG_COMMAND_QUEUE_MAX);
+    let (log_events_tx, log_events_rx) = shared_channel::new_bounded(LOG_EVENT_QUEUE_MAX);
+    let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
+    let wal_dir = super::storage::wal_dir(&config);
+    let wal_config = config.wal_config();
+    let log_core = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
+        .name("roost-log")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || {
+            run_raft_log(
+                wal_dir,
+                wal_config,
+                recovery_tx,
+                log_commands_rx,
+                log_events_tx,
+            )
+        })
+        .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
+    let recovery = match recovery_rx.recv() {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => bail!("the log executor stopped during recovery"),
+    };
+    let hs = recovery.hard_state;
+    tracing::info!(
+        entries = recovery.entries.len(),
+        last_index = recovery.last_index,
+        term = hs.term,
+        vote = hs.vote,
+        "recovered the raft log"
+    );
+    if recovery.first_index.is_some_and(|i| i > 1) {
+        bail!(
+            "the raft log starts at index {} but ensemble snapshots are not supported yet",
+            recovery.first_index.unwrap_or(0)
+        );
+    }
+    let hard_state = HardState {
+        term: hs.term as u64,
+        vote: hs.vote as u64,
+        commit: hs.commit as u64,
+        ..Default::default()
+    };
+    let recovered = RaftRecovered {
+        entries: recovery
+            .entries
+            .into_iter()
+            .map(entry_from_record)
+            .collect(),
+        hard_state,
+    };
+
+    let tick_ms = config.raft_tick_ms as u64;
+    let election_ms = config.raft_election_ticks as i64 * tick_ms as i64;
+    let ensemble_config = EnsembleConfig {
+        core: core_config,
+        my_id: me.id,
+        voters,
+        learners,
+        raft_tick_ms: tick_ms,
+        election_ticks: config.raft_election_ticks as usize,
+        heartbeat_ticks: config.raft_heartbeat_ticks as usize,
+        leaderless_close_ms: (4 * election_ms).max(config.session_timeout_ms_min as i64 / 2),
+    };
+    let shard_count = plan.shard_cpus.len();
+    let (to_core_tx, to_core_rx, to_shard_tx, to_shard_rx) = shard_channels(shard_count);
+    let secret = ensemble_secret(&config);
+    let transport_config = TransportConfig {
+        my_id: me.id,
+        listen,
+        peers,
+        cluster_tag: cluster_tag(&config),
+        frame_bytes_max: PEER_FRAME_BYTES_MAX,
+        queue_bytes_max: PEER_QUEUE_BYTES_MAX,
+    };
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
+        .name("roost-consensus")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || {
+            run_member(MemberWiring {
+                config: ensemble_config,
+                recovered,
+                secret,
+                transport: transport_config,
+                ready: ready_tx,
+                inputs: to_core_rx,
+                outputs: to_shard_tx,
+                log_commands: log_commands_tx,
+                log_events: log_events_rx,
+            })
+        })
+        .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
+    let initial_tree = match ready_rx.recv() {
+        Ok(Ok(tree)) => tree,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => bail!("the consensus executor stopped during start-up"),
+    };
+    let shards = spawn_shards(
+        &config,
+        &plan,
+        addr,
+        &auth,
+        started_at_ms,
+        &initial_tree,
+        to_core_tx,
+        to_shard_rx,
+    )?;
+    tracing::info!(%addr, my_id = me.id, quorum = %listen, "roost serving (ensemble member)");
+    for handle in shards {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
+    }
+    for (name, handle) in [("consensus", consensus), ("log", log_core)] {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
+    }
+    Ok(())
+}
+
+async fn run_raft_log(
+    dir: std::path::PathBuf,
+    wal_config: crate::wal::WalConfig,
+    recovery: std::sync::mpsc::Sender<anyhow::Result<RaftRecovery>>,
+    commands: SharedReceiver<LogCommand>,
+    events: SharedSender<LogEvent>,
+) {
+    let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
+        .context("creating the log's io_uring")
+        .and_then(|device| {
+            crate::wal::LogWriter::open_raft(&dir, wal_config, Box::new(device))
+                .with_context(|| format!("opening the raft log in {}", dir.display()))
+        });
+    let writer = match opened {
+        Ok((writer, report)) => {
+            let _ = recovery.send(Ok(report));
+            writer
+        }
+        Err(e) => {
+            let _ = recovery.send(Err(e));
+            return;
+        }
+    };
+    let commands = commands.connect().await;
+    let events = events.connect().await;
+    crate::wal::run_log_core(writer, commands, events).await;
+}
+
+struct MemberWiring {
+    config: EnsembleConfig,
+    recovered: RaftRecovered,
+    secret: [u8; 32],
+    transport: TransportConfig,
+    ready: std::sync::mpsc::Sender<anyhow::Result<Arc<DataTree>>>,
+    inputs: Vec<SharedReceiver<ToConsensus>>,
+    outputs: Vec<SharedSender<ToShard>>,
+    log_commands: SharedSender<LogCommand>,
+    log_events: SharedReceiver<LogEvent>,
+}
+
+struct Live {
+    member: Member,
+    transport: PeerTransport,
+}
+
+/// After every input: run raft, then ship what it produced.
+fn after_step(live: &mut Live, outboxes: &Outboxes) {
+    let wall = clock::now_ms();
+    live.member.drive(wall);
+    for p in live.member.take_persists() {
+        let _ = outboxes.log.try_send(persist_command(p));
+    }
+    let mut forward_lost = false;
+    for (to, kind, body) in live.member.take_peer_frames() {
+        if let Err(e) = live.transport.send(to, kind, &body) {
+            tracing::debug!(to, kind, error = %e, "peer frame dropped");
+            // Raft retransmits its own messages; a lost forwarded request
+            // would leave its client waiting forever.
+            forward_lost |= kind == FRAME_FORWARD;
+        }
+    }
+    if forward_lost {
+        live.member.forwards_lost();
+        live.member.drive(wall);
+    }
+    dispatch(live.member.take_outputs(), outboxes);
+}
+
+async fn run_member(w: MemberWiring) {
+    let shard_count = w.outputs.len();
+    let tick_ms = w.config.raft_tick_ms;
+    let member = match Member::new(
+        w.config,
+        DataTree::new(),
+        w.recovered,
+        clock::monotonic_ms(),
+        w.secret,
+        shard_count,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = w.ready.send(Err(anyhow::anyhow!("starting raft: {e}")));
+            return;
+        }
+    };
+    let (transport, peer_events) = match PeerTransport::start(w.transport) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = w.ready.send(Err(anyhow::anyhow!("{e}")));
+            return;
+        }
+    };
+    let _ = w.ready.send(Ok(member.initial_tree()));
+    let live = Rc::new(RefCell::new(Live { member, transport }));
+    let mut shard_outboxes = Vec::new();
+    for tx in w.outputs {
+        shard_outboxes.push(pump(tx.connect().await));
+    }
+    let log_outbox = pump(w.log_commands.connect().await);
+    let (snapshot_tx, _snapshot_rx) =
+        glommio::channels::local_channel::new_bounded::<SnapshotJob>(1);
+    let outboxes = Rc::new(Outboxes {
+        shards: shard_outboxes,
+        log: log_outbox,
+        snapshot: snapshot_tx,
+    });
+    let mut receivers = Vec::new();
+    for rx in w.inputs {
+        receivers.push(rx.connect().await);
+    }
+    let log_events = w.log_events.connect().await;
+    for rx in receivers {
+        let live = live.clone();
+        let outboxes = outboxes.clone();
+        glommio::spawn_local(async move {
+            while let Some(msg) = rx.recv().await {
+                let mut l = live.borrow_mut();
+                handle_input(&mut l.member, msg);
+                after_step(&mut l, &outboxes);
+            }
+        })
+        .detach();
+    }
+    {
+        let live = live.clone();
+        let outboxes = outboxes.clone();
+        glommio::spawn_local(async move {
+            while let Some(event) = log_events.recv().await {
+                let mut l = live.borrow_mut();
+                match event {
+                    LogEvent::Persisted(token) => l.member.persisted(token, clock::now_ms()),
+                    LogEvent::Failed(reason) => {
+                        tracing::error!(%reason, "raft log failed: refusing writes");
+                        l.member.log_failed(reason);
+                    }
+                    LogEvent::Durable(_) => unreachable!("a raft log reports Persisted"),
+                }
+                after_step(&mut l, &outboxes);
+            }
+        })
+        .detach();
+    }
+    {
+        let live = live.clone();
+        let outboxes = outboxes.clone();
+        glommio::spawn_local(async move {
+            while let Some(event) = peer_events.recv().await {
+                let mut l = live.borrow_mut();
+                match event {
+                    PeerEvent::Frame { from, kind, body } => {
+                        l.member.peer_frame(
+                            from,
+                            kind,
+                            &body,
+                            clock::monotonic_ms(),
+                            clock::now_ms(),
+                        );
+                    }
+                    PeerEvent::Disconnected(peer) => l.member.peer_disconnected(peer),
+                    PeerEvent::Connected(peer) => {
+                        tracing::debug!(peer, "peer connected");
+                    }
+                }
+                after_step(&mut l, &outboxes);
+            }
+        })
+        .detach();
+    }
+    loop {
+        glommio::timer::sleep(Duration::from_millis(tick_ms)).await;
+        let mut l = live.borrow_mut();
+        l.member.tick(clock::monotonic_ms(), clock::now_ms());
+        after_step(&mut l, &outboxes);
+    }
+}
+
+fn handle_input(member: &mut Member, msg: ToConsensus) {
+    let mono = clock::monotonic_ms();
+    let wall = clock::now_ms();
+    match msg {
+        ToConsensus::Write {
+            origin,
+            session_id,
+            auth,
+            request,
+        } => member.write(origin, session_id, auth, request, mono, wall),
+        ToConsensus::Sync { origin, path } => member.sync(origin, path),
+        ToConsensus::Connect {
+            shard,
+            conn,
+            request,
+        } => member.connect(shard, conn, request, mono, wall),
+        ToConsensus::Touch { sessions } => member.touch(sessions, mono),
+        ToConsensus::Disconnected {
+            shard,
+            conn,
+            session_id,
+        } => member.disconnected(shard, conn, session_id),
+        ToConsensus::Gather { shard, conn, word } => member.gather(shard, conn, word),
+        ToConsensus::GatherReply { token, report } => member.gather_reply(token, *report),
+    }
+}
