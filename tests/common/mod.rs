@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod ensemble;
 pub mod zk;
 
 use std::io::{Read, Write};
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// How long a test waits for a server to answer: generous, because CI
 /// machines are small and shared.
-const READY_TIMEOUT_SECS: u64 = 60;
+pub const READY_TIMEOUT_SECS: u64 = 60;
 
 pub struct Server {
     pub addr: SocketAddr,
@@ -173,7 +174,7 @@ impl Drop for Server {
 }
 
 /// Starts `roost serve` on `dir/zoo.cfg`, appending its stderr to `dir/server.log`.
-fn spawn_roost(dir: &std::path::Path) -> Child {
+pub fn spawn_roost(dir: &std::path::Path) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -1,0 +1,216 @@
+//! A real ensemble for integration tests: N `roost serve` processes on
+//! loopback, each with its own zoo.cfg, data directory and log, killed (by
+//! PID) on drop. Members can be killed, restarted and paused.
+
+use super::{four_letter, free_port, spawn_roost, READY_TIMEOUT_SECS};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+pub struct Member {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub quorum_port: u16,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Member {
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// `Mode:` of `srvr`, or None if the member does not answer.
+    pub fn mode(&self) -> Option<String> {
+        let text = four_letter(self.addr, "srvr").ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(|m| m.trim().to_string())
+    }
+}
+
+pub struct Ensemble {
+    pub members: Vec<Member>,
+    root: PathBuf,
+}
+
+impl Ensemble {
+    /// Starts `n` members (`observers` of them, the highest ids, as
+    /// observers) with `extra` appended to every zoo.cfg, and waits until
+    /// one leads and every member answers.
+    pub fn start(n: usize, observers: usize, extra: &str) -> Ensemble {
+        let root =
+            std::env::temp_dir().join(format!("roost-ens-{}-{}", std::process::id(), free_port()));
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let mut servers = String::new();
+        for (i, (_, quorum, election)) in ports.iter().enumerate() {
+            let role = if i >= n - observers { ":observer" } else { "" };
+            servers.push_str(&format!(
+                "server.{}=127.0.0.1:{quorum}:{election}{role}\n",
+                i + 1
+            ));
+        }
+        let mut members = Vec::new();
+        for (i, (client, quorum, _)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let dir = root.join(format!("m{id}"));
+            std::fs::create_dir_all(dir.join("data")).unwrap();
+            std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
+            let peer_type = if i >= n - observers {
+                "peerType=observer\n"
+            } else {
+                ""
+            };
+            std::fs::write(
+                dir.join("zoo.cfg"),
+                format!(
+                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\npreAllocSize=4096\n{peer_type}{servers}{extra}\n",
+                    dir.join("data").display()
+                ),
+            )
+            .unwrap();
+            members.push(Member {
+                id,
+                addr: format!("127.0.0.1:{client}").parse().unwrap(),
+                quorum_port: *quorum,
+                dir,
+                child: None,
+            });
+        }
+        let mut e = Ensemble { members, root };
+        for id in 1..=n as u64 {
+            e.spawn(id);
+        }
+        e.wait_leader();
+        for m in &e.members {
+            wait_answering(m);
+        }
+        e
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let m = &mut self.members[id as usize - 1];
+        assert!(m.child.is_none(), "member {id} is already running");
+        m.child = Some(spawn_roost(&m.dir));
+    }
+
+    pub fn member(&self, id: u64) -> &Member {
+        &self.members[id as usize - 1]
+    }
+
+    /// Every running member's client address, comma-separated.
+    pub fn connect_string(&self) -> String {
+        self.members
+            .iter()
+            .filter(|m| m.is_running())
+            .map(|m| m.addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The id of the member that says it leads; waits up to the ready timeout.
+    pub fn wait_leader(&self) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
+        while Instant::now() < deadline {
+            let leaders: Vec<u64> = self
+                .members
+                .iter()
+                .filter(|m| m.is_running() && m.mode().as_deref() == Some("leader"))
+                .map(|m| m.id)
+                .collect();
+            if leaders.len() == 1 {
+                return leaders[0];
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("no single leader; logs:\n{}", self.logs());
+    }
+
+    /// SIGKILL, leaving the member down.
+    pub fn kill(&mut self, id: u64) {
+        let m = &mut self.members[id as usize - 1];
+        let mut child = m.child.take().expect("member is running");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Starts a killed member again on the same config and data.
+    pub fn restart(&mut self, id: u64) {
+        self.spawn(id);
+        wait_answering(self.member(id));
+    }
+
+    fn signal(&self, id: u64, sig: i32) {
+        let pid = self.member(id).pid().expect("member is running");
+        // SAFETY: kill(2) on a child process we started and have not reaped.
+        let rc = unsafe { libc::kill(pid as i32, sig) };
+        assert_eq!(rc, 0, "signal {sig} to member {id}");
+    }
+
+    /// SIGSTOP: the process freezes with its sockets open.
+    pub fn pause(&self, id: u64) {
+        self.signal(id, libc::SIGSTOP);
+    }
+
+    pub fn resume(&self, id: u64) {
+        self.signal(id, libc::SIGCONT);
+    }
+
+    pub fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("---- member {} ----\n{}", m.id, tail(&m.log(), 60)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn tail(s: &str, lines: usize) -> String {
+    let v: Vec<&str> = s.lines().collect();
+    v[v.len().saturating_sub(lines)..].join("\n")
+}
+
+fn wait_answering(m: &Member) {
+    let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
+    while Instant::now() < deadline {
+        if matches!(four_letter(m.addr, "ruok").as_deref(), Ok("imok")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "member {} did not answer; log:\n{}",
+        m.id,
+        tail(&m.log(), 80)
+    );
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for m in &mut self.members {
+            if let Some(mut child) = m.child.take() {
+                if let Some(pid) = Some(child.id()) {
+                    // A paused member must be resumed to die promptly.
+                    // SAFETY: our own child.
+                    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! A real 3-member ensemble (three `roost serve` processes on loopback):
+//! replication, reads on every member, failover, sessions across failover,
+//! restarts, observers. Clients are the third-party `zookeeper-client` crate.
+
+mod common;
+
+use common::ensemble::Ensemble;
+use common::zk::{persistent, rt};
+use std::time::{Duration, Instant};
+use zookeeper_client as zk;
+
+async fn client(addr: &str, session_timeout: Duration) -> zk::Client {
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        zk::Client::connector()
+            .session_timeout(session_timeout)
+            .connect(addr),
+    )
+    .await
+    .expect("connect timed out")
+    .expect("connect")
+}
+
+/// Retries `op` for up to 10 s while the ensemble elects (ConnectionLoss and
+/// friends are expected then), returning the first success.
+async fn eventually<T, F, Fut>(what: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, zk::Error>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), op()).await {
+            Ok(Ok(v)) => return v,
+            Ok(Err(e)) if Instant::now() < deadline => {
+                eprintln!("{what}: retrying after {e}");
+            }
+            Err(_) if Instant::now() < deadline => eprintln!("{what}: retrying after a timeout"),
+            other => panic!(
+                "{what}: still failing after 10 s: {:?}",
+                other.map(|r| r.err())
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[test]
+fn writes_through_any_member_are_read_on_every_member() {
+    let e = Ensemble::start(3, 0, "");
+    let leader = e.wait_leader();
+    let modes: Vec<String> = e.members.iter().map(|m| m.mode().unwrap()).collect();
+    assert_eq!(
+        modes.iter().filter(|m| *m == "leader").count(),
+        1,
+        "{modes:?}"
+    );
+    assert_eq!(
+        modes.iter().filter(|m| *m == "follower").count(),
+        2,
+        "{modes:?}"
+    );
+    rt().block_on(async {
+        let mut clients = Vec::new();
+        for m in &e.members {
+            clients.push(client(&m.addr.to_string(), Duration::from_secs(4)).await);
+        }
+        for (i, c) in clients.iter().enumerate() {
+            let path = format!("/via-{}", i + 1);
+            c.create(&path, format!("from {}", i + 1).as_bytes(), &persistent())
+                .await
+                .unwrap();
+        }
+        // Every member serves every write once it has caught up (sync).
+        for c in &clients {
+            c.sync("/").await.unwrap();
+            for i in 1..=3 {
+                let (data, stat) = c.get_data(&format!("/via-{i}")).await.unwrap();
+                assert_eq!(data, format!("from {i}").as_bytes());
+                assert_eq!(stat.version, 0);
+            }
+        }
+        // Versioned updates are ordered across members.
+        clients[0].set_data("/via-1", b"v1", Some(0)).await.unwrap();
+        assert!(matches!(
+            clients[2].set_data("/via-1", b"stale", Some(0)).await,
+            Err(zk::Error::BadVersion)
+        ));
+        // Read-your-writes on a follower without sync: the reply comes after
+        // the member applied the write.
+        let follower = (1..=3u64).find(|&i| i != leader).unwrap() as usize - 1;
+        clients[follower]
+            .set_data("/via-2", b"mine", None)
+            .await
+            .unwrap();
+        let (data, _) = clients[follower].get_data("/via-2").await.unwrap();
+        assert_eq!(data, b"mine");
+    });
+    // srvr shows one zxid everywhere once quiet.
+    std::thread::sleep(Duration::from_millis(300));
+    let zxids: Vec<String> = e
+        .members
+        .iter()
+        .map(|m| {
+            common::four_letter(m.addr, "srvr")
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with("Zxid:"))
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(zxids.iter().all(|z| *z == zxids[0]), "{zxids:?}");
+}
+
+#[test]
+fn killing_the_leader_keeps_data_sessions_and_ephemerals() {
+    let mut e = Ensemble::start(3, 0, "");
+    let old = e.wait_leader();
+    let follower = (1..=3u64).find(|&i| i != old).unwrap();
+    let addr = e.member(follower).addr.to_string();
+    rt().block_on(async {
+        let c = client(&addr, Duration::from_secs(4)).await;
+        c.create("/durable", b"before", &persistent())
+            .await
+            .unwrap();
+        let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+        c.create("/eph", b"", &eph).await.unwrap();
+        let session = c.session_id();
+        e.kill(old);
+        // Writes through the surviving member resume with the same session.
+        let t0 = Instant::now();
+        eventually("write after failover", || {
+            c.set_data("/durable", b"after", None)
+        })
+        .await;
+        eprintln!(
+            "first write after the leader was killed: {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(c.session_id(), session, "the session must survive failover");
+        let new = e.wait_leader();
+        assert_ne!(new, old);
+        // The ephemeral is still there, seen from the other survivor too.
+        let other = (1..=3u64).find(|&i| i != old && i != follower).unwrap();
+        let c2 = client(&e.member(other).addr.to_string(), Duration::from_secs(4)).await;
+        c2.sync("/").await.unwrap();
+        assert!(c2.check_stat("/eph").await.unwrap().is_some());
+        let (data, _) = c2.get_data("/durable").await.unwrap();
+        assert_eq!(data, b"after");
+        // Sessions get fresh deadlines on the new leader: after twice the
+        // session timeout of waiting (pings keep flowing), still alive.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(c2.check_stat("/eph").await.unwrap().is_some());
+        // Closing the session removes the ephemeral on every member.
+        drop(c);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            c2.sync("/").await.unwrap();
+            if c2.check_stat("/eph").await.unwrap().is_none() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "ephemeral outlived its session");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    // The killed member comes back as a follower and catches up.
+    e.restart(old);
+    rt().block_on(async {
+        let c = client(&e.member(old).addr.to_string(), Duration::from_secs(4)).await;
+        let (data, _) = eventually("read on the restarted member", || async {
+            c.sync("/").await?;
+            c.get_data("/durable").await
+        })
+        .await;
+        assert_eq!(data, b"after");
+    });
+    let mode = e.member(old).mode().unwrap();
+    assert_eq!(mode, "follower");
+}
+
+#[test]
+fn a_full_restart_recovers_every_acknowledged_write() {
+    let mut e = Ensemble::start(3, 0, "");
+    rt().block_on(async {
+        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+        c.create("/r", b"", &persistent()).await.unwrap();
+        for i in 0..50 {
+            c.create(&format!("/r/n{i:03}"), b"x", &persistent())
+                .await
+                .unwrap();
+        }
+    });
+    for id in 1..=3 {
+        e.kill(id);
+    }
+    for id in 1..=3 {
+        e.restart(id);
+    }
+    e.wait_leader();
+    rt().block_on(async {
+        let c = client(&e.member(1).addr.to_string(), Duration::from_secs(4)).await;
+        let children = eventually("list after restart", || async {
+            c.sync("/").await?;
+            c.list_children("/r").await
+        })
+        .await;
+        assert_eq!(children.len(), 50);
+    });
+}
+
+#[test]
+fn a_paused_follower_catches_up_and_the_others_keep_serving() {
+    let e = Ensemble::start(3, 0, "");
+    let leader = e.wait_leader();
+    let paused = (1..=3u64).find(|&i| i != leader).unwrap();
+    let other = (1..=3u64).find(|&i| i != leader && i != paused).unwrap();
+    e.pause(paused);
+    rt().block_on(async {
+        let c = client(&e.member(other).addr.to_string(), Duration::from_secs(4)).await;
+        c.create("/while-paused", b"", &persistent()).await.unwrap();
+        for i in 0..20 {
+            c.set_data("/while-paused", format!("{i}").as_bytes(), None)
+                .await
+                .unwrap();
+        }
+    });
+    e.resume(paused);
+    rt().block_on(async {
+        let c = client(&e.member(paused).addr.to_string(), Duration::from_secs(4)).await;
+        let (data, stat) = eventually("read on the resumed member", || async {
+            c.sync("/").await?;
+            c.get_data("/while-paused").await
+        })
+        .await;
+        assert_eq!(data, b"19");
+        assert_eq!(stat.version, 20);
+    });
+}
