@@ -237,3 +237,39 @@ fn a_paused_follower_catches_up_and_the_others_keep_serving() {
         assert_eq!(stat.version, 20);
     });
 }
+
+#[test]
+fn an_observer_serves_reads_forwards_writes_and_never_leads() {
+    let mut e = Ensemble::start(4, 1, "");
+    let observer = 4u64;
+    assert_eq!(e.member(observer).mode().as_deref(), Some("observer"));
+    rt().block_on(async {
+        let c = client(&e.member(observer).addr.to_string(), Duration::from_secs(4)).await;
+        c.create("/from-observer", b"o", &persistent())
+            .await
+            .unwrap();
+        let (data, _) = c.get_data("/from-observer").await.unwrap();
+        assert_eq!(data, b"o");
+        // /zookeeper/config shows the membership in ZooKeeper's format.
+        let (config, _) = c.get_data("/zookeeper/config").await.unwrap();
+        let text = String::from_utf8(config).unwrap();
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("server.")).count(),
+            4,
+            "{text}"
+        );
+        assert!(text.contains("server.4=127.0.0.1:"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("server.4=") && l.ends_with(":observer")),
+            "{text}"
+        );
+        assert!(text.ends_with("version=0"), "{text}");
+    });
+    // With the leader gone, a voter takes over: never the observer.
+    let leader = e.wait_leader();
+    e.kill(leader);
+    let new = e.wait_leader();
+    assert_ne!(new, observer);
+    assert_eq!(e.member(observer).mode().as_deref(), Some("observer"));
+}

@@ -71,6 +71,19 @@ fn ensemble_secret(config: &Config) -> [u8; 32] {
     out
 }
 
+/// `/zookeeper/config` as ZooKeeper writes it: one `server.N=` line per
+/// member (with `;clientAddress:port` when the line names one), then
+/// `version=` (hex; 0 for a static configuration).
+fn membership_text(config: &Config) -> String {
+    let mut text = String::new();
+    for s in &config.servers {
+        text.push_str(&s.to_string());
+        text.push('\n');
+    }
+    text.push_str("version=0");
+    text
+}
+
 fn entry_from_record(r: RaftRecord) -> Entry {
     let mut e = Entry {
         index: r.index,
@@ -223,6 +236,7 @@ pub(super) fn run(
         frame_bytes_max: PEER_FRAME_BYTES_MAX,
         queue_bytes_max: PEER_QUEUE_BYTES_MAX,
     };
+    let membership = membership_text(&config);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
@@ -230,6 +244,7 @@ pub(super) fn run(
         .spawn(move || {
             run_member(MemberWiring {
                 config: ensemble_config,
+                membership,
                 recovered,
                 secret,
                 transport: transport_config,
@@ -300,6 +315,8 @@ async fn run_raft_log(
 
 struct MemberWiring {
     config: EnsembleConfig,
+    /// The text of `/zookeeper/config`.
+    membership: String,
     recovered: RaftRecovered,
     secret: [u8; 32],
     transport: TransportConfig,
@@ -341,9 +358,11 @@ fn after_step(live: &mut Live, outboxes: &Outboxes) {
 async fn run_member(w: MemberWiring) {
     let shard_count = w.outputs.len();
     let tick_ms = w.config.raft_tick_ms;
+    let mut tree = DataTree::new();
+    tree.set_config_data(w.membership.as_bytes());
     let member = match Member::new(
         w.config,
-        DataTree::new(),
+        tree,
         w.recovered,
         clock::monotonic_ms(),
         w.secret,

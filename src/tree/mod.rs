@@ -141,6 +141,21 @@ impl DataTree {
         self.nodes.get(path)
     }
 
+    /// Sets the data of `/zookeeper/config` (the ensemble membership in
+    /// ZooKeeper's dynamic-config format) without a transaction: every member
+    /// derives the same text from the same configuration, as ZooKeeper does
+    /// from its static config. Stats stay untouched (version 0).
+    pub fn set_config_data(&mut self, data: &[u8]) {
+        let node = self
+            .nodes
+            .get_mut(CONFIG_PATH)
+            .expect("/zookeeper/config always exists");
+        let node = Arc::make_mut(node);
+        let old = node.data.as_ref().map_or(0, |d| d.len()) as i64;
+        node.data = Some(Arc::from(data));
+        self.approximate_data_size += data.len() as i64 - old;
+    }
+
     /// True if a node exists at `path`.
     pub fn contains(&self, path: &str) -> bool {
         self.nodes.contains_key(path)
