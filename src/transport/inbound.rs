@@ -3,9 +3,9 @@
 
 use super::wire::{self, Hello, Parse, HELLO_BYTES, PROTOCOL_VERSION};
 use super::{
-    shutdown_fd, tune_socket, FireOnDrop, InboundSlot, Inner, Latch, PeerEvent,
-    ACCEPT_ERROR_PAUSE, HANDSHAKE_TIMEOUT, INBOUND_HANDSHAKES_MAX, READ_BUFFER_KEEP_BYTES,
-    READ_CHUNK_BYTES, REFUSAL_WARN_INTERVAL, REFUSAL_WARN_KEYS_MAX,
+    shutdown_fd, tune_socket, FireOnDrop, InboundSlot, Inner, Latch, PeerEvent, ACCEPT_ERROR_PAUSE,
+    HANDSHAKE_TIMEOUT, INBOUND_HANDSHAKES_MAX, READ_BUFFER_KEEP_BYTES, READ_CHUNK_BYTES,
+    REFUSAL_WARN_INTERVAL, REFUSAL_WARN_KEYS_MAX,
 };
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -14,7 +14,18 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
+/// Clears `Inner::listen_fd` when the accept loop ends (declared after
+/// the listener, so it runs before the listener closes).
+struct ListenerOpen<'a>(&'a Inner);
+
+impl Drop for ListenerOpen<'_> {
+    fn drop(&mut self) {
+        self.0.listen_fd.set(None);
+    }
+}
+
 pub(super) async fn accept_loop(inner: Rc<Inner>, listener: TcpListener) {
+    let _open = ListenerOpen(&inner);
     loop {
         let accepted = or(async { Some(listener.accept().await) }, async {
             inner.stop.wait().await;
@@ -99,10 +110,13 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
     tune_socket(fd);
 
     let mut record = [0u8; HELLO_BYTES];
-    let read = or(async { Some(stream.read_exact(&mut record).await) }, async {
-        or(glommio::timer::sleep(HANDSHAKE_TIMEOUT), inner.stop.wait()).await;
-        None
-    })
+    let read = or(
+        async { Some(stream.read_exact(&mut record).await) },
+        async {
+            or(glommio::timer::sleep(HANDSHAKE_TIMEOUT), inner.stop.wait()).await;
+            None
+        },
+    )
     .await;
     match read {
         Some(Ok(())) => {}
@@ -142,6 +156,11 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
     // replacing (and closing) any older one.
     let exit = Rc::new(Latch::new());
     let _exit = FireOnDrop(exit.clone());
+    let _registered = Registered {
+        inner: &inner,
+        id,
+        conn,
+    };
     let previous = inner.inbound.borrow_mut().insert(
         id,
         InboundSlot {
@@ -151,7 +170,11 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
         },
     );
     if let Some(old) = &previous {
-        tracing::info!(peer = id, ?remote, "new inbound connection replaces the previous one");
+        tracing::info!(
+            peer = id,
+            ?remote,
+            "new inbound connection replaces the previous one"
+        );
         shutdown_fd(old.fd);
     }
     let answer = Hello::new(inner.my_id, id, inner.cluster_tag).encode();
@@ -213,7 +236,10 @@ fn check_hello(inner: &Inner, hello: &Hello) -> Result<(), (&'static str, String
     if hello.receiver != inner.my_id {
         return Err((
             "peer meant to reach another member id (check the server list)",
-            format!("it dialled id {}, this is id {}", hello.receiver, inner.my_id),
+            format!(
+                "it dialled id {}, this is id {}",
+                hello.receiver, inner.my_id
+            ),
         ));
     }
     if !inner.peers.borrow().contains_key(&hello.sender) {
@@ -253,6 +279,20 @@ fn refuse(
         tracing::warn!(?remote, claimed_id = id, %detail, "refusing quorum connection: {reason}");
     } else {
         tracing::debug!(?remote, claimed_id = id, %detail, "refusing quorum connection: {reason}");
+    }
+}
+
+/// Releases the inbound slot however the connection's task ends (declared
+/// after the stream, so before it closes).
+struct Registered<'a> {
+    inner: &'a Inner,
+    id: u64,
+    conn: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        release_slot(self.inner, self.id, self.conn);
     }
 }
 

@@ -323,7 +323,7 @@ impl PeerTransport {
             frame_bytes_max: config.frame_bytes_max,
             queue_bytes_max: config.queue_bytes_max,
             local_addr,
-            listen_fd,
+            listen_fd: Cell::new(Some(listen_fd)),
             events,
             stop: Latch::new(),
             peers: RefCell::new(HashMap::new()),
@@ -504,7 +504,9 @@ pub(crate) struct Inner {
     frame_bytes_max: usize,
     queue_bytes_max: usize,
     local_addr: SocketAddr,
-    listen_fd: RawFd,
+    /// The listening socket while the accept loop owns it (cleared before
+    /// the listener is dropped, so shutdown never touches a reused fd).
+    listen_fd: Cell<Option<RawFd>>,
     events: LocalSender<PeerEvent>,
     /// Fired by shutdown.
     stop: Latch,
@@ -598,7 +600,8 @@ impl Peer {
         let fd = {
             let mut st = self.state.borrow_mut();
             st.stopping = true;
-            st.close_reason.get_or_insert("peer removed or transport stopped");
+            st.close_reason
+                .get_or_insert("peer removed or transport stopped");
             st.fd
         };
         self.stop.fire();
@@ -703,10 +706,7 @@ impl Inner {
 
     fn start_link(self: &Rc<Self>, id: u64, addr: SocketAddr) {
         let (peer, wake_rx) = Peer::new(id, addr);
-        let previous = self
-            .link_exits
-            .borrow_mut()
-            .insert(id, peer.exit.clone());
+        let previous = self.link_exits.borrow_mut().insert(id, peer.exit.clone());
         self.peers.borrow_mut().insert(id, peer.clone());
         tracing::debug!(peer = id, %addr, "peer link starting");
         glommio::spawn_local(outbound::run_link(self.clone(), peer, wake_rx, previous)).detach();
@@ -715,7 +715,10 @@ impl Inner {
     /// Called by a link task as it exits.
     fn link_exited(&self, peer: &Peer) {
         let mut exits = self.link_exits.borrow_mut();
-        if exits.get(&peer.id).is_some_and(|l| Rc::ptr_eq(l, &peer.exit)) {
+        if exits
+            .get(&peer.id)
+            .is_some_and(|l| Rc::ptr_eq(l, &peer.exit))
+        {
             exits.remove(&peer.id);
         }
     }
@@ -776,7 +779,9 @@ impl Inner {
         tracing::info!(my_id = self.my_id, listen = %self.local_addr, "peer transport stopping");
         self.stop.fire();
         // Frees the port at once even while glommio still holds the socket.
-        shutdown_fd(self.listen_fd);
+        if let Some(fd) = self.listen_fd.take() {
+            shutdown_fd(fd);
+        }
         let peers: Vec<Rc<Peer>> = self.peers.borrow_mut().drain().map(|(_, p)| p).collect();
         for peer in peers {
             peer.stop();

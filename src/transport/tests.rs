@@ -16,6 +16,16 @@ const PROMPT: Duration = Duration::from_secs(1);
 const SLOW: Duration = Duration::from_secs(20);
 const MIB: usize = 1024 * 1024;
 
+/// `ROOST_TEST_LOG=debug cargo test --lib transport:: -- --nocapture` shows the transport's log.
+fn init_logs() {
+    if let Ok(filter) = std::env::var("ROOST_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 fn free_addr() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     l.local_addr().expect("local addr")
@@ -25,7 +35,11 @@ fn config(my_id: u64, listen: SocketAddr, peers: &[(u64, SocketAddr)]) -> Transp
     TransportConfig {
         my_id,
         listen,
-        peers: peers.iter().copied().filter(|(id, _)| *id != my_id).collect(),
+        peers: peers
+            .iter()
+            .copied()
+            .filter(|(id, _)| *id != my_id)
+            .collect(),
         cluster_tag: 0x5eed,
         frame_bytes_max: 2 * MIB,
         queue_bytes_max: 8 * MIB,
@@ -41,7 +55,9 @@ fn body(from: u64, to: u64, seq: u64, len: usize) -> Vec<u8> {
     b.extend_from_slice(&seq.to_le_bytes());
     let mut x = from.wrapping_mul(31) ^ to.wrapping_mul(17) ^ seq;
     while b.len() < len {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         b.push((x >> 56) as u8);
     }
     b
@@ -102,6 +118,7 @@ struct Node {
 
 impl Node {
     fn start(config: TransportConfig) -> Result<Node, String> {
+        init_logs();
         let id = config.my_id;
         let addr = config.listen;
         let (cmd_tx, cmd_rx) = mpsc::channel::<Cmd>();
@@ -325,7 +342,10 @@ impl Node {
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
             let left = until.saturating_duration_since(Instant::now());
-            match self.wait_for(left, |ev| matches!(ev, PeerEvent::Frame { from: f, .. } if *f == from)) {
+            match self.wait_for(
+                left,
+                |ev| matches!(ev, PeerEvent::Frame { from: f, .. } if *f == from),
+            ) {
                 Some(PeerEvent::Frame { kind, body, .. }) => out.push((kind, body)),
                 _ => panic!(
                     "node {}: only {} of {count} frames from {from} within {timeout:?}",
@@ -419,7 +439,13 @@ fn three_members_exchange_frames_in_order_with_large_frames() {
     // 1 MiB frame in the middle, sent back to back (so they batch).
     const COUNT: usize = 600;
     let lens: Vec<usize> = (0..COUNT)
-        .map(|i| if i == COUNT / 2 { MIB } else { 24 + (i * 37) % 3000 })
+        .map(|i| {
+            if i == COUNT / 2 {
+                MIB
+            } else {
+                24 + (i * 37) % 3000
+            }
+        })
         .collect();
     let ids: Vec<u64> = nodes.iter().map(|n| n.id).collect();
     for node in &nodes {
@@ -439,7 +465,10 @@ fn three_members_exchange_frames_in_order_with_large_frames() {
             for (seq, (kind, got)) in frames.iter().enumerate() {
                 assert_eq!(seq_of(got), seq as u64, "order from {from} to {}", node.id);
                 assert_eq!(*kind, (seq % 256) as u8);
-                assert!(*got == body(from, node.id, seq as u64, lens[seq]), "body of {seq}");
+                assert!(
+                    *got == body(from, node.id, seq as u64, lens[seq]),
+                    "body of {seq}"
+                );
             }
         }
     }
@@ -453,7 +482,10 @@ fn three_members_exchange_frames_in_order_with_large_frames() {
             assert_eq!(s.dropped_frames, 0, "{s:?}");
             assert_eq!(s.reconnects, 0, "{s:?}");
             assert!(s.bytes_sent > MIB as u64, "{s:?}");
-            assert_eq!(s.bytes_sent, s.bytes_received, "same sizes both ways: {s:?}");
+            assert_eq!(
+                s.bytes_sent, s.bytes_received,
+                "same sizes both ways: {s:?}"
+            );
         }
     }
     for node in nodes {
@@ -484,7 +516,11 @@ fn oversize_frame_closes_the_connection_and_the_sender_reconnects() {
     a.expect(PROMPT, &PeerEvent::Connected(2));
     a.send(2, 3, body(1, 2, 2, 100)).unwrap();
     let after = b.frames_from(1, 1, PROMPT);
-    assert_eq!(after[0], (3, body(1, 2, 2, 100)), "the oversize frame was not delivered");
+    assert_eq!(
+        after[0],
+        (3, body(1, 2, 2, 100)),
+        "the oversize frame was not delivered"
+    );
     // B's own outbound connection to A was not involved.
     let b_events = b.drain_for(Duration::from_millis(100));
     assert!(
@@ -494,10 +530,7 @@ fn oversize_frame_closes_the_connection_and_the_sender_reconnects() {
     assert!(b.is_connected(1));
     assert_eq!(a.stats_of(2).reconnects, 1);
     // A frame over the sender's own limit is refused locally.
-    assert_eq!(
-        a.send(2, 4, vec![0; 4 * MIB]),
-        Err(SendError::QueueFull)
-    );
+    assert_eq!(a.send(2, 4, vec![0; 4 * MIB]), Err(SendError::QueueFull));
     a.stop();
     b.stop();
 }
@@ -531,8 +564,14 @@ fn a_member_that_goes_away_is_seen_at_once_and_reconnected_when_back() {
         c.send(node.id, 9, body(c_id, node.id, 0, 64)).unwrap();
     }
     for node in nodes.iter_mut() {
-        assert_eq!(c.frames_from(node.id, 1, PROMPT)[0].1, body(node.id, c_id, 0, 64));
-        assert_eq!(node.frames_from(c_id, 1, PROMPT)[0].1, body(c_id, node.id, 0, 64));
+        assert_eq!(
+            c.frames_from(node.id, 1, PROMPT)[0].1,
+            body(node.id, c_id, 0, 64)
+        );
+        assert_eq!(
+            node.frames_from(c_id, 1, PROMPT)[0].1,
+            body(c_id, node.id, 0, 64)
+        );
         assert_eq!(node.stats_of(c_id).reconnects, 1);
     }
     c.stop();
@@ -591,7 +630,10 @@ fn a_peer_that_does_not_read_fills_the_queue_to_its_bound() {
     assert!(flood.queue_full, "{flood:?}");
     assert!(flood.max_queued <= QUEUE, "{flood:?}");
     let s = a.stats_of(2);
-    assert!(s.queued_bytes > QUEUE - 2 * LEN, "queue should be nearly full: {s:?}");
+    assert!(
+        s.queued_bytes > QUEUE - 2 * LEN,
+        "queue should be nearly full: {s:?}"
+    );
     assert_eq!(s.dropped_frames, 1, "{s:?}");
     assert!(a.is_connected(2), "back-pressure is not a failure");
     // Later the kernel may have taken a little more (buffer autotuning), but
@@ -671,6 +713,31 @@ fn set_peers_removes_and_re_adds_links() {
     b.stop();
 }
 
+#[test]
+fn set_peers_follows_an_address_change() {
+    let a_addr = free_addr();
+    let b_addr = free_addr();
+    let wrong = free_addr();
+    // A has B at an address where nothing listens; B has A right.
+    let mut a = Node::start(config(1, a_addr, &[(2, wrong)])).unwrap();
+    let mut b = Node::start(config(2, b_addr, &[(1, a_addr)])).unwrap();
+    b.expect(SLOW, &PeerEvent::Connected(1));
+    assert!(!a.is_connected(2));
+    a.cmds.send(Cmd::SetPeers(vec![(2, b_addr)])).unwrap();
+    a.expect(PROMPT, &PeerEvent::Connected(2));
+    assert_eq!(a.stats_of(2).addr, b_addr);
+    a.send(2, 1, b"moved".to_vec()).unwrap();
+    assert_eq!(b.frames_from(1, 1, PROMPT)[0], (1, b"moved".to_vec()));
+    // Moving a connected peer: Disconnected from the old link strictly
+    // before Connected from the new one (checked by stop()).
+    a.cmds.send(Cmd::SetPeers(vec![(2, wrong)])).unwrap();
+    a.expect(PROMPT, &PeerEvent::Disconnected(2));
+    a.cmds.send(Cmd::SetPeers(vec![(2, b_addr)])).unwrap();
+    a.expect(PROMPT, &PeerEvent::Connected(2));
+    a.stop();
+    b.stop();
+}
+
 /// A raw std socket speaking (or not) the protocol to a real member.
 fn raw_connect(to: SocketAddr) -> std::net::TcpStream {
     let s = std::net::TcpStream::connect_timeout(&to, PROMPT).expect("raw connect");
@@ -695,7 +762,8 @@ fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
 
 fn raw_handshake(to: SocketAddr, from_id: u64, to_id: u64, tag: u64) -> std::net::TcpStream {
     let mut s = raw_connect(to);
-    s.write_all(&Hello::new(from_id, to_id, tag).encode()).unwrap();
+    s.write_all(&Hello::new(from_id, to_id, tag).encode())
+        .unwrap();
     let mut answer = [0u8; HELLO_BYTES];
     s.read_exact(&mut answer).expect("handshake answer");
     assert_eq!(
@@ -732,7 +800,10 @@ fn malformed_input_closes_the_connection_without_harm() {
 
     // Handshakes that must be refused: closed with no answer.
     let refused: [(&str, Vec<u8>); 6] = [
-        ("bad magic", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n123".to_vec()),
+        (
+            "bad magic",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n123".to_vec(),
+        ),
         ("wrong tag", Hello::new(1, 2, 0xbad).encode().to_vec()),
         ("unknown id", Hello::new(7, 2, 0x5eed).encode().to_vec()),
         ("wrong receiver", Hello::new(1, 3, 0x5eed).encode().to_vec()),
@@ -755,7 +826,8 @@ fn malformed_input_closes_the_connection_without_harm() {
     }
     // A truncated handshake followed by EOF is just closed.
     let mut s = raw_connect(b_addr);
-    s.write_all(&Hello::new(1, 2, 0x5eed).encode()[..10]).unwrap();
+    s.write_all(&Hello::new(1, 2, 0x5eed).encode()[..10])
+        .unwrap();
     s.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(closed_by_peer(&mut s), "truncated handshake");
     // A frame cut off by EOF is dropped, not delivered.
@@ -796,7 +868,9 @@ fn a_newer_inbound_connection_replaces_the_older_one() {
 fn start_reports_bind_and_configuration_errors() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = Node::start(config(1, addr, &[])).err().expect("port in use");
+    let err = Node::start(config(1, addr, &[]))
+        .err()
+        .expect("port in use");
     assert!(err.contains("cannot listen"), "{err}");
     let mut cfg = config(1, free_addr(), &[]);
     cfg.peers = vec![(1, free_addr())];

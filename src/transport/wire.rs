@@ -104,7 +104,9 @@ pub enum Parse<'a> {
     Frame(ParsedFrame<'a>),
     /// More bytes are needed; `frame_bytes` is the whole frame's size on the
     /// wire once the prefix is known (so the reader can size its next read).
-    Incomplete { frame_bytes: Option<usize> },
+    Incomplete {
+        frame_bytes: Option<usize>,
+    },
 }
 
 /// Parses the first frame of `buf`. `len_max` bounds the length prefix
