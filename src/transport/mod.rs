@@ -137,7 +137,10 @@
 //! if they were connected) and their inbound connection, and an id whose
 //! address changed gets a new link. Dropping the last [`PeerTransport`]
 //! clone shuts the transport down: the listener stops (its port is free at
-//! once), every connection is shut down, every task ends.
+//! once), every connection is shut down, every task ends, and then the event
+//! receiver returns `None`. The receiver must live as long as the transport:
+//! once it is dropped, each task stops at its next event and the transport
+//! goes quiet (`send` returns `NotConnected`).
 
 mod inbound;
 mod outbound;
@@ -265,6 +268,9 @@ pub struct PeerStats {
     /// Frames and wire bytes (prefixes included) written to the socket.
     pub frames_sent: u64,
     pub bytes_sent: u64,
+    /// Batches written (each one buffer handed to the socket in one
+    /// `write_all`); `frames_sent / batches_sent` is the batching factor.
+    pub batches_sent: u64,
     /// Frames and wire bytes read from the peer's inbound connections.
     pub frames_received: u64,
     pub bytes_received: u64,
@@ -561,6 +567,7 @@ struct LinkState {
     established: u64,
     frames_sent: u64,
     bytes_sent: u64,
+    batches_sent: u64,
     frames_received: u64,
     bytes_received: u64,
     dropped_frames: u64,
@@ -737,6 +744,7 @@ impl Inner {
                     connected: st.connected,
                     inbound_connected: inbound.contains_key(&p.id),
                     frames_sent: st.frames_sent,
+                    batches_sent: st.batches_sent,
                     bytes_sent: st.bytes_sent,
                     frames_received: st.frames_received,
                     bytes_received: st.bytes_received,

@@ -241,6 +241,7 @@ async fn serve(peer: &Peer, wake: &LocalReceiver<()>, stream: TcpStream) -> Link
             {
                 let mut st = peer.state.borrow_mut();
                 st.frames_sent += frames;
+                st.batches_sent += 1;
                 st.bytes_sent += batch.len() as u64;
                 st.in_flight_bytes = 0;
                 st.in_flight_frames = 0;

@@ -89,6 +89,12 @@ enum Cmd {
         first_seq: u64,
         reply: mpsc::Sender<FloodResult>,
     },
+    /// Sends `count` small frames synchronously, without yielding.
+    Burst {
+        to: u64,
+        count: u64,
+        reply: mpsc::Sender<u64>,
+    },
     Connected(u64, mpsc::Sender<bool>),
     Stats(mpsc::Sender<Vec<PeerStats>>),
     SetPeers(Vec<(u64, SocketAddr)>),
@@ -113,6 +119,8 @@ struct Node {
     backlog: VecDeque<PeerEvent>,
     /// Every Connected/Disconnected received, in order.
     status: Vec<PeerEvent>,
+    /// After a stop: whether the event stream ended (all tasks finished).
+    stopped: mpsc::Receiver<bool>,
     thread: Option<glommio::ExecutorJoinHandle<()>>,
 }
 
@@ -124,6 +132,7 @@ impl Node {
         let (cmd_tx, cmd_rx) = mpsc::channel::<Cmd>();
         let (ev_tx, ev_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let (stopped_tx, stopped_rx) = mpsc::channel();
         let thread = LocalExecutorBuilder::new(Placement::Unbound)
             .name(&format!("transport-test-{id}"))
             .io_memory(1 << 20)
@@ -140,6 +149,8 @@ impl Node {
                 };
                 let paused = Rc::new(Cell::new(false));
                 let fwd_paused = paused.clone();
+                let ended = Rc::new(Cell::new(false));
+                let fwd_ended = ended.clone();
                 glommio::spawn_local(async move {
                     loop {
                         while fwd_paused.get() {
@@ -151,9 +162,10 @@ impl Node {
                                     return;
                                 }
                             }
-                            None => return,
+                            None => break,
                         }
                     }
+                    fwd_ended.set(true);
                 })
                 .detach();
                 loop {
@@ -226,6 +238,14 @@ impl Node {
                             }
                             let _ = reply.send(result);
                         }
+                        Cmd::Burst { to, count, reply } => {
+                            let sent = (0..count)
+                                .take_while(|seq| {
+                                    transport.send(to, 3, &body(id, to, *seq, 40)).is_ok()
+                                })
+                                .count();
+                            let _ = reply.send(sent as u64);
+                        }
                         Cmd::Connected(peer, reply) => {
                             let _ = reply.send(transport.is_connected(peer));
                         }
@@ -237,7 +257,13 @@ impl Node {
                         Cmd::Stop => break,
                     }
                 }
+                // Shut down: every task ends, so the event stream ends.
                 drop(transport);
+                let until = Instant::now() + PROMPT;
+                while !ended.get() && Instant::now() < until {
+                    glommio::timer::sleep(Duration::from_millis(1)).await;
+                }
+                let _ = stopped_tx.send(ended.get());
             })
             .map_err(|e| format!("spawning executor: {e}"))?;
         match ready_rx.recv_timeout(SLOW) {
@@ -255,6 +281,7 @@ impl Node {
             events: ev_rx,
             backlog: VecDeque::new(),
             status: Vec::new(),
+            stopped: stopped_rx,
             thread: Some(thread),
         })
     }
@@ -364,11 +391,20 @@ impl Node {
         self.backlog.drain(..).collect()
     }
 
+    /// Stops the member and checks that its transport shut down cleanly and
+    /// that its status events alternated.
     fn stop(mut self) {
         let _ = self.cmds.send(Cmd::Stop);
         if let Some(t) = self.thread.take() {
             t.join().expect("node thread");
         }
+        assert_eq!(
+            self.stopped.try_recv(),
+            Ok(true),
+            "node {}: the event stream did not end after shutdown (a task outlived it)",
+            self.id
+        );
+        while self.pull(Instant::now()) {}
         assert_alternating(self.id, &self.status);
     }
 }
@@ -488,6 +524,19 @@ fn three_members_exchange_frames_in_order_with_large_frames() {
             );
         }
     }
+    // A burst queued in one go is written as one batch.
+    let before = nodes[0].stats_of(2);
+    let burst = nodes[0].ask(|reply| Cmd::Burst {
+        to: 2,
+        count: 500,
+        reply,
+    });
+    assert_eq!(burst, 500);
+    let got = nodes[1].frames_from(1, 500, SLOW);
+    assert_eq!(seq_of(&got[499].1), 499);
+    let after = nodes[0].stats_of(2);
+    assert_eq!(after.frames_sent - before.frames_sent, 500);
+    assert_eq!(after.batches_sent - before.batches_sent, 1, "{after:?}");
     for node in nodes {
         node.stop();
     }
