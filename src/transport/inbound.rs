@@ -14,7 +14,18 @@ use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
+/// Clears `Inner::listen_fd` when the accept loop ends (declared after
+/// the listener, so it runs before the listener closes).
+struct ListenerOpen<'a>(&'a Inner);
+
+impl Drop for ListenerOpen<'_> {
+    fn drop(&mut self) {
+        self.0.listen_fd.set(None);
+    }
+}
+
 pub(super) async fn accept_loop(inner: Rc<Inner>, listener: TcpListener) {
+    let _open = ListenerOpen(&inner);
     loop {
         let accepted = or(async { Some(listener.accept().await) }, async {
             inner.stop.wait().await;
@@ -145,6 +156,11 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
     // replacing (and closing) any older one.
     let exit = Rc::new(Latch::new());
     let _exit = FireOnDrop(exit.clone());
+    let _registered = Registered {
+        inner: &inner,
+        id,
+        conn,
+    };
     let previous = inner.inbound.borrow_mut().insert(
         id,
         InboundSlot {
@@ -263,6 +279,20 @@ fn refuse(
         tracing::warn!(?remote, claimed_id = id, %detail, "refusing quorum connection: {reason}");
     } else {
         tracing::debug!(?remote, claimed_id = id, %detail, "refusing quorum connection: {reason}");
+    }
+}
+
+/// Releases the inbound slot however the connection's task ends (declared
+/// after the stream, so before it closes).
+struct Registered<'a> {
+    inner: &'a Inner,
+    id: u64,
+    conn: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        release_slot(self.inner, self.id, self.conn);
     }
 }
 

@@ -137,7 +137,10 @@
 //! if they were connected) and their inbound connection, and an id whose
 //! address changed gets a new link. Dropping the last [`PeerTransport`]
 //! clone shuts the transport down: the listener stops (its port is free at
-//! once), every connection is shut down, every task ends.
+//! once), every connection is shut down, every task ends, and then the event
+//! receiver returns `None`. The receiver must live as long as the transport:
+//! once it is dropped, each task stops at its next event and the transport
+//! goes quiet (`send` returns `NotConnected`).
 
 mod inbound;
 mod outbound;
@@ -265,6 +268,9 @@ pub struct PeerStats {
     /// Frames and wire bytes (prefixes included) written to the socket.
     pub frames_sent: u64,
     pub bytes_sent: u64,
+    /// Batches written (each one buffer handed to the socket in one
+    /// `write_all`); `frames_sent / batches_sent` is the batching factor.
+    pub batches_sent: u64,
     /// Frames and wire bytes read from the peer's inbound connections.
     pub frames_received: u64,
     pub bytes_received: u64,
@@ -323,7 +329,7 @@ impl PeerTransport {
             frame_bytes_max: config.frame_bytes_max,
             queue_bytes_max: config.queue_bytes_max,
             local_addr,
-            listen_fd,
+            listen_fd: Cell::new(Some(listen_fd)),
             events,
             stop: Latch::new(),
             peers: RefCell::new(HashMap::new()),
@@ -504,7 +510,9 @@ pub(crate) struct Inner {
     frame_bytes_max: usize,
     queue_bytes_max: usize,
     local_addr: SocketAddr,
-    listen_fd: RawFd,
+    /// The listening socket while the accept loop owns it (cleared before
+    /// the listener is dropped, so shutdown never touches a reused fd).
+    listen_fd: Cell<Option<RawFd>>,
     events: LocalSender<PeerEvent>,
     /// Fired by shutdown.
     stop: Latch,
@@ -559,6 +567,7 @@ struct LinkState {
     established: u64,
     frames_sent: u64,
     bytes_sent: u64,
+    batches_sent: u64,
     frames_received: u64,
     bytes_received: u64,
     dropped_frames: u64,
@@ -735,6 +744,7 @@ impl Inner {
                     connected: st.connected,
                     inbound_connected: inbound.contains_key(&p.id),
                     frames_sent: st.frames_sent,
+                    batches_sent: st.batches_sent,
                     bytes_sent: st.bytes_sent,
                     frames_received: st.frames_received,
                     bytes_received: st.bytes_received,
@@ -777,7 +787,9 @@ impl Inner {
         tracing::info!(my_id = self.my_id, listen = %self.local_addr, "peer transport stopping");
         self.stop.fire();
         // Frees the port at once even while glommio still holds the socket.
-        shutdown_fd(self.listen_fd);
+        if let Some(fd) = self.listen_fd.take() {
+            shutdown_fd(fd);
+        }
         let peers: Vec<Rc<Peer>> = self.peers.borrow_mut().drain().map(|(_, p)| p).collect();
         for peer in peers {
             peer.stop();

@@ -75,7 +75,7 @@ pub(super) async fn run_link(
             None => break,
             Some(Err(e)) => {
                 failures = failures.saturating_add(1);
-                if failures == 1 || failures % CONNECT_FAILURE_WARN_EVERY == 0 {
+                if failures == 1 || failures.is_multiple_of(CONNECT_FAILURE_WARN_EVERY) {
                     tracing::warn!(peer = id, addr = %peer.addr, attempts = failures, error = %e, "cannot reach peer; retrying");
                 } else {
                     tracing::debug!(peer = id, addr = %peer.addr, attempts = failures, error = %e, "cannot reach peer; retrying");
@@ -117,13 +117,11 @@ pub(super) async fn run_link(
             st.in_flight_frames = 0;
             (dropped, st.close_reason.take())
         };
-        match reason {
-            Some(reason) => {
-                tracing::info!(peer = id, addr = %peer.addr, %reason, dropped_frames = dropped, "peer disconnected")
-            }
-            None => {
-                tracing::warn!(peer = id, addr = %peer.addr, reason = %end, dropped_frames = dropped, "peer disconnected")
-            }
+        let reason = reason.map_or_else(|| end.to_string(), str::to_string);
+        if peer.is_stopping() {
+            tracing::info!(peer = id, addr = %peer.addr, %reason, dropped_frames = dropped, "peer disconnected");
+        } else {
+            tracing::warn!(peer = id, addr = %peer.addr, %reason, dropped_frames = dropped, "peer disconnected");
         }
         if !inner.emit(PeerEvent::Disconnected(id)).await {
             break;
@@ -243,6 +241,7 @@ async fn serve(peer: &Peer, wake: &LocalReceiver<()>, stream: TcpStream) -> Link
             {
                 let mut st = peer.state.borrow_mut();
                 st.frames_sent += frames;
+                st.batches_sent += 1;
                 st.bytes_sent += batch.len() as u64;
                 st.in_flight_bytes = 0;
                 st.in_flight_frames = 0;
