@@ -43,6 +43,7 @@
 
 use super::core::{CoreConfig, Output};
 use super::messages::*;
+use super::membership::Membership;
 use super::wire::*;
 use crate::auth::AuthIds;
 use crate::ops::txn::Txn;
@@ -53,7 +54,10 @@ use crate::proto::{
 use crate::session::{ConnectionOwner, SessionTable};
 use crate::tree::DataTree;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, Entry, EntryType, HardState, Message};
+use raft::eraftpb::{
+    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
+    Entry, EntryType, HardState, Message,
+};
 use raft::storage::MemStorage;
 use raft::{RawNode, StateRole};
 use std::collections::{HashMap, VecDeque};
@@ -72,6 +76,8 @@ pub const PENDING_SYNCS_MAX: usize = 16 * 1024;
 pub struct EnsembleConfig {
     pub core: CoreConfig,
     pub my_id: MemberId,
+    /// The membership from zoo.cfg (reconfig entries in the log change it).
+    pub servers: Vec<crate::config::ServerSpec>,
     pub voters: Vec<MemberId>,
     pub learners: Vec<MemberId>,
     /// One raft tick (`Member::tick` is called this often).
@@ -183,6 +189,10 @@ pub struct Member {
     next_reap_ms: i64,
     log_failure: Option<String>,
     pending_gathers: Vec<super::core::PendingGather>,
+    /// The current membership, as `/zookeeper/config` shows it.
+    membership: Membership,
+    /// Set when an applied reconfig changed who the peers are.
+    membership_changed: Option<Vec<crate::config::ServerSpec>>,
     next_gather_token: u64,
     shard_count: usize,
     mono_ms: i64,
@@ -268,6 +278,8 @@ impl Member {
             next_reap_ms,
             log_failure: None,
             pending_gathers: Vec::new(),
+            membership: Membership::new(cfg.servers.clone(), 0),
+            membership_changed: None,
             next_gather_token: 1,
             shard_count,
             mono_ms,
@@ -290,6 +302,16 @@ impl Member {
 
     pub fn take_persists(&mut self) -> Vec<PersistRequest> {
         std::mem::take(&mut self.persists)
+    }
+
+    /// The membership after a reconfig was applied, once (for the transport).
+    pub fn take_membership_change(&mut self) -> Option<Vec<crate::config::ServerSpec>> {
+        self.membership_changed.take()
+    }
+
+    /// `/zookeeper/config`'s text for the current membership.
+    pub fn membership_text(&self) -> String {
+        self.membership.text()
     }
 
     pub fn my_id(&self) -> MemberId {
@@ -801,6 +823,25 @@ impl Member {
             );
             return;
         }
+        if let Request::Reconfig {
+            joining,
+            leaving,
+            new_members,
+            cur_config_id,
+        } = request
+        {
+            match self.prep_reconfig(
+                auth,
+                joining.as_deref(),
+                leaving.as_deref(),
+                new_members.as_deref(),
+                *cur_config_id,
+            ) {
+                Ok((servers, cc)) => self.propose_reconfig(servers, cc, wall_ms, origin),
+                Err(code) => self.reply_after(origin, Err(code)),
+            }
+            return;
+        }
         let ctx = WriteContext {
             session_id,
             auth,
@@ -814,6 +855,103 @@ impl Member {
                 self.reply_after(origin, Ok(Response::Multi(results)));
             }
             txn => self.propose(txn, wall_ms, Some(origin), None),
+        }
+    }
+
+    /// Validates a reconfig in ZooKeeper's order: enabled, permission on
+    /// /zookeeper/config, the request itself, the expected version, and one
+    /// membership change at a time.
+    fn prep_reconfig(
+        &self,
+        auth: &AuthIds,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        cur_config_id: i64,
+    ) -> Result<(Vec<crate::config::ServerSpec>, ConfChangeV2), ErrorCode> {
+        if !self.cfg.core.ops.reconfig_enabled {
+            return Err(ErrorCode::ReconfigDisabled);
+        }
+        let pending = self.pending.as_ref().expect("leader is ready");
+        let node = pending
+            .get(crate::tree::CONFIG_PATH)
+            .expect("/zookeeper/config always exists");
+        crate::auth::acl::check(
+            &node.acl,
+            auth,
+            crate::proto::perms::WRITE,
+            self.cfg.core.ops.skip_acl,
+        )?;
+        let servers = self
+            .membership
+            .reconfigured(joining, leaving, new_members)?;
+        if cur_config_id != -1 && cur_config_id != self.membership.version {
+            return Err(ErrorCode::BadVersion);
+        }
+        if self.node.raft.has_pending_conf() {
+            return Err(ErrorCode::ReconfigInProgress);
+        }
+        let next = Membership::new(servers.clone(), 0);
+        let mut changes = Vec::new();
+        for s in &next.servers {
+            let old = self.membership.servers.iter().find(|o| o.id == s.id);
+            if old.map(|o| o.role) != Some(s.role) {
+                let mut c = ConfChangeSingle {
+                    node_id: s.id,
+                    ..Default::default()
+                };
+                c.set_change_type(match s.role {
+                    crate::config::PeerRole::Participant => ConfChangeType::AddNode,
+                    crate::config::PeerRole::Observer => ConfChangeType::AddLearnerNode,
+                });
+                changes.push(c);
+            }
+        }
+        for o in &self.membership.servers {
+            if !next.servers.iter().any(|s| s.id == o.id) {
+                let mut c = ConfChangeSingle {
+                    node_id: o.id,
+                    ..Default::default()
+                };
+                c.set_change_type(ConfChangeType::RemoveNode);
+                changes.push(c);
+            }
+        }
+        let mut cc = ConfChangeV2::default();
+        cc.set_changes(changes.into());
+        cc.set_transition(ConfChangeTransition::Auto);
+        Ok((servers, cc))
+    }
+
+    fn propose_reconfig(
+        &mut self,
+        servers: Vec<crate::config::ServerSpec>,
+        cc: ConfChangeV2,
+        wall_ms: i64,
+        origin: RemoteOrigin,
+    ) {
+        self.counter += 1;
+        let zxid = (self.epoch << 32) | self.counter;
+        let text = Membership::new(servers, zxid).text();
+        let txn = Txn::Reconfig {
+            config: Arc::from(text.as_bytes()),
+        };
+        let pending = self.pending.as_mut().expect("leader is ready");
+        write::apply(pending, &txn, zxid, wall_ms);
+        let payload = EntryPayload {
+            zxid,
+            time_ms: wall_ms,
+            origin: Some(origin),
+            connect: None,
+            txn,
+        };
+        match self.node.propose_conf_change(encode_entry(&payload), cc) {
+            Ok(()) => self.last_proposed_zxid = zxid,
+            Err(e) => {
+                tracing::warn!(error = %e, "membership change refused by raft");
+                self.pending = None;
+                self.reply_after(origin, Err(ErrorCode::ReconfigInProgress));
+            }
         }
     }
 
@@ -1194,10 +1332,7 @@ impl Member {
                     ),
                 },
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    tracing::warn!(
-                        index = e.index,
-                        "membership change entries are not applied yet"
-                    );
+                    self.apply_conf_change_entry(&e);
                 }
             }
             if self.is_leader()
@@ -1208,6 +1343,60 @@ impl Member {
             }
         }
         self.release_held();
+    }
+
+    /// A committed membership change: raft's configuration first, then the
+    /// Reconfig txn in the entry's context (absent in raft's own entry that
+    /// leaves a joint configuration).
+    fn apply_conf_change_entry(&mut self, e: &Entry) {
+        let cc = if e.get_entry_type() == EntryType::EntryConfChangeV2 {
+            ConfChangeV2::parse_from_bytes(&e.data)
+        } else {
+            // Roost proposes only V2; a V1 entry is one change.
+            ConfChange::parse_from_bytes(&e.data).map(|c| {
+                let mut single = ConfChangeSingle {
+                    node_id: c.node_id,
+                    ..Default::default()
+                };
+                single.set_change_type(c.get_change_type());
+                let mut v2 = ConfChangeV2::default();
+                v2.set_changes(vec![single].into());
+                v2
+            })
+        };
+        let cc = match cc {
+            Ok(cc) => cc,
+            Err(err) => panic!("committed membership change {} does not decode: {err}", e.index),
+        };
+        match self.node.apply_conf_change(&cc) {
+            Ok(cs) => {
+                self.cfg.voters = cs.voters.clone();
+                self.cfg.learners = cs.learners.clone();
+                tracing::info!(index = e.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
+                self.node.mut_store().wl().set_conf_state(cs);
+            }
+            Err(err) => tracing::error!(index = e.index, error = %err, "membership change not applied"),
+        }
+        if e.context.is_empty() {
+            return;
+        }
+        let p = match decode_entry(&e.context) {
+            Ok(p) => p,
+            Err(err) => panic!("membership change {} carries a bad payload: {err}", e.index),
+        };
+        if let Txn::Reconfig { config } = &p.txn {
+            match std::str::from_utf8(config)
+                .map_err(|e| e.to_string())
+                .and_then(Membership::parse_text)
+            {
+                Ok(m) => {
+                    self.membership_changed = Some(m.servers.clone());
+                    self.membership = m;
+                }
+                Err(err) => tracing::error!(error = %err, "reconfig entry with an unreadable membership"),
+            }
+        }
+        self.apply_payload(p);
     }
 
     fn apply_payload(&mut self, p: EntryPayload) {

@@ -12,6 +12,7 @@
 pub mod core;
 pub mod ensemble;
 pub mod log;
+pub mod membership;
 pub mod messages;
 pub mod wire;
 

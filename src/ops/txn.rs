@@ -88,6 +88,12 @@ pub enum Txn {
     DeleteContainer {
         path: PathKey,
     },
+    /// An ensemble membership change: `/zookeeper/config` gets the new
+    /// membership text (ZooKeeper sets its version to -1, and so do we).
+    /// The raft configuration change travels in the same log entry.
+    Reconfig {
+        config: Arc<[u8]>,
+    },
 }
 
 impl Txn {

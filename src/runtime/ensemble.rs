@@ -12,6 +12,7 @@ use super::{
 };
 use crate::config::{Config, PeerRole};
 use crate::consensus::ensemble::{EnsembleConfig, Member, PersistRequest, RaftRecovered};
+use crate::consensus::membership::Membership;
 use crate::consensus::wire::FRAME_FORWARD;
 use crate::consensus::{CoreConfig, ToConsensus, ToShard};
 use crate::transport::{PeerEvent, PeerTransport, TransportConfig};
@@ -69,19 +70,6 @@ fn ensemble_secret(config: &Config) -> [u8; 32] {
         chunk.copy_from_slice(&h.finalize()[..16]);
     }
     out
-}
-
-/// `/zookeeper/config` as ZooKeeper writes it: one `server.N=` line per
-/// member (with `;clientAddress:port` when the line names one), then
-/// `version=` (hex; 0 for a static configuration).
-fn membership_text(config: &Config) -> String {
-    let mut text = String::new();
-    for s in &config.servers {
-        text.push_str(&s.to_string());
-        text.push('\n');
-    }
-    text.push_str("version=0");
-    text
 }
 
 fn entry_from_record(r: RaftRecord) -> Entry {
@@ -218,6 +206,7 @@ pub(super) fn run(
     let ensemble_config = EnsembleConfig {
         core: core_config,
         my_id: me.id,
+        servers: config.servers.clone(),
         voters,
         learners,
         raft_tick_ms: tick_ms,
@@ -236,7 +225,7 @@ pub(super) fn run(
         frame_bytes_max: PEER_FRAME_BYTES_MAX,
         queue_bytes_max: PEER_QUEUE_BYTES_MAX,
     };
-    let membership = membership_text(&config);
+    let membership = Membership::new(config.servers.clone(), 0).text();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
@@ -351,6 +340,23 @@ fn after_step(live: &mut Live, outboxes: &Outboxes) {
     if forward_lost {
         live.member.forwards_lost();
         live.member.drive(wall);
+    }
+    if let Some(servers) = live.member.take_membership_change() {
+        // A reconfig committed: talk to exactly the new members. A member
+        // whose address does not resolve is skipped (and logged).
+        let my_id = live.member.my_id();
+        let peers: Vec<(u64, SocketAddr)> = servers
+            .iter()
+            .filter(|s| s.id != my_id)
+            .filter_map(|s| match resolve(&s.host, s.quorum_port) {
+                Ok(addr) => Some((s.id, addr)),
+                Err(e) => {
+                    tracing::warn!(member = s.id, error = %e, "new member unreachable");
+                    None
+                }
+            })
+            .collect();
+        live.transport.set_peers(peers);
     }
     dispatch(live.member.take_outputs(), outboxes);
 }

@@ -52,6 +52,7 @@ const TAG_MULTI_ERROR: u8 = 8;
 const TAG_CREATE_SESSION: u8 = 9;
 const TAG_CLOSE_SESSION: u8 = 10;
 const TAG_DELETE_CONTAINER: u8 = 11;
+const TAG_RECONFIG: u8 = 12;
 
 /// Appends the encoding of `txn` (version byte first) to `out`.
 pub fn encode_txn(txn: &Txn, out: &mut Vec<u8>) {
@@ -182,6 +183,10 @@ fn encode_inner(txn: &Txn, out: &mut Vec<u8>) {
         Txn::DeleteContainer { path } => {
             out.push(TAG_DELETE_CONTAINER);
             put_str(out, path);
+        }
+        Txn::Reconfig { config } => {
+            out.push(TAG_RECONFIG);
+            put_opt_bytes(out, &Some(config.clone()));
         }
     }
 }
@@ -370,6 +375,11 @@ impl<'a> Reader<'a> {
                 session_id: self.i64()?,
             },
             TAG_DELETE_CONTAINER => Txn::DeleteContainer { path: self.str()? },
+            TAG_RECONFIG => Txn::Reconfig {
+                config: self
+                    .opt_bytes()?
+                    .ok_or_else(|| self.err_at(at, "reconfig without a configuration".into()))?,
+            },
             t => return Err(self.err_at(at, format!("unknown txn tag {t}"))),
         })
     }
@@ -416,6 +426,7 @@ pub fn summarize_txn(txn: &Txn) -> String {
         } => format!("createSession 0x{session_id:x} timeout={timeout_ms}ms"),
         Txn::CloseSession { session_id } => format!("closeSession 0x{session_id:x}"),
         Txn::DeleteContainer { path } => format!("deleteContainer {path}"),
+        Txn::Reconfig { config } => format!("reconfig config={}B", config.len()),
     }
 }
 

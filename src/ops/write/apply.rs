@@ -59,6 +59,20 @@ pub fn apply(tree: &mut DataTree, txn: &Txn, zxid: Zxid, time_ms: i64) -> Applie
             delete_node(tree, path, zxid, &mut events);
             Ok(Response::Empty)
         }
+        Txn::Reconfig { config } => {
+            let path: PathKey = Arc::from(crate::tree::CONFIG_PATH);
+            let acl = existing(tree, &path, "reconfig").acl.clone();
+            let stat = tree.set_node_data(&path, Some(config.clone()), -1, zxid, time_ms);
+            events.push(WatchEvent {
+                event_type: EventType::NodeDataChanged,
+                path,
+                acl,
+            });
+            Ok(Response::GetData {
+                data: Some(config.to_vec()),
+                stat,
+            })
+        }
         Txn::Check { .. } => panic!("apply: a check txn exists only inside a multi: {txn:?}"),
         Txn::Create(_) | Txn::Delete { .. } | Txn::SetData { .. } | Txn::SetAcl { .. } => {
             Ok(apply_sub_op(tree, txn, zxid, time_ms, &mut events).into_response())
