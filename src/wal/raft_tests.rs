@@ -143,7 +143,10 @@ fn raft_roundtrip_entries_and_hard_state() {
     assert_eq!(w.durable_zxid(), 8);
     assert_eq!(w.hard_state(), Some(hs(2, 3, 5)));
     let s = w.stats();
-    assert_eq!((s.batches, s.records, s.fsyncs, s.durable_zxid), (1, 8, 2, 8));
+    assert_eq!(
+        (s.batches, s.records, s.fsyncs, s.durable_zxid),
+        (1, 8, 2, 8)
+    );
 
     // Hard state alone: no log write.
     let (writes, syncs) = (dev.writes(), dev.syncs());
@@ -369,7 +372,10 @@ fn raft_reset_discards_everything_before() {
     let e = w
         .persist(&[persist(101, entries(50, 50, 3, 1))])
         .unwrap_err();
-    assert!(e.to_string().contains("below the log's first index 101"), "{e}");
+    assert!(
+        e.to_string().contains("below the log's first index 101"),
+        "{e}"
+    );
 
     // A reset without entries: the log is empty and restarts there.
     let only_reset = RaftPersist {
@@ -465,7 +471,10 @@ fn raft_gap_on_disk_is_fatal_at_recovery() {
             reason,
         }) => {
             assert_eq!((file, offset), (seg(0), end));
-            assert!(reason.contains("raft record index 7 after 5: a gap"), "{reason}");
+            assert!(
+                reason.contains("raft record index 7 after 5: a gap"),
+                "{reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -535,7 +544,10 @@ fn raft_and_standalone_records_mixed_are_corrupt() {
                 let m = e.to_string();
                 assert!(m.contains(&seg(0).display().to_string()), "{opener}: {m}");
                 assert!(m.contains("is a raft record (kind 2)"), "{opener}: {m}");
-                assert!(m.contains("written by a standalone server"), "{opener}: {m}");
+                assert!(
+                    m.contains("written by a standalone server"),
+                    "{opener}: {m}"
+                );
                 assert!(m.contains("mixing"), "{opener}: {m}");
             }
             other => panic!("{opener}: {other:?}"),
@@ -625,7 +637,9 @@ fn raft_and_standalone_refuse_each_others_log() {
             },
             "entries {with_entries}"
         );
-        assert!(e.to_string().contains("written by a replicated (raft) member"));
+        assert!(e
+            .to_string()
+            .contains("written by a replicated (raft) member"));
         // Without its hard state file a raft log with entries is still
         // refused, and as raft it is corrupt.
         if with_entries {
@@ -859,7 +873,10 @@ fn raft_real_files_roundtrip_and_dump() {
     let mut out = Vec::new();
     dump(&d, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("hardstate: term 1 vote 1 commit 145"), "{text}");
+    assert!(
+        text.contains("hardstate: term 1 vote 1 commit 145"),
+        "{text}"
+    );
     assert!(
         text.contains("log: raft, 120 live entries, first index 1, last index 120"),
         "{text}"

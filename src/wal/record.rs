@@ -204,7 +204,10 @@ pub fn raft_body_bytes(r: &RaftRecord) -> usize {
 /// what is wrong.
 pub fn decode_raft_body(body: &[u8]) -> Result<(RaftEntryKind, Vec<u8>, Vec<u8>), String> {
     if body.len() < RAFT_BODY_PREFIX_BYTES {
-        return Err(format!("raft entry body of {} bytes is too short", body.len()));
+        return Err(format!(
+            "raft entry body of {} bytes is too short",
+            body.len()
+        ));
     }
     let kind = RaftEntryKind::from_u8(body[0])
         .ok_or_else(|| format!("unknown raft entry type {}", body[0]))?;
@@ -484,7 +487,11 @@ mod tests {
         );
         assert_eq!(
             decode_raft_body(&body).unwrap(),
-            (RaftEntryKind::ConfChangeV2, b"hello".to_vec(), b"ctx".to_vec())
+            (
+                RaftEntryKind::ConfChangeV2,
+                b"hello".to_vec(),
+                b"ctx".to_vec()
+            )
         );
         // Empty data and context.
         let e = RaftRecord {

@@ -475,13 +475,11 @@ fn decode_body(h: &RecordHeader, body: &[u8]) -> Result<Payload, String> {
         KIND_TXN => decode_payload(body)
             .map(|(time_ms, txn)| Payload::Txn { time_ms, txn })
             .map_err(|e| e.to_string()),
-        KIND_RAFT => {
-            decode_raft_body(body).map(|(kind, data, context)| Payload::Raft {
-                kind,
-                data,
-                context,
-            })
-        }
+        KIND_RAFT => decode_raft_body(body).map(|(kind, data, context)| Payload::Raft {
+            kind,
+            data,
+            context,
+        }),
         KIND_RAFT_RESET if body.is_empty() => Ok(Payload::RaftReset),
         KIND_RAFT_RESET => Err(format!("raft reset with a body of {} bytes", body.len())),
         k => unreachable!("record kind {k} passed header parsing"),

@@ -781,7 +781,10 @@ impl LogWriter {
             if let Err(e) = self.append_encoded(&items) {
                 return Err(self.poison(e));
             }
-            assert_eq!(self.last_index, last as i64, "writer and validation disagree");
+            assert_eq!(
+                self.last_index, last as i64,
+                "writer and validation disagree"
+            );
             self.durable = last as i64;
             self.probe.on_batch(items.len(), self.durable);
         }
