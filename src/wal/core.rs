@@ -331,7 +331,7 @@ impl TxnLog for DurableLog {
 mod tests {
     use super::*;
     use crate::io::FaultyDevice;
-    use crate::wal::{SyncMode, WalConfig};
+    use crate::wal::{HardState, SyncMode, WalConfig};
     use glommio::channels::shared_channel;
     use glommio::LocalExecutorBuilder;
     use std::path::Path;
@@ -454,6 +454,204 @@ mod tests {
         assert_eq!(log.failure(), Some(reason.as_str()));
         assert_eq!(log.durable_zxid(), 0);
         assert!(stats.failed);
+    }
+
+    fn raft_cfg() -> WalConfig {
+        WalConfig {
+            segment_bytes: 64 * 1024,
+            sync_mode: SyncMode::Fdatasync,
+        }
+    }
+
+    fn raft_entries(from: u64, to: u64, term: u64) -> Vec<crate::wal::RaftRecord> {
+        (from..=to)
+            .map(|index| crate::wal::RaftRecord {
+                index,
+                term,
+                kind: crate::wal::RaftEntryKind::Normal,
+                data: vec![index as u8; 20],
+                context: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Runs a raft log core over `dev`: `commands` are queued before the
+    /// core starts draining (one group-committed batch), then events are
+    /// collected until one reports the last token (or a failure); then one
+    /// more Persist (`extra`) and a ReleaseBelow are sent, the channel is
+    /// closed, and the remaining events collected.
+    fn run_raft(
+        dev: FaultyDevice,
+        commands: Vec<RaftPersist>,
+        extra: RaftPersist,
+        sync_fault_after_open: Option<i32>,
+    ) -> (Vec<LogEvent>, crate::wal::WalStats) {
+        let (writer, rec) =
+            LogWriter::open_raft(Path::new("/raft-core"), raft_cfg(), Box::new(dev.clone()))
+                .unwrap();
+        assert!(rec.entries.is_empty());
+        if let Some(errno) = sync_fault_after_open {
+            dev.fail_next_sync(errno);
+        }
+        let probe = writer.probe();
+        let (cmd_tx, cmd_rx) = shared_channel::new_bounded(1024);
+        let (ev_tx, ev_rx) = shared_channel::new_bounded(1024);
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let core = LocalExecutorBuilder::default()
+            .name("raft-log-core-test")
+            .spawn(move || async move {
+                let rx = cmd_rx.connect().await;
+                let tx = ev_tx.connect().await;
+                b.wait();
+                run_log_core(writer, rx, tx).await;
+            })
+            .unwrap();
+        let client = LocalExecutorBuilder::default()
+            .name("raft-consensus-test")
+            .spawn(move || async move {
+                let tx = cmd_tx.connect().await;
+                let rx = ev_rx.connect().await;
+                let last = commands.last().unwrap().token;
+                for c in commands {
+                    tx.send(LogCommand::Persist(c)).await.unwrap();
+                }
+                barrier.wait();
+                let mut events = Vec::new();
+                while let Some(ev) = rx.recv().await {
+                    let done = matches!(ev, LogEvent::Persisted(t) if t >= last)
+                        || matches!(ev, LogEvent::Failed(_));
+                    events.push(ev);
+                    if done {
+                        break;
+                    }
+                }
+                tx.send(LogCommand::Persist(extra)).await.unwrap();
+                tx.send(LogCommand::ReleaseBelow(1)).await.unwrap();
+                drop(tx);
+                while let Some(ev) = rx.recv().await {
+                    events.push(ev);
+                }
+                events
+            })
+            .unwrap();
+        let events = client.join().unwrap();
+        core.join().unwrap();
+        (events, probe.snapshot())
+    }
+
+    fn hs(term: i64, commit: i64) -> HardState {
+        HardState {
+            term,
+            vote: 1,
+            commit,
+        }
+    }
+
+    #[test]
+    fn log_core_group_commits_persists_and_saves_the_last_hard_state() {
+        let dev = FaultyDevice::new();
+        let commands = vec![
+            RaftPersist {
+                token: 1,
+                entries: raft_entries(1, 3, 1),
+                ..RaftPersist::default()
+            },
+            RaftPersist {
+                token: 2,
+                hard_state: Some(hs(1, 1)),
+                ..RaftPersist::default()
+            },
+            RaftPersist {
+                token: 5,
+                // Replaces 2..3 of term 1.
+                entries: raft_entries(2, 4, 2),
+                hard_state: Some(hs(2, 3)),
+                reset_to: None,
+            },
+        ];
+        let extra = RaftPersist {
+            token: 6,
+            entries: raft_entries(5, 5, 2),
+            ..RaftPersist::default()
+        };
+        let (events, stats) = run_raft(dev.clone(), commands, extra, None);
+        assert_eq!(events, vec![LogEvent::Persisted(5), LogEvent::Persisted(6)]);
+        // Batch 1: one log write + sync and one hard state write + sync;
+        // batch 2: one log write + sync.
+        assert_eq!((stats.batches, stats.records, stats.fsyncs), (2, 7, 3));
+        assert_eq!(stats.durable_zxid, 5);
+        let (_, r) =
+            LogWriter::open_raft(Path::new("/raft-core"), raft_cfg(), Box::new(dev)).unwrap();
+        let mut expected = raft_entries(1, 1, 1);
+        expected.extend(raft_entries(2, 5, 2));
+        assert_eq!(r.entries, expected);
+        assert_eq!(r.hard_state, hs(2, 3));
+    }
+
+    #[test]
+    fn log_core_persist_failure_is_reported_once() {
+        let dev = FaultyDevice::new();
+        let commands = vec![RaftPersist {
+            token: 1,
+            entries: raft_entries(1, 3, 1),
+            hard_state: Some(hs(1, 3)),
+            reset_to: None,
+        }];
+        let extra = RaftPersist {
+            token: 2,
+            entries: raft_entries(4, 4, 1),
+            ..RaftPersist::default()
+        };
+        let (events, stats) = run_raft(dev.clone(), commands, extra, Some(libc::EIO));
+        assert_eq!(events.len(), 1, "{events:?}");
+        let LogEvent::Failed(reason) = &events[0] else {
+            panic!("{events:?}")
+        };
+        assert!(reason.contains("Input/output error"), "{reason}");
+        assert!(stats.failed);
+        // The failed sync made nothing durable, the hard state was never
+        // written.
+        dev.crash();
+        let (_, r) =
+            LogWriter::open_raft(Path::new("/raft-core"), raft_cfg(), Box::new(dev)).unwrap();
+        assert!(r.entries.is_empty());
+        assert_eq!(r.hard_state, HardState::default());
+    }
+
+    #[test]
+    fn log_core_rejected_sequence_is_a_failure() {
+        let dev = FaultyDevice::new();
+        let commands = vec![
+            RaftPersist {
+                token: 1,
+                entries: raft_entries(1, 3, 1),
+                ..RaftPersist::default()
+            },
+            RaftPersist {
+                token: 2,
+                entries: raft_entries(5, 5, 1),
+                ..RaftPersist::default()
+            },
+        ];
+        let extra = RaftPersist {
+            token: 3,
+            entries: raft_entries(1, 1, 1),
+            ..RaftPersist::default()
+        };
+        let (events, _) = run_raft(dev, commands, extra, None);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(
+            matches!(&events[0], LogEvent::Failed(r) if r.contains("out of sequence")),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "standalone log")]
+    fn durable_log_refuses_persisted() {
+        let mut log = DurableLog::new(0);
+        log.on_event(LogEvent::Persisted(1));
     }
 
     #[test]

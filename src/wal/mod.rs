@@ -105,4 +105,6 @@ impl WalError {
 }
 
 #[cfg(test)]
+mod raft_tests;
+#[cfg(test)]
 mod tests;

@@ -100,8 +100,8 @@
 //!   replacing an uncommitted tail), a reset supersedes every earlier
 //!   record, so the live (not superseded) entries are contiguous.
 //!
-//! The first record of the log (after older segments were released) may
-//! have any index >= 1.
+//! These rules relate each record to the one before it in the log; the
+//! first record (older segments may have been released) has none before it.
 //!
 //! # Writing
 //!
