@@ -273,3 +273,74 @@ fn an_observer_serves_reads_forwards_writes_and_never_leads() {
     assert_ne!(new, observer);
     assert_eq!(e.member(observer).mode().as_deref(), Some("observer"));
 }
+
+#[test]
+fn reconfig_adds_and_removes_an_observer_through_raft() {
+    // super:test, as kazoo's harness configures it.
+    let e = Ensemble::start(
+        3,
+        0,
+        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
+    );
+    let joining = "server.100=127.0.0.1:1:2:observer;127.0.0.1:3";
+    rt().block_on(async {
+        let plain = client(&e.connect_string(), Duration::from_secs(4)).await;
+        let add = || zk::EnsembleUpdate::Incremental {
+            joinings: vec![joining].into_iter(),
+            leavings: Vec::new().into_iter(),
+        };
+        assert!(
+            matches!(
+                plain.update_ensemble(add(), None).await,
+                Err(zk::Error::NoAuth)
+            ),
+            "reconfig needs WRITE on /zookeeper/config"
+        );
+        let admin = client(&e.connect_string(), Duration::from_secs(4)).await;
+        admin
+            .auth("digest".into(), b"super:test".to_vec())
+            .await
+            .unwrap();
+        let bad = zk::EnsembleUpdate::Incremental {
+            joinings: vec!["some thing"].into_iter(),
+            leavings: Vec::new().into_iter(),
+        };
+        assert!(matches!(
+            admin.update_ensemble(bad, None).await,
+            Err(zk::Error::BadArguments(_))
+        ));
+        let (data, stat) = admin.update_ensemble(add(), None).await.unwrap();
+        let text = String::from_utf8(data).unwrap();
+        assert!(text.contains(joining), "{text}");
+        assert_eq!(stat.version, -1);
+        let version = i64::from_str_radix(text.rsplit("version=").next().unwrap(), 16).unwrap();
+        assert_eq!(
+            version, stat.mzxid,
+            "the config version is the reconfig's zxid"
+        );
+        // Every member shows the new membership.
+        for m in &e.members {
+            let c = client(&m.addr.to_string(), Duration::from_secs(4)).await;
+            c.sync("/").await.unwrap();
+            let (data, _) = c.get_data("/zookeeper/config").await.unwrap();
+            assert!(String::from_utf8(data).unwrap().contains(joining));
+        }
+        // A stale expected version is refused; the right one works.
+        let leave = || zk::EnsembleUpdate::Incremental {
+            joinings: Vec::new().into_iter(),
+            leavings: vec!["100"].into_iter(),
+        };
+        assert!(matches!(
+            admin.update_ensemble(leave(), Some(version + 1)).await,
+            Err(zk::Error::BadVersion)
+        ));
+        let (data, _) = admin.update_ensemble(leave(), Some(version)).await.unwrap();
+        let text = String::from_utf8(data).unwrap();
+        assert!(!text.contains("server.100"), "{text}");
+        // Writes still commit after two membership changes.
+        admin
+            .create("/after-reconfig", b"", &persistent())
+            .await
+            .unwrap();
+    });
+}

@@ -42,8 +42,8 @@
 //! served state that may be stale and sessions that may have expired.
 
 use super::core::{CoreConfig, Output};
-use super::messages::*;
 use super::membership::Membership;
+use super::messages::*;
 use super::wire::*;
 use crate::auth::AuthIds;
 use crate::ops::txn::Txn;
@@ -1366,7 +1366,10 @@ impl Member {
         };
         let cc = match cc {
             Ok(cc) => cc,
-            Err(err) => panic!("committed membership change {} does not decode: {err}", e.index),
+            Err(err) => panic!(
+                "committed membership change {} does not decode: {err}",
+                e.index
+            ),
         };
         match self.node.apply_conf_change(&cc) {
             Ok(cs) => {
@@ -1375,7 +1378,9 @@ impl Member {
                 tracing::info!(index = e.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
                 self.node.mut_store().wl().set_conf_state(cs);
             }
-            Err(err) => tracing::error!(index = e.index, error = %err, "membership change not applied"),
+            Err(err) => {
+                tracing::error!(index = e.index, error = %err, "membership change not applied")
+            }
         }
         if e.context.is_empty() {
             return;
@@ -1393,7 +1398,9 @@ impl Member {
                     self.membership_changed = Some(m.servers.clone());
                     self.membership = m;
                 }
-                Err(err) => tracing::error!(error = %err, "reconfig entry with an unreadable membership"),
+                Err(err) => {
+                    tracing::error!(error = %err, "reconfig entry with an unreadable membership")
+                }
             }
         }
         self.apply_payload(p);

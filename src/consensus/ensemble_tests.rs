@@ -41,9 +41,20 @@ impl Cluster {
         let members = voters
             .iter()
             .map(|&id| {
+                let servers = voters
+                    .iter()
+                    .map(|v| {
+                        crate::config::ServerSpec::parse(
+                            *v,
+                            &format!("127.0.0.1:{}:{}", 2000 + v, 3000 + v),
+                        )
+                        .unwrap()
+                    })
+                    .collect();
                 let cfg = EnsembleConfig {
                     core: core_config(),
                     my_id: id,
+                    servers,
                     voters: voters.clone(),
                     learners: vec![],
                     raft_tick_ms: 10,

@@ -43,15 +43,13 @@ impl Membership {
         let mut version = None;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
             if let Some(v) = line.strip_prefix("version=") {
-                version = Some(i64::from_str_radix(v, 16).map_err(|e| format!("version {v:?}: {e}"))?);
+                version =
+                    Some(i64::from_str_radix(v, 16).map_err(|e| format!("version {v:?}: {e}"))?);
             } else {
                 servers.push(parse_server_line(line)?);
             }
         }
-        Ok(Membership::new(
-            servers,
-            version.ok_or("no version= line")?,
-        ))
+        Ok(Membership::new(servers, version.ok_or("no version= line")?))
     }
 
     pub fn voters(&self) -> Vec<u64> {
@@ -85,8 +83,11 @@ impl Membership {
             tracing::debug!(%why, "reconfig refused");
             ErrorCode::BadArguments
         };
-        let (joining, leaving, new_members) =
-            (non_empty(joining), non_empty(leaving), non_empty(new_members));
+        let (joining, leaving, new_members) = (
+            non_empty(joining),
+            non_empty(leaving),
+            non_empty(new_members),
+        );
         let servers = if let Some(list) = new_members {
             if joining.is_some() || leaving.is_some() {
                 return Err(bad("newMembers with joining/leaving".into()));
@@ -193,7 +194,11 @@ mod tests {
             (None, Some("1,2,3"), None),
             (Some("server.4=h:1:2"), None, Some("server.1=h:1:2")),
         ] {
-            assert_eq!(m.reconfigured(j, l, n), Err(ErrorCode::BadArguments), "{j:?} {l:?} {n:?}");
+            assert_eq!(
+                m.reconfigured(j, l, n),
+                Err(ErrorCode::BadArguments),
+                "{j:?} {l:?} {n:?}"
+            );
         }
     }
 
