@@ -377,9 +377,27 @@ impl Member {
             .collect()
     }
 
-    /// The log core can no longer make entries durable.
+    /// The log core can no longer make entries durable. A leader hands
+    /// leadership to the most up-to-date voter: a member that cannot persist
+    /// cannot commit anything of its own, but the others still can.
     pub fn log_failed(&mut self, reason: String) {
         self.log_failure = Some(reason);
+        if self.is_leader() {
+            let me = self.cfg.my_id;
+            let voters = &self.cfg.voters;
+            let best = self
+                .node
+                .raft
+                .prs()
+                .iter()
+                .filter(|(id, _)| **id != me && voters.contains(id))
+                .max_by_key(|(_, pr)| pr.matched)
+                .map(|(id, _)| *id);
+            if let Some(to) = best {
+                tracing::warn!(to, "transaction log failed: transferring leadership");
+                self.node.transfer_leader(to);
+            }
+        }
     }
 
     // ---- client-side inputs (from this member's shards) ----

@@ -366,3 +366,33 @@ fn a_minority_member_closes_its_clients_and_the_majority_goes_on() {
     let session = c.connect(other, 5);
     assert!(c.create(other, 5, session, "/majority", 1).is_ok());
 }
+
+#[test]
+fn a_leader_whose_log_fails_hands_leadership_over_and_writes_go_on() {
+    let mut c = Cluster::new(3);
+    let old = c.elect();
+    c.m(old)
+        .log_failed("transaction log failed: disk full".into());
+    let now = c.now;
+    c.m(old).drive(now);
+    c.pump();
+    let mut new = old;
+    for _ in 0..100 {
+        c.tick(1);
+        if let Some(l) = c.leader() {
+            if l != old {
+                new = l;
+                break;
+            }
+        }
+    }
+    assert_ne!(
+        new, old,
+        "leadership must move off the member with a failed log"
+    );
+    let follower = (1..=3).find(|&i| i != new && i != old).unwrap();
+    let session = c.connect(follower, 3);
+    assert!(c
+        .create(follower, 3, session, "/after-disk-full", 1)
+        .is_ok());
+}
