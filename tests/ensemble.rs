@@ -344,3 +344,55 @@ fn reconfig_adds_and_removes_an_observer_through_raft() {
             .unwrap();
     });
 }
+
+#[test]
+fn a_member_without_quorum_drops_its_clients_until_a_leader_is_back() {
+    let mut e = Ensemble::start(3, 0, "");
+    let survivor = 1u64;
+    rt().block_on(async {
+        let c = client(
+            &e.member(survivor).addr.to_string(),
+            Duration::from_secs(20),
+        )
+        .await;
+        c.create("/q", b"", &persistent()).await.unwrap();
+    });
+    e.kill(2);
+    e.kill(3);
+    // Within a few seconds the lone member stops serving (and must not crash).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let ok = rt().block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(1),
+                zk::Client::connector()
+                    .session_timeout(Duration::from_secs(20))
+                    .connect(&e.member(survivor).addr.to_string()),
+            )
+            .await
+        });
+        if !matches!(ok, Ok(Ok(_))) {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(refused, "a member without a leader must refuse clients");
+    assert_eq!(
+        common::four_letter(e.member(survivor).addr, "ruok").unwrap(),
+        "imok",
+        "{}",
+        e.logs()
+    );
+    e.restart(2);
+    e.wait_leader();
+    rt().block_on(async {
+        let c = client(&e.member(survivor).addr.to_string(), Duration::from_secs(4)).await;
+        eventually("write once quorum is back", || {
+            c.set_data("/q", b"back", None)
+        })
+        .await;
+    });
+}

@@ -181,6 +181,24 @@ fn tail(s: &str, lines: usize) -> String {
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Every thread's stack of a stuck member (needs gdb; empty without it), so a
+/// start-up stall seen in CI can be diagnosed from the test output.
+fn thread_dump(pid: u32) -> String {
+    std::process::Command::new("timeout")
+        .args([
+            "30",
+            "gdb",
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt 25",
+        ])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 fn wait_answering(m: &Member) {
     let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
     while Instant::now() < deadline {
@@ -190,14 +208,23 @@ fn wait_answering(m: &Member) {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!(
-        "member {} did not answer; log:\n{}",
+        "member {} did not answer; log:\n{}\nthreads:\n{}",
         m.id,
-        tail(&m.log(), 80)
+        tail(&m.log(), 80),
+        m.pid().map(thread_dump).unwrap_or_default()
     );
 }
 
 impl Drop for Ensemble {
     fn drop(&mut self) {
+        // A panic in any member fails the test that ran it, even if clients
+        // never noticed (a panicking consensus thread leaves shards up).
+        let panics: Vec<String> = self
+            .members
+            .iter()
+            .filter(|m| m.log().contains("panicked"))
+            .map(|m| format!("member {}:\n{}", m.id, tail(&m.log(), 40)))
+            .collect();
         for m in &mut self.members {
             if let Some(mut child) = m.child.take() {
                 if let Some(pid) = Some(child.id()) {
@@ -210,6 +237,11 @@ impl Drop for Ensemble {
             }
         }
         if !std::thread::panicking() {
+            assert!(
+                panics.is_empty(),
+                "a member panicked:\n{}",
+                panics.join("\n")
+            );
             let _ = std::fs::remove_dir_all(&self.root);
         }
     }
