@@ -743,6 +743,7 @@ fn dispatch(outputs: Vec<Output>, outboxes: &Outboxes) {
                             token: *token,
                             word,
                         },
+                        ToShard::CloseAll => ToShard::CloseAll,
                         other => unreachable!("not a broadcast message: {other:?}"),
                     };
                     let _ = outbox.try_send(copy);
