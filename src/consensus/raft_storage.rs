@@ -149,9 +149,11 @@ mod tests {
         let mem = MemStorage::new_with_conf_state((vec![1, 2, 3], vec![]));
         let entries: Vec<Entry> = (1..=10).map(|i| entry(i, 1 + i / 5)).collect();
         mem.wl().append(&entries).unwrap();
-        let mut hs = raft::eraftpb::HardState::default();
-        hs.term = 3;
-        hs.commit = 9;
+        let hs = raft::eraftpb::HardState {
+            term: 3,
+            commit: 9,
+            ..Default::default()
+        };
         mem.wl().set_hardstate(hs.clone());
         let mut s = SnapStorage::new(mem);
         assert!(s.snapshot(0, 2).is_err(), "no snapshot yet");
