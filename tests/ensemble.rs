@@ -396,3 +396,132 @@ fn a_member_without_quorum_drops_its_clients_until_a_leader_is_back() {
         .await;
     });
 }
+
+/// Snapshot files in member `id`'s snapshot directory.
+fn snapshot_files(e: &Ensemble, id: u64) -> usize {
+    std::fs::read_dir(e.member(id).dir.join("data").join("roost-snapshots"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|f| {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    name.starts_with("snapshot.") && !name.ends_with(".tmp")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Waits up to 10 s for `cond`.
+fn wait_for(what: &str, e: &Ensemble, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}; logs:\n{}", e.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn list_on(addr: &str, path: &str) -> Vec<String> {
+    let c = client(addr, Duration::from_secs(4)).await;
+    eventually("list", || async {
+        c.sync("/").await?;
+        c.list_children(path).await
+    })
+    .await
+}
+
+#[test]
+fn with_snapshots_restarting_one_member_then_all_keeps_every_write() {
+    let mut e = Ensemble::start(3, 0, "snapCount=50\n");
+    rt().block_on(async {
+        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+        c.create("/s", b"", &persistent()).await.unwrap();
+        for i in 0..300 {
+            c.create(&format!("/s/n{i:03}"), b"x", &persistent())
+                .await
+                .unwrap();
+        }
+    });
+    for id in 1..=3 {
+        wait_for(&format!("member {id} wrote no snapshot"), &e, || {
+            snapshot_files(&e, id) > 0
+        });
+    }
+    let leader = e.wait_leader();
+    let one = (1..=3u64).find(|&i| i != leader).unwrap();
+    e.kill(one);
+    e.restart(one);
+    assert!(
+        e.member(one).log().contains("loaded the newest snapshot"),
+        "member {one} did not start from its snapshot:\n{}",
+        e.member(one).log()
+    );
+    rt().block_on(async {
+        let children = list_on(&e.member(one).addr.to_string(), "/s").await;
+        assert_eq!(children.len(), 300);
+    });
+    for id in 1..=3 {
+        e.kill(id);
+    }
+    for id in 1..=3 {
+        e.restart(id);
+    }
+    e.wait_leader();
+    rt().block_on(async {
+        for id in 1..=3u64 {
+            let children = list_on(&e.member(id).addr.to_string(), "/s").await;
+            assert_eq!(children.len(), 300, "member {id}");
+        }
+        // And the ensemble still takes writes.
+        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+        eventually("write after restart", || async {
+            c.create("/after-restart", b"", &persistent()).await
+        })
+        .await;
+    });
+}
+
+#[test]
+fn a_member_stopped_while_the_log_is_compacted_catches_up_by_snapshot() {
+    let mut e = Ensemble::start(3, 0, "snapCount=50\n");
+    let leader = e.wait_leader();
+    let stopped = (1..=3u64).find(|&i| i != leader).unwrap();
+    rt().block_on(async {
+        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+        c.create("/c", b"", &persistent()).await.unwrap();
+    });
+    e.kill(stopped);
+    rt().block_on(async {
+        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+        for i in 0..520 {
+            eventually("create while a member is down", || async {
+                match c.create(&format!("/c/n{i:03}"), b"y", &persistent()).await {
+                    Err(zk::Error::NodeExists) => Ok(()),
+                    other => other.map(|_| ()),
+                }
+            })
+            .await;
+        }
+    });
+    wait_for("the leader did not compact its log", &e, || {
+        e.member(leader).log().contains("raft log compacted")
+    });
+    e.restart(stopped);
+    rt().block_on(async {
+        let children = list_on(&e.member(stopped).addr.to_string(), "/c").await;
+        assert_eq!(children.len(), 520);
+    });
+    assert!(
+        e.member(stopped)
+            .log()
+            .contains("installing a snapshot from the leader"),
+        "member {stopped} caught up without a snapshot:\n{}",
+        e.member(stopped).log()
+    );
+    // Its own later restart starts from the received snapshot.
+    e.kill(stopped);
+    e.restart(stopped);
+    rt().block_on(async {
+        let children = list_on(&e.member(stopped).addr.to_string(), "/c").await;
+        assert_eq!(children.len(), 520);
+    });
+}

@@ -54,6 +54,8 @@ pub enum Output {
     Snapshot {
         tree: Arc<DataTree>,
         sessions: Vec<(SessionId, i32)>,
+        /// An ensemble member's raft point (format version 2); `None` standalone.
+        raft: Option<crate::snapshot::RaftPoint>,
     },
 }
 
@@ -493,6 +495,7 @@ impl<L: TxnLog> Core<L> {
             self.outputs.push(Output::Snapshot {
                 tree: self.published_tree.clone(),
                 sessions,
+                raft: None,
             });
         }
     }

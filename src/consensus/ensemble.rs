@@ -44,6 +44,7 @@
 use super::core::{CoreConfig, Output};
 use super::membership::Membership;
 use super::messages::*;
+use super::raft_storage::SnapStorage;
 use super::wire::*;
 use crate::auth::AuthIds;
 use crate::ops::txn::Txn;
@@ -52,14 +53,15 @@ use crate::proto::{
     ConnectRequest, ConnectResponse, ErrorCode, MultiResult, Request, Response, SessionId, Zxid,
 };
 use crate::session::{ConnectionOwner, SessionTable};
+use crate::snapshot::{RaftPoint, SessionRecord};
 use crate::tree::DataTree;
 use protobuf::Message as _;
 use raft::eraftpb::{
     ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
-    Entry, EntryType, HardState, Message,
+    Entry, EntryType, HardState, Message, MessageType, Snapshot,
 };
 use raft::storage::MemStorage;
-use raft::{RawNode, StateRole};
+use raft::{RawNode, SnapshotStatus, StateRole, Storage as _};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -92,8 +94,24 @@ pub struct EnsembleConfig {
 /// What recovery found for raft.
 #[derive(Debug, Default)]
 pub struct RaftRecovered {
+    /// The log after the snapshot (if any): contiguous, the first at
+    /// `snapshot.point.index + 1`.
     pub entries: Vec<Entry>,
     pub hard_state: HardState,
+    /// The newest valid snapshot; the tree passed to [`Member::new`] is its tree.
+    pub snapshot: Option<RecoveredSnapshot>,
+}
+
+/// The snapshot a member starts from.
+#[derive(Debug)]
+pub struct RecoveredSnapshot {
+    pub point: RaftPoint,
+    pub sessions: Vec<SessionRecord>,
+    /// The whole file, sent to a member that needs compacted entries.
+    pub data: Vec<u8>,
+    /// The log on disk does not continue the snapshot (it ends before
+    /// `point.index`): the member first persists a reset to `index + 1`.
+    pub reset_log: bool,
 }
 
 /// Something the log core must make durable; answered by
@@ -105,6 +123,13 @@ pub struct PersistRequest {
     /// message that depends on them is sent); the commit index is not
     /// persisted on every change (it is re-learned from the leader).
     pub hard_state: Option<HardState>,
+    /// A snapshot covering `reset_to - 1` was installed: the log restarts
+    /// at this index (applied before `entries`).
+    pub reset_to: Option<u64>,
+    /// A snapshot received from the leader, to write into the snapshot
+    /// directory (durably) *before* `reset_to` is persisted: (tree zxid,
+    /// file bytes).
+    pub snapshot_file: Option<(Zxid, Vec<u8>)>,
     pub entries: Vec<Entry>,
 }
 
@@ -147,7 +172,19 @@ pub struct EnsembleReport {
 /// One ensemble member's consensus state. Single owner: the consensus executor.
 pub struct Member {
     cfg: EnsembleConfig,
-    node: RawNode<MemStorage>,
+    node: RawNode<SnapStorage>,
+    /// Term of the entry at `applied_index`.
+    applied_term: u64,
+    /// Entries applied since the last snapshot was asked for.
+    entries_since_snapshot: u64,
+    /// Drawn from [snapCount/2, snapCount]; u64::MAX disables snapshots.
+    snapshot_threshold: u64,
+    snapshot_in_flight: bool,
+    /// The ready number whose persist installs a received snapshot: raft
+    /// may not be told it is applied before that is durable.
+    snapshot_persist_pending: Option<u64>,
+    /// Snapshots received from the leader and installed (for tests and logs).
+    snapshots_installed: u64,
     /// The committed, applied tree (every role).
     tree: DataTree,
     published: Arc<DataTree>,
@@ -198,6 +235,29 @@ pub struct Member {
     mono_ms: i64,
 }
 
+/// raft's snapshot for a point and its file bytes.
+fn raft_snapshot(point: &RaftPoint, data: Vec<u8>) -> Snapshot {
+    let mut snap = Snapshot::default();
+    let meta = snap.mut_metadata();
+    meta.index = point.index;
+    meta.term = point.term;
+    let cs = meta.mut_conf_state();
+    cs.voters = point.voters.clone();
+    cs.learners = point.learners.clone();
+    cs.voters_outgoing = point.voters_outgoing.clone();
+    cs.learners_next = point.learners_next.clone();
+    cs.auto_leave = point.auto_leave;
+    snap.data = data.into();
+    snap
+}
+
+/// The membership a tree's `/zookeeper/config` describes.
+fn membership_of(tree: &DataTree) -> Option<Membership> {
+    let node = tree.get(crate::tree::CONFIG_PATH)?;
+    let text = std::str::from_utf8(node.data.as_deref()?).ok()?;
+    Membership::parse_text(text).ok()
+}
+
 fn raft_logger() -> slog::Logger {
     slog::Logger::root(slog::Discard, slog::o!())
 }
@@ -213,17 +273,42 @@ impl Member {
         password_secret: [u8; 32],
         shard_count: usize,
     ) -> Result<Member, raft::Error> {
-        let storage = MemStorage::new_with_conf_state(ConfState::from((
+        let mut cfg = cfg;
+        let mut persists = Vec::new();
+        let (snap_index, snap_term, applied_zxid) = match &recovered.snapshot {
+            Some(snap) => {
+                let p = &snap.point;
+                cfg.voters = p.voters.clone();
+                cfg.learners = p.learners.clone();
+                if snap.reset_log {
+                    persists.push(PersistRequest {
+                        token: 0,
+                        hard_state: None,
+                        reset_to: Some(p.index + 1),
+                        snapshot_file: None,
+                        entries: Vec::new(),
+                    });
+                }
+                (p.index, p.term, p.applied_zxid.max(tree.last_zxid))
+            }
+            None => (0, 0, tree.last_zxid),
+        };
+        let mut storage = SnapStorage::new(MemStorage::new_with_conf_state(ConfState::from((
             cfg.voters.clone(),
             cfg.learners.clone(),
-        )));
+        ))));
+        if let Some(snap) = &recovered.snapshot {
+            storage.install(raft_snapshot(&snap.point, snap.data.clone()))?;
+        }
         {
-            let mut s = storage.wl();
+            let mut s = storage.mem.wl();
             s.append(&recovered.entries)?;
             let mut hs = recovered.hard_state.clone();
-            let last = recovered.entries.last().map_or(0, |e| e.index);
-            // The commit index is persisted lazily: never beyond the log.
-            hs.commit = hs.commit.min(last);
+            let last = recovered.entries.last().map_or(snap_index, |e| e.index);
+            // The commit index is persisted lazily: never beyond the log,
+            // never below the snapshot (which holds only committed entries).
+            hs.commit = hs.commit.min(last).max(snap_index);
+            hs.term = hs.term.max(snap_term);
             s.set_hardstate(hs);
         }
         let raft_cfg = raft::Config {
@@ -234,25 +319,49 @@ impl Member {
             check_quorum: true,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
-            applied: 0,
+            applied: snap_index,
             ..Default::default()
         };
         raft_cfg.validate()?;
         let node = RawNode::new(&raft_cfg, storage, &raft_logger())?;
-        let sessions = SessionTable::new(
+        let mut sessions = SessionTable::new(
             cfg.my_id as u8,
             crate::runtime::clock::now_ms(),
             cfg.core.tick_ms,
             password_secret,
         );
+        let mut membership = Membership::new(cfg.servers.clone(), 0);
+        let mut membership_changed = None;
+        if let Some(snap) = &recovered.snapshot {
+            for s in &snap.sessions {
+                sessions.create(s.id, s.timeout_ms, mono_ms);
+            }
+            if let Some(m) = membership_of(&tree) {
+                if m.servers != membership.servers {
+                    membership_changed = Some(m.servers.clone());
+                }
+                membership = m;
+            }
+        }
         let last_saved_term_vote = (recovered.hard_state.term, recovered.hard_state.vote);
         let next_reap_ms = mono_ms + cfg.core.container_check_interval_ms;
-        let applied_zxid = tree.last_zxid;
+        let snap_count = cfg.core.snap_count;
+        let snapshot_threshold = if snap_count == 0 {
+            u64::MAX
+        } else {
+            snap_count / 2 + rand::random::<u64>() % (snap_count / 2 + 1)
+        };
         Ok(Member {
+            applied_term: snap_term,
+            entries_since_snapshot: 0,
+            snapshot_threshold,
+            snapshot_in_flight: false,
+            snapshot_persist_pending: None,
+            snapshots_installed: 0,
             published: Arc::new(tree.clone()),
             tree,
             applied_zxid,
-            applied_index: 0,
+            applied_index: snap_index,
             sessions,
             pending: None,
             epoch: 0,
@@ -274,12 +383,12 @@ impl Member {
             last_saved_term_vote,
             outputs: Vec::new(),
             peer_frames: Vec::new(),
-            persists: Vec::new(),
+            persists,
             next_reap_ms,
             log_failure: None,
             pending_gathers: Vec::new(),
-            membership: Membership::new(cfg.servers.clone(), 0),
-            membership_changed: None,
+            membership,
+            membership_changed,
             next_gather_token: 1,
             shard_count,
             mono_ms,
@@ -1239,13 +1348,23 @@ impl Member {
             for m in rd.take_messages() {
                 self.send_raft(m);
             }
+            let mut reset_to = None;
+            let mut snapshot_file = None;
             if !rd.snapshot().is_empty() {
-                // Snapshots are never generated yet (the log is not compacted
-                // in ensemble mode), so none can arrive.
-                tracing::error!("raft snapshot received but snapshot transfer is not supported");
+                // A snapshot from the leader: it replaces the state and the
+                // log (raft-rs never hands committed entries with it).
+                let snap = rd.snapshot().clone();
+                let index = snap.get_metadata().index;
+                let zxid = self.install_snapshot(&snap);
+                snapshot_file = Some((zxid, snap.data.to_vec()));
+                if let Err(e) = self.node.mut_store().install(snap) {
+                    panic!("installing the received snapshot at {index} failed: {e}");
+                }
+                reset_to = Some(index + 1);
             }
             let committed = rd.take_committed_entries();
             self.apply_entries(committed, wall_ms);
+            self.maybe_snapshot();
             for rs in rd.take_read_states() {
                 let token = rs
                     .request_ctx
@@ -1259,13 +1378,13 @@ impl Member {
             let hs = rd.hs().cloned();
             let persisted_messages = rd.take_persisted_messages();
             if !entries.is_empty() {
-                if let Err(e) = self.node.mut_store().wl().append(&entries) {
+                if let Err(e) = self.node.mut_store().mem.wl().append(&entries) {
                     panic!("raft storage append failed (a bug in entry order): {e}");
                 }
             }
             let mut hard_state = None;
             if let Some(hs) = hs {
-                self.node.mut_store().wl().set_hardstate(hs.clone());
+                self.node.mut_store().mem.wl().set_hardstate(hs.clone());
                 if (hs.term, hs.vote) != self.last_saved_term_vote {
                     self.last_saved_term_vote = (hs.term, hs.vote);
                     hard_state = Some(hs);
@@ -1273,11 +1392,16 @@ impl Member {
             }
             let number = rd.number();
             self.node.advance_append_async(rd);
-            let needs_disk = !entries.is_empty() || hard_state.is_some();
+            let needs_disk = !entries.is_empty() || hard_state.is_some() || reset_to.is_some();
+            if reset_to.is_some() {
+                self.snapshot_persist_pending = Some(number);
+            }
             if needs_disk {
                 self.persists.push(PersistRequest {
                     token: number,
                     hard_state,
+                    reset_to,
+                    snapshot_file,
                     entries,
                 });
             }
@@ -1286,7 +1410,9 @@ impl Member {
             self.unpersisted
                 .push_back((number, needs_disk, persisted_messages));
             self.flush_persisted();
-            self.node.advance_apply_to(self.applied_index);
+            if self.snapshot_persist_pending.is_none() {
+                self.node.advance_apply_to(self.applied_index);
+            }
             self.answer_syncs();
         }
         self.check_role(wall_ms);
@@ -1315,14 +1441,178 @@ impl Member {
         }
         if let Some(number) = last {
             self.node.on_persist_ready(number);
+            if self.snapshot_persist_pending.is_some_and(|n| n <= number) {
+                self.snapshot_persist_pending = None;
+                self.node.advance_apply_to(self.applied_index);
+            }
         }
     }
 
     fn send_raft(&mut self, m: Message) {
+        let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
         match m.write_to_bytes() {
             Ok(bytes) => self.peer_frames.push((m.to, FRAME_RAFT, bytes)),
             Err(e) => tracing::error!(error = %e, "encoding a raft message failed"),
         }
+        if snapshot {
+            // The frame is handed to the transport right after this step.
+            // Reporting it sent at once is safe: if it is lost, the member
+            // rejects the next append and raft-rs sends the snapshot again.
+            tracing::info!(
+                to = m.to,
+                index = m.get_snapshot().get_metadata().index,
+                bytes = m.get_snapshot().data.len(),
+                "sending a snapshot"
+            );
+            self.node.report_snapshot(m.to, SnapshotStatus::Finish);
+        }
+    }
+
+    /// Every `snapshot_threshold` applied entries, asks the runtime to
+    /// write a snapshot of the published tree at the applied raft point.
+    fn maybe_snapshot(&mut self) {
+        if self.entries_since_snapshot < self.snapshot_threshold
+            || self.snapshot_in_flight
+            || self.applied_index <= self.node.store().snapshot_index()
+        {
+            return;
+        }
+        self.entries_since_snapshot = 0;
+        self.snapshot_in_flight = true;
+        let cs = self
+            .node
+            .store()
+            .initial_state()
+            .map(|s| s.conf_state)
+            .unwrap_or_default();
+        let raft = RaftPoint {
+            index: self.applied_index,
+            term: self.applied_term,
+            applied_zxid: self.applied_zxid,
+            voters: cs.voters,
+            learners: cs.learners,
+            voters_outgoing: cs.voters_outgoing,
+            learners_next: cs.learners_next,
+            auto_leave: cs.auto_leave,
+        };
+        let sessions = self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        self.outputs.push(Output::Snapshot {
+            tree: self.published.clone(),
+            sessions,
+            raft: Some(raft),
+        });
+    }
+
+    /// The snapshot asked for by the last `Output::Snapshot` is written
+    /// (`written`: its raft point and file bytes) or failed (`None`).
+    /// Compacts the in-memory log up to it and returns the raft index below
+    /// which the log on disk may be released: the entry after the oldest
+    /// retained snapshot (`oldest_retained`), since recovery may fall back
+    /// to that one.
+    pub fn snapshot_written(
+        &mut self,
+        written: Option<(RaftPoint, Vec<u8>)>,
+        oldest_retained: Option<u64>,
+    ) -> Option<u64> {
+        self.snapshot_in_flight = false;
+        if let Some((point, data)) = written {
+            let index = point.index;
+            if let Err(e) = self
+                .node
+                .mut_store()
+                .compact_to(raft_snapshot(&point, data))
+            {
+                tracing::error!(index, error = %e, "compacting the raft log failed");
+                return None;
+            }
+            tracing::info!(
+                index,
+                first_index = self.node.store().first_index().unwrap_or(0),
+                "raft log compacted"
+            );
+        }
+        oldest_retained.map(|i| i + 1)
+    }
+
+    /// Snapshots received from the leader and installed so far.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.snapshots_installed
+    }
+
+    /// First index of the in-memory raft log (after compaction).
+    pub fn log_first_index(&self) -> u64 {
+        self.node.store().first_index().unwrap_or(0)
+    }
+
+    /// Replaces the state with a snapshot received from the leader; returns
+    /// the tree's zxid (the file name). Shards get the new tree as a commit
+    /// without events.
+    fn install_snapshot(&mut self, snap: &Snapshot) -> Zxid {
+        let meta = snap.get_metadata();
+        // The leader sends the file it wrote; the same checks as loading it
+        // from disk. A damaged one cannot be refused to raft-rs any more.
+        let loaded = match crate::snapshot::load_bytes(&snap.data) {
+            Ok(l) => l,
+            Err(e) => panic!(
+                "the snapshot received for index {} is damaged: {e}",
+                meta.index
+            ),
+        };
+        let Some(point) = loaded.raft else {
+            panic!(
+                "the snapshot received for index {} has no raft point",
+                meta.index
+            );
+        };
+        assert_eq!(
+            (point.index, point.term),
+            (meta.index, meta.term),
+            "received snapshot file and raft metadata disagree"
+        );
+        tracing::info!(
+            index = point.index,
+            term = point.term,
+            zxid = format!("{:#x}", loaded.zxid),
+            znodes = loaded.tree.node_count(),
+            "installing a snapshot from the leader"
+        );
+        self.tree = loaded.tree;
+        let ids: Vec<SessionId> = self.sessions.iter().map(|s| s.id).collect();
+        for id in ids {
+            self.sessions.remove(id);
+        }
+        for s in &loaded.sessions {
+            self.sessions.create(s.id, s.timeout_ms, self.mono_ms);
+        }
+        self.applied_index = point.index;
+        self.applied_term = point.term;
+        self.applied_zxid = point.applied_zxid.max(self.tree.last_zxid);
+        self.cfg.voters = point.voters.clone();
+        self.cfg.learners = point.learners.clone();
+        if let Some(m) = membership_of(&self.tree) {
+            if m.servers != self.membership.servers {
+                self.membership_changed = Some(m.servers.clone());
+            }
+            self.membership = m;
+        }
+        self.pending = None;
+        self.entries_since_snapshot = 0;
+        self.snapshots_installed += 1;
+        let tree = Arc::new(self.tree.clone());
+        self.published = tree.clone();
+        let commit = Commit {
+            zxid: self.applied_zxid,
+            tree,
+            events: Vec::new(),
+            completion: None,
+            connected: None,
+            closed_session: None,
+        };
+        self.outputs
+            .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
+        self.release_held();
+        self.answer_syncs();
+        loaded.zxid
     }
 
     fn apply_entries(&mut self, entries: Vec<Entry>, wall_ms: i64) {
@@ -1334,6 +1624,8 @@ impl Member {
                 self.applied_index
             );
             self.applied_index = e.index;
+            self.applied_term = e.term;
+            self.entries_since_snapshot += 1;
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {
                     // A new term's empty entry: a new epoch.
@@ -1394,7 +1686,7 @@ impl Member {
                 self.cfg.voters = cs.voters.clone();
                 self.cfg.learners = cs.learners.clone();
                 tracing::info!(index = e.index, voters = ?cs.voters, learners = ?cs.learners, "membership changed");
-                self.node.mut_store().wl().set_conf_state(cs);
+                self.node.mut_store().mem.wl().set_conf_state(cs);
             }
             Err(err) => {
                 tracing::error!(index = e.index, error = %err, "membership change not applied")

@@ -7,6 +7,35 @@ use crate::ops::write::OpsConfig;
 use crate::proto::{Acl, CreateRequest, OpCode};
 use std::collections::HashSet;
 
+fn core_config_with_snap_count(snap_count: u64) -> CoreConfig {
+    CoreConfig {
+        snap_count,
+        ..core_config()
+    }
+}
+
+/// A scratch directory for one member's snapshots, removed on drop.
+struct SnapDir(std::path::PathBuf);
+
+impl SnapDir {
+    fn new(id: u64) -> SnapDir {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "roost-ensemble-snap-{}-{n}-{id}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        SnapDir(dir)
+    }
+}
+
+impl Drop for SnapDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn core_config() -> CoreConfig {
     CoreConfig {
         server_id: 0,
@@ -33,10 +62,17 @@ struct Cluster {
     delivered: Vec<Vec<ToShard>>,
     cut: HashSet<MemberId>,
     now: i64,
+    /// Per member: where its snapshots are written (the snapshotter's job,
+    /// done synchronously here).
+    snap_dirs: Vec<SnapDir>,
 }
 
 impl Cluster {
     fn new(n: u64) -> Cluster {
+        Cluster::with_snap_count(n, 0)
+    }
+
+    fn with_snap_count(n: u64, snap_count: u64) -> Cluster {
         let voters: Vec<u64> = (1..=n).collect();
         let members = voters
             .iter()
@@ -52,7 +88,7 @@ impl Cluster {
                     })
                     .collect();
                 let cfg = EnsembleConfig {
-                    core: core_config(),
+                    core: core_config_with_snap_count(snap_count),
                     my_id: id,
                     servers,
                     voters: voters.clone(),
@@ -81,6 +117,7 @@ impl Cluster {
             delivered: (0..n).map(|_| Vec::new()).collect(),
             cut: HashSet::new(),
             now: 0,
+            snap_dirs: (1..=n).map(SnapDir::new).collect(),
         }
     }
 
@@ -112,7 +149,27 @@ impl Cluster {
                     progressed = true;
                     match out {
                         Output::To(_, msg) | Output::Broadcast(msg) => self.delivered[i].push(msg),
-                        Output::Snapshot { .. } => {}
+                        Output::Snapshot {
+                            tree,
+                            sessions,
+                            raft,
+                        } => {
+                            let sessions: Vec<SessionRecord> = sessions
+                                .iter()
+                                .map(|&(id, timeout_ms)| SessionRecord { id, timeout_ms })
+                                .collect();
+                            let meta = crate::snapshot::write_with_raft(
+                                &self.snap_dirs[i].0,
+                                &tree,
+                                &sessions,
+                                raft.as_ref(),
+                            )
+                            .expect("snapshot written");
+                            let bytes = std::fs::read(&meta.path).unwrap();
+                            let point = meta.raft.expect("a member's snapshot has a raft point");
+                            let index = point.index;
+                            m.snapshot_written(Some((point, bytes)), Some(index));
+                        }
                     }
                 }
             }
@@ -395,4 +452,78 @@ fn a_leader_whose_log_fails_hands_leadership_over_and_writes_go_on() {
     assert!(c
         .create(follower, 3, session, "/after-disk-full", 1)
         .is_ok());
+}
+
+#[test]
+fn members_snapshot_and_compact_their_logs_every_snap_count_entries() {
+    let mut c = Cluster::with_snap_count(3, 20);
+    let leader = c.elect();
+    let session = c.connect(leader, 1);
+    for i in 0..60 {
+        c.create(leader, 1, session, &format!("/n{i}"), i + 1)
+            .unwrap();
+    }
+    c.tick(5);
+    for id in 1..=3 {
+        let m = c.m(id);
+        let first = m.log_first_index();
+        assert!(
+            first > 20,
+            "member {id}: log not compacted (first index {first})"
+        );
+        assert!(first <= m.applied_index + 1);
+        let snaps = crate::snapshot::list(&c.snap_dirs[id as usize - 1].0).unwrap();
+        assert!(!snaps.is_empty(), "member {id} wrote no snapshot");
+        // The newest file holds the tree at its raft point.
+        let loaded = crate::snapshot::load(&snaps.last().unwrap().1).unwrap();
+        let point = loaded.raft.expect("version 2");
+        assert!(point.index >= first - 1);
+        assert_eq!(point.voters, vec![1, 2, 3]);
+    }
+    // Writes go on after compaction.
+    c.create(leader, 1, session, "/after", 100).unwrap();
+    c.tick(5);
+    for id in 1..=3 {
+        assert!(c.tree_of(id).get("/after").is_some());
+    }
+}
+
+#[test]
+fn a_member_that_missed_compacted_entries_is_sent_a_snapshot() {
+    let mut c = Cluster::with_snap_count(3, 20);
+    let leader = c.elect();
+    let session = c.connect(leader, 1);
+    c.create(leader, 1, session, "/early", 1).unwrap();
+    let lagging = (1..=3).find(|&i| i != leader).unwrap();
+    c.tick(5);
+    let lagging_applied = c.m(lagging).applied_index;
+    c.cut.insert(lagging);
+    for i in 0..80 {
+        c.create(leader, 1, session, &format!("/missed{i}"), i + 2)
+            .unwrap();
+    }
+    c.tick(5);
+    assert!(
+        c.m(leader).log_first_index() > lagging_applied + 1,
+        "the leader must have compacted what the lagging member lacks"
+    );
+    assert_eq!(c.m(lagging).snapshots_installed(), 0);
+    c.cut.clear();
+    c.tick(100);
+    assert!(
+        c.m(lagging).snapshots_installed() >= 1,
+        "the lagging member was not sent a snapshot"
+    );
+    let (ours, theirs) = (c.tree_of(lagging), c.tree_of(leader));
+    assert_eq!(ours.last_zxid, theirs.last_zxid);
+    assert_eq!(
+        *ours, *theirs,
+        "the caught-up tree differs from the leader's"
+    );
+    assert!(ours.get("/missed79").is_some());
+    // The member keeps up after the snapshot: later writes reach it by log.
+    c.create(leader, 1, session, "/later", 200).unwrap();
+    c.tick(5);
+    assert!(c.tree_of(lagging).get("/later").is_some());
+    assert_eq!(c.m(lagging).applied_zxid(), c.m(leader).applied_zxid());
 }

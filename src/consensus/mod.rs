@@ -14,6 +14,7 @@ pub mod ensemble;
 pub mod log;
 pub mod membership;
 pub mod messages;
+pub mod raft_storage;
 pub mod wire;
 
 pub use self::core::{Core, CoreConfig};

@@ -4,14 +4,25 @@
 //!
 //! Cores: shards as in standalone; the consensus executor owns the `Member`
 //! and the [`PeerTransport`] (raft messages never hop cores); the log core
-//! owns the raft-mode log and its hard state.
+//! owns the raft-mode log and its hard state; the snapshotter executor
+//! shares the log core's CPU, as in standalone.
+//!
+//! Snapshots: the member asks for one every snapCount applied entries
+//! (format version 2, with the raft point); once written, its bytes go back
+//! to the member (to send to lagging members) and the log on disk is
+//! released below the oldest retained snapshot. A snapshot received from the
+//! leader is written into the snapshot directory (synchronously, on this
+//! core: it is rare) before the log reset that follows it is persisted.
 
 use super::{
-    clock, dispatch, placement_of, pump, shard_channels, spawn_shards, Outboxes, SnapshotJob,
-    EXECUTOR_IO_MEMORY_BYTES, LOG_COMMAND_QUEUE_MAX, LOG_EVENT_QUEUE_MAX,
+    clock, dispatch, placement_of, pump, run_snapshotter, shard_channels, spawn_shards, Outboxes,
+    SnapshotDone, SnapshotJob, EXECUTOR_IO_MEMORY_BYTES, LOG_COMMAND_QUEUE_MAX,
+    LOG_EVENT_QUEUE_MAX,
 };
 use crate::config::{Config, PeerRole};
-use crate::consensus::ensemble::{EnsembleConfig, Member, PersistRequest, RaftRecovered};
+use crate::consensus::ensemble::{
+    EnsembleConfig, Member, PersistRequest, RaftRecovered, RecoveredSnapshot,
+};
 use crate::consensus::membership::Membership;
 use crate::consensus::wire::FRAME_FORWARD;
 use crate::consensus::{CoreConfig, ToConsensus, ToShard};
@@ -29,11 +40,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest peer frame: a raft append carries at most `max_size_per_msg`
-/// (1 MiB) of entries, each at most a client request (jute.maxbuffer).
-pub const PEER_FRAME_BYTES_MAX: usize = 64 << 20;
-/// Bytes queued to one peer before sends are refused (raft retransmits).
-pub const PEER_QUEUE_BYTES_MAX: usize = 256 << 20;
+/// Largest peer frame: the transport's ceiling, 1 GiB. A raft append
+/// carries at most `max_size_per_msg` (1 MiB) of entries, but a snapshot
+/// is sent whole, in one raft message: a member whose snapshot file exceeds
+/// this (minus a few bytes of protobuf framing) cannot catch up a member
+/// that needs it (the send is refused and logged; chunking is not done).
+pub const PEER_FRAME_BYTES_MAX: usize = crate::transport::FRAME_BYTES_MAX_CEILING;
+/// Bytes queued to one peer before sends are refused (raft retransmits):
+/// room for one largest frame plus ordinary traffic.
+pub const PEER_QUEUE_BYTES_MAX: usize = PEER_FRAME_BYTES_MAX + (256 << 20);
 
 fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -110,9 +125,27 @@ fn persist_command(p: PersistRequest) -> LogCommand {
             vote: hs.vote as i64,
             commit: hs.commit as i64,
         }),
-        reset_to: None,
+        reset_to: p.reset_to,
         entries: p.entries.iter().map(record_from_entry).collect(),
     })
+}
+
+/// Writes a snapshot received from the leader into `dir` durably (temp
+/// file, fsync, rename, fsync of the directory), as `snapshot::write` does.
+fn write_received_snapshot(
+    dir: &std::path::Path,
+    zxid: crate::proto::Zxid,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let name = crate::snapshot::format::file_name(zxid);
+    let temp = dir.join(format!("{name}{}", crate::snapshot::format::TEMP_SUFFIX));
+    let mut f = std::fs::File::create(&temp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&temp, dir.join(&name))?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Runs an ensemble member until the process is killed.
@@ -175,30 +208,94 @@ pub(super) fn run(
     let hs = recovery.hard_state;
     tracing::info!(
         entries = recovery.entries.len(),
+        first_index = recovery.first_index,
         last_index = recovery.last_index,
         term = hs.term,
         vote = hs.vote,
         "recovered the raft log"
     );
-    if recovery.first_index.is_some_and(|i| i > 1) {
-        bail!(
-            "the raft log starts at index {} but ensemble snapshots are not supported yet",
-            recovery.first_index.unwrap_or(0)
-        );
-    }
+    let snapshot_dir = super::storage::snapshot_dir(&config);
+    std::fs::create_dir_all(&snapshot_dir)
+        .with_context(|| format!("creating {}", snapshot_dir.display()))?;
+    let loaded =
+        crate::snapshot::load_newest(&snapshot_dir).context("loading the newest snapshot")?;
     let hard_state = HardState {
         term: hs.term as u64,
         vote: hs.vote as u64,
         commit: hs.commit as u64,
         ..Default::default()
     };
-    let recovered = RaftRecovered {
-        entries: recovery
-            .entries
-            .into_iter()
-            .map(entry_from_record)
-            .collect(),
-        hard_state,
+    let (tree, recovered) = match loaded {
+        None => {
+            if recovery.first_index.is_some_and(|i| i > 1) {
+                bail!(
+                    "the raft log starts at index {} but there is no snapshot in {}",
+                    recovery.first_index.unwrap_or(0),
+                    snapshot_dir.display()
+                );
+            }
+            let recovered = RaftRecovered {
+                entries: recovery
+                    .entries
+                    .into_iter()
+                    .map(entry_from_record)
+                    .collect(),
+                hard_state,
+                snapshot: None,
+            };
+            (None, recovered)
+        }
+        Some(loaded) => {
+            let Some(point) = loaded.raft.clone() else {
+                bail!(
+                    "{} is a standalone snapshot (format version 1, no raft point); \
+                     an ensemble member cannot start from it",
+                    loaded.path.display()
+                );
+            };
+            let index = point.index;
+            // The log must continue the snapshot: entries after it, if any,
+            // start at index + 1.
+            if recovery.first_index.is_some_and(|i| i > index + 1) {
+                bail!(
+                    "the raft log starts at index {} but the snapshot {} ends at {index}",
+                    recovery.first_index.unwrap_or(0),
+                    loaded.path.display()
+                );
+            }
+            // A log ending before the snapshot (a crash between writing a
+            // received snapshot and persisting the log reset) is reset.
+            let reset_log = recovery.last_index < index;
+            let data = std::fs::read(&loaded.path)
+                .with_context(|| format!("reading {}", loaded.path.display()))?;
+            tracing::info!(
+                snapshot = %loaded.path.display(),
+                index,
+                term = point.term,
+                zxid = format!("{:#x}", loaded.zxid),
+                znodes = loaded.tree.node_count(),
+                sessions = loaded.sessions.len(),
+                reset_log,
+                "loaded the newest snapshot"
+            );
+            let entries = recovery
+                .entries
+                .into_iter()
+                .filter(|r| r.index > index)
+                .map(entry_from_record)
+                .collect();
+            let recovered = RaftRecovered {
+                entries,
+                hard_state,
+                snapshot: Some(RecoveredSnapshot {
+                    point,
+                    sessions: loaded.sessions,
+                    data,
+                    reset_log,
+                }),
+            };
+            (Some(loaded.tree), recovered)
+        }
     };
 
     let tick_ms = config.raft_tick_ms as u64;
@@ -226,6 +323,15 @@ pub(super) fn run(
         queue_bytes_max: PEER_QUEUE_BYTES_MAX,
     };
     let membership = Membership::new(config.servers.clone(), 0).text();
+    let (snap_jobs_tx, snap_jobs_rx) = shared_channel::new_bounded(1);
+    let (snap_done_tx, snap_done_rx) = shared_channel::new_bounded(1);
+    let retain = config.autopurge_snap_retain_count.max(3) as usize;
+    let snapshotter_dir = snapshot_dir.clone();
+    let snapshotter = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
+        .name("roost-snapshot")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx))
+        .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
         .name("roost-consensus")
@@ -234,7 +340,11 @@ pub(super) fn run(
             run_member(MemberWiring {
                 config: ensemble_config,
                 membership,
+                tree,
                 recovered,
+                snapshot_dir,
+                snapshot_jobs: snap_jobs_tx,
+                snapshot_done: snap_done_rx,
                 secret,
                 transport: transport_config,
                 ready: ready_tx,
@@ -266,7 +376,11 @@ pub(super) fn run(
             .join()
             .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
     }
-    for (name, handle) in [("consensus", consensus), ("log", log_core)] {
+    for (name, handle) in [
+        ("consensus", consensus),
+        ("log", log_core),
+        ("snapshotter", snapshotter),
+    ] {
         handle
             .join()
             .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
@@ -304,9 +418,14 @@ async fn run_raft_log(
 
 struct MemberWiring {
     config: EnsembleConfig,
-    /// The text of `/zookeeper/config`.
+    /// The text of `/zookeeper/config` (for a member without a snapshot).
     membership: String,
+    /// The newest snapshot's tree, if any.
+    tree: Option<DataTree>,
     recovered: RaftRecovered,
+    snapshot_dir: std::path::PathBuf,
+    snapshot_jobs: SharedSender<SnapshotJob>,
+    snapshot_done: SharedReceiver<SnapshotDone>,
     secret: [u8; 32],
     transport: TransportConfig,
     ready: std::sync::mpsc::Sender<anyhow::Result<Arc<DataTree>>>,
@@ -319,13 +438,30 @@ struct MemberWiring {
 struct Live {
     member: Member,
     transport: PeerTransport,
+    snapshot_dir: std::path::PathBuf,
 }
 
 /// After every input: run raft, then ship what it produced.
 fn after_step(live: &mut Live, outboxes: &Outboxes) {
     let wall = clock::now_ms();
     live.member.drive(wall);
-    for p in live.member.take_persists() {
+    for mut p in live.member.take_persists() {
+        if let Some((zxid, bytes)) = p.snapshot_file.take() {
+            // Durable before the log reset that depends on it.
+            if let Err(e) = write_received_snapshot(&live.snapshot_dir, zxid, &bytes) {
+                // Without the file a restart would lack the state the reset
+                // dropped from the log: stop taking writes, as for a log failure.
+                tracing::error!(error = %e, "writing the received snapshot failed");
+                live.member
+                    .log_failed(format!("writing the received snapshot failed: {e}"));
+                continue;
+            }
+            tracing::info!(
+                zxid = format!("{zxid:#x}"),
+                bytes = bytes.len(),
+                "received snapshot written"
+            );
+        }
         let _ = outboxes.log.try_send(persist_command(p));
     }
     let mut forward_lost = false;
@@ -364,8 +500,11 @@ fn after_step(live: &mut Live, outboxes: &Outboxes) {
 async fn run_member(w: MemberWiring) {
     let shard_count = w.outputs.len();
     let tick_ms = w.config.raft_tick_ms;
-    let mut tree = DataTree::new();
-    tree.set_config_data(w.membership.as_bytes());
+    let tree = w.tree.unwrap_or_else(|| {
+        let mut tree = DataTree::new();
+        tree.set_config_data(w.membership.as_bytes());
+        tree
+    });
     let member = match Member::new(
         w.config,
         tree,
@@ -388,19 +527,23 @@ async fn run_member(w: MemberWiring) {
         }
     };
     let _ = w.ready.send(Ok(member.initial_tree()));
-    let live = Rc::new(RefCell::new(Live { member, transport }));
+    let live = Rc::new(RefCell::new(Live {
+        member,
+        transport,
+        snapshot_dir: w.snapshot_dir,
+    }));
     let mut shard_outboxes = Vec::new();
     for tx in w.outputs {
         shard_outboxes.push(pump(tx.connect().await));
     }
     let log_outbox = pump(w.log_commands.connect().await);
-    let (snapshot_tx, _snapshot_rx) =
-        glommio::channels::local_channel::new_bounded::<SnapshotJob>(1);
+    let snapshot_outbox = pump(w.snapshot_jobs.connect().await);
     let outboxes = Rc::new(Outboxes {
         shards: shard_outboxes,
         log: log_outbox,
-        snapshot: snapshot_tx,
+        snapshot: snapshot_outbox,
     });
+    let snapshot_done = w.snapshot_done.connect().await;
     let mut receivers = Vec::new();
     for rx in w.inputs {
         receivers.push(rx.connect().await);
@@ -457,6 +600,25 @@ async fn run_member(w: MemberWiring) {
                     PeerEvent::Connected(peer) => {
                         tracing::debug!(peer, "peer connected");
                     }
+                }
+                after_step(&mut l, &outboxes);
+            }
+        })
+        .detach();
+    }
+    {
+        let live = live.clone();
+        let outboxes = outboxes.clone();
+        glommio::spawn_local(async move {
+            while let Some(done) = snapshot_done.recv().await {
+                let mut l = live.borrow_mut();
+                let release = l
+                    .member
+                    .snapshot_written(done.written, done.oldest_retained_raft_index);
+                if let Some(index) = release {
+                    let _ = outboxes
+                        .log
+                        .try_send(LogCommand::ReleaseBelow(index as i64));
                 }
                 after_step(&mut l, &outboxes);
             }

@@ -605,11 +605,18 @@ async fn run_log(
 pub struct SnapshotJob {
     tree: Arc<DataTree>,
     sessions: Vec<(SessionId, i32)>,
+    /// An ensemble member's raft point: written as format version 2.
+    raft: Option<crate::snapshot::RaftPoint>,
 }
 
 pub struct SnapshotDone {
     /// The zxid of the oldest snapshot still kept (log below it may go).
     oldest_retained_zxid: Option<Zxid>,
+    /// Ensemble: the raft index of the oldest snapshot still kept.
+    oldest_retained_raft_index: Option<u64>,
+    /// Ensemble: the snapshot just written, with the file's bytes (what a
+    /// lagging member is sent).
+    written: Option<(crate::snapshot::RaftPoint, Vec<u8>)>,
 }
 
 /// Writes snapshots from immutable tree versions: the apply path never waits.
@@ -630,7 +637,11 @@ async fn run_snapshotter(
                 timeout_ms: *timeout_ms,
             })
             .collect();
-        let oldest_retained_zxid = match crate::snapshot::write(&dir, &job.tree, &sessions) {
+        let mut written = None;
+        let mut oldest_retained_raft_index = None;
+        let result =
+            crate::snapshot::write_with_raft(&dir, &job.tree, &sessions, job.raft.as_ref());
+        let oldest_retained_zxid = match result {
             Ok(meta) => {
                 tracing::info!(
                     path = %meta.path.display(),
@@ -643,9 +654,23 @@ async fn run_snapshotter(
                 if let Err(e) = crate::snapshot::purge(&dir, retain) {
                     tracing::warn!(error = %e, "snapshot purge failed");
                 }
-                crate::snapshot::list(&dir)
-                    .ok()
-                    .and_then(|l| l.iter().map(|(z, _)| *z).min())
+                let listed = crate::snapshot::list(&dir).ok();
+                if let Some(point) = meta.raft.clone() {
+                    // Read back what was written: the bytes a lagging member
+                    // is sent. The log may be released only below the oldest
+                    // kept snapshot's raft index (its header says it).
+                    match std::fs::read(&meta.path) {
+                        Ok(bytes) => written = Some((point, bytes)),
+                        Err(e) => tracing::error!(error = %e, "reading the snapshot back failed"),
+                    }
+                    oldest_retained_raft_index = listed
+                        .as_ref()
+                        .and_then(|l| l.first())
+                        .and_then(|(_, path)| crate::snapshot::read_header(path).ok())
+                        .map(|h| h.raft_index)
+                        .filter(|&i| i > 0);
+                }
+                listed.and_then(|l| l.iter().map(|(z, _)| *z).min())
             }
             Err(e) => {
                 tracing::error!(error = %e, "snapshot failed; the log keeps everything");
@@ -655,6 +680,8 @@ async fn run_snapshotter(
         if done
             .send(SnapshotDone {
                 oldest_retained_zxid,
+                oldest_retained_raft_index,
+                written,
             })
             .await
             .is_err()
@@ -697,8 +724,16 @@ fn dispatch(outputs: Vec<Output>, outboxes: &Outboxes) {
             Output::To(shard, msg) => {
                 let _ = outboxes.shards[shard].try_send(msg);
             }
-            Output::Snapshot { tree, sessions } => {
-                let _ = outboxes.snapshot.try_send(SnapshotJob { tree, sessions });
+            Output::Snapshot {
+                tree,
+                sessions,
+                raft,
+            } => {
+                let _ = outboxes.snapshot.try_send(SnapshotJob {
+                    tree,
+                    sessions,
+                    raft,
+                });
             }
             Output::Broadcast(msg) => {
                 for outbox in &outboxes.shards {

@@ -1,4 +1,9 @@
-//! The snapshot file format, version 1. This module doc is the spec.
+//! The snapshot file format, versions 1 and 2. This module doc is the spec.
+//!
+//! Version 1 is what a standalone server writes (and has always written).
+//! Version 2 is what an ensemble member writes: the same header and body plus
+//! the *raft point* of the tree (see "Version 2" below). A reader accepts
+//! both; a standalone server still writes version 1, byte for byte as before.
 //!
 //! # File
 //!
@@ -9,14 +14,16 @@
 //! ```text
 //! offset size  field
 //!      0    8  magic            b"ROOSTSNP"
-//!      8    4  format_version   u32, 1
+//!      8    4  format_version   u32, 1 or 2
 //!     12    4  flags            u32, 0 (no flag is defined; any set bit is rejected)
 //!     16    8  zxid             i64, last zxid applied to the tree
 //!     24    8  node_count       u64, distinct nodes including the root
 //!     32    8  session_count    u64
 //!     40    8  body_len         u64, file length is exactly 64 + body_len
 //!     48    4  body_crc         u32, crc32c (Castagnoli) of the body bytes
-//!     52    8  reserved         zero
+//!     52    8  raft_index       u64; version 1: reserved, zero (ignored on read);
+//!                               version 2: the raft index of the last entry applied
+//!                               to the tree (equal to the body's `raft.index`)
 //!     60    4  header_crc       u32, crc32c of header bytes 0..60
 //!     64       body             body_len bytes
 //! ```
@@ -40,14 +47,35 @@
 //!   distinct from `Some(empty)`.
 //! - `sessions`: every live session (id and negotiated timeout).
 //!
+//! # Version 2: the raft point
+//!
+//! The body's root is [`SnapshotBodyV2`]: the four fields above, in the same
+//! order and with the same types, then `raft` ([`SnapRaft`]):
+//!
+//! - `index`, `term`: raft index and term of the last log entry applied to
+//!   the tree. Raft's log may be compacted up to `index`; a restart resumes
+//!   the log at `index + 1`, and a lagging member is sent this file.
+//! - `applied_zxid`: the member's zxid after applying `index` (at least the
+//!   tree's zxid; a new term's empty entry moves it to `term << 32` without
+//!   changing the tree).
+//! - `voters`, `learners`, `voters_outgoing`, `learners_next`, `auto_leave`:
+//!   raft's `ConfState` at `index`, stored explicitly (not derived from
+//!   `/zookeeper/config`).
+//!
+//! The header's `raft_index` repeats `raft.index` so that retention (which
+//! log may be released) needs only the 64 header bytes of each file.
+//!
 //! # Reading
 //!
 //! A reader checks, in order, before trusting any byte: length >= 64, magic,
 //! header crc, format version, flags, file length == 64 + body_len, body crc.
 //! Only then is the body handed to rkyv's validating `access` (bytecheck),
 //! which checks every pointer, length, enum tag and UTF-8 string. After that:
-//! header counts and zxid equal the body's, every ACL index is in range, and
-//! the nodes form a tree ([`crate::tree::restore`]).
+//! header counts and zxid equal the body's (version 2: and `raft_index`
+//! equals `raft.index`), every ACL index is in range, and the nodes form a
+//! tree ([`crate::tree::restore`]). The same checks apply to a snapshot
+//! received from the leader as bytes (`crate::snapshot::load_bytes`), except
+//! the file-name check.
 //!
 //! # Compatibility
 //!
@@ -64,8 +92,10 @@ use std::sync::Arc;
 
 /// The first 8 bytes of every snapshot file.
 pub const MAGIC: [u8; 8] = *b"ROOSTSNP";
-/// The only format version this build reads and writes.
+/// The format version of a standalone snapshot (no raft point).
 pub const FORMAT_VERSION: u32 = 1;
+/// The format version of an ensemble member's snapshot (with a raft point).
+pub const FORMAT_VERSION_RAFT: u32 = 2;
 /// Header length; the body starts at this offset.
 pub const HEADER_LEN: usize = 64;
 /// File name prefix; the zxid in 16 hex digits follows.
@@ -84,6 +114,8 @@ pub struct Header {
     pub session_count: u64,
     pub body_len: u64,
     pub body_crc: u32,
+    /// Version 2: raft index of the tree; version 1: 0.
+    pub raft_index: u64,
 }
 
 /// A header as found on disk, before any judgement: what `inspect` prints
@@ -105,7 +137,7 @@ pub enum Damage {
     BadMagic { found: [u8; 8] },
     #[error("header crc32c mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     HeaderCrc { stored: u32, computed: u32 },
-    #[error("unsupported format version {found} (this build reads {FORMAT_VERSION})")]
+    #[error("unsupported format version {found} (this build reads {FORMAT_VERSION} and {FORMAT_VERSION_RAFT})")]
     UnsupportedVersion { found: u32 },
     #[error("unknown flags {found:#x}")]
     UnknownFlags { found: u32 },
@@ -147,6 +179,7 @@ impl Header {
         bytes[32..40].copy_from_slice(&self.session_count.to_le_bytes());
         bytes[40..48].copy_from_slice(&self.body_len.to_le_bytes());
         bytes[48..52].copy_from_slice(&self.body_crc.to_le_bytes());
+        bytes[52..60].copy_from_slice(&self.raft_index.to_le_bytes());
         let crc = crc32c::crc32c(&bytes[..60]);
         bytes[60..64].copy_from_slice(&crc.to_le_bytes());
         bytes
@@ -165,8 +198,11 @@ impl Header {
                 computed: raw.computed_header_crc,
             });
         }
-        let header = raw.header;
-        if header.format_version != FORMAT_VERSION {
+        let mut header = raw.header;
+        if header.format_version == FORMAT_VERSION {
+            // Reserved in version 1: never trusted.
+            header.raft_index = 0;
+        } else if header.format_version != FORMAT_VERSION_RAFT {
             return Err(Damage::UnsupportedVersion {
                 found: header.format_version,
             });
@@ -210,6 +246,7 @@ impl RawHeader {
                 session_count: u64_at(32),
                 body_len: u64_at(40),
                 body_crc: u32_at(48),
+                raft_index: u64_at(52),
             },
             stored_header_crc: u32_at(60),
             computed_header_crc: crc32c::crc32c(&bytes[..60]),
@@ -226,6 +263,29 @@ pub struct SnapshotBody {
     /// Every node, root included, in path byte order.
     pub nodes: Vec<SnapNode>,
     pub sessions: Vec<SnapSession>,
+}
+
+/// The version 2 archive root: [`SnapshotBody`]'s fields plus the raft point.
+#[derive(Archive, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotBodyV2 {
+    pub zxid: i64,
+    pub acls: Vec<Vec<SnapAcl>>,
+    pub nodes: Vec<SnapNode>,
+    pub sessions: Vec<SnapSession>,
+    pub raft: SnapRaft,
+}
+
+/// Where the tree stands in the raft log, and raft's configuration there.
+#[derive(Archive, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct SnapRaft {
+    pub index: u64,
+    pub term: u64,
+    pub applied_zxid: i64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    pub voters_outgoing: Vec<u64>,
+    pub learners_next: Vec<u64>,
+    pub auto_leave: bool,
 }
 
 /// One ACL entry: `perms` on `scheme:id`.
@@ -367,6 +427,19 @@ pub(crate) struct SnapshotBodyRef<'a> {
     pub sessions: Vec<SnapSession>,
 }
 
+/// [`SnapshotBodyV2`] with the node list produced by [`NodeList`].
+#[derive(Archive, Serialize)]
+#[rkyv(as = ArchivedSnapshotBodyV2)]
+#[rkyv(serialize_bounds(__S: Writer + Allocator))]
+pub(crate) struct SnapshotBodyV2Ref<'a> {
+    pub zxid: i64,
+    pub acls: Vec<Vec<SnapAcl>>,
+    #[rkyv(omit_bounds)]
+    pub nodes: NodeList<'a>,
+    pub sessions: Vec<SnapSession>,
+    pub raft: SnapRaft,
+}
+
 /// The file name of the snapshot of `zxid`.
 pub fn file_name(zxid: i64) -> String {
     format!("{FILE_PREFIX}{:016x}", zxid as u64)
@@ -403,9 +476,22 @@ mod tests {
             session_count: 2,
             body_len: 1000,
             body_crc: 0xdead_beef,
+            raft_index: 0,
         };
         let bytes = header.encode();
         assert_eq!(Header::decode(&bytes), Ok(header));
+        let v2 = Header {
+            format_version: FORMAT_VERSION_RAFT,
+            raft_index: 77,
+            ..header
+        };
+        assert_eq!(Header::decode(&v2.encode()), Ok(v2));
+        // Version 1's reserved bytes are never read as a raft index.
+        let v1_junk = Header {
+            raft_index: 5,
+            ..header
+        };
+        assert_eq!(Header::decode(&v1_junk.encode()), Ok(header));
 
         assert!(matches!(
             Header::decode(&bytes[..63]),
@@ -417,12 +503,12 @@ mod tests {
             assert!(Header::decode(&bad).is_err(), "flip at byte {at} accepted");
         }
         let future = Header {
-            format_version: 2,
+            format_version: 3,
             ..header
         };
         assert_eq!(
             Header::decode(&future.encode()),
-            Err(Damage::UnsupportedVersion { found: 2 })
+            Err(Damage::UnsupportedVersion { found: 3 })
         );
         let flagged = Header { flags: 1, ..header };
         assert_eq!(

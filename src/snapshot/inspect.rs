@@ -4,8 +4,8 @@
 //! [`super::load`] makes. The last line is `verdict: ok` or
 //! `verdict: DAMAGED: <why>`; a damaged file also returns `Err`.
 
-use super::format::{ArchivedSnapKind, ArchivedSnapshotBody, RawHeader, HEADER_LEN, MAGIC};
-use super::{build, damaged, io_error, map_file, verify, SnapshotError};
+use super::format::{ArchivedSnapKind, RawHeader, HEADER_LEN, MAGIC};
+use super::{build, damaged, io_error, map_file, verify, BodyView, SnapshotError};
 use crate::tree::parent_of;
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,9 +30,9 @@ pub fn inspect(path: &Path, out: &mut dyn Write) -> Result<(), SnapshotError> {
             return Err(damaged(path)(damage));
         }
     };
-    write_content(body, out).map_err(report)?;
+    write_content(&body, out).map_err(report)?;
     // The structural checks (ACL indexes, sessions, tree shape).
-    match build(&header, body) {
+    match build(&header, &body) {
         Ok(_) => writeln!(out, "verdict: ok").map_err(report),
         Err(damage) => {
             writeln!(out, "verdict: DAMAGED: {damage}").map_err(report)?;
@@ -71,6 +71,9 @@ fn write_header(path: &Path, bytes: &[u8], out: &mut dyn Write) -> std::io::Resu
     writeln!(out, "  node count: {}", h.node_count)?;
     writeln!(out, "  session count: {}", h.session_count)?;
     writeln!(out, "  body length: {} bytes", h.body_len)?;
+    if h.format_version == super::format::FORMAT_VERSION_RAFT {
+        writeln!(out, "  raft index: {}", h.raft_index)?;
+    }
     writeln!(
         out,
         "  header crc32c: {:#010x} {}",
@@ -92,7 +95,25 @@ fn write_header(path: &Path, bytes: &[u8], out: &mut dyn Write) -> std::io::Resu
 }
 
 /// ACL table, sessions and one line per node, stat-like.
-fn write_content(body: &ArchivedSnapshotBody, out: &mut dyn Write) -> std::io::Result<()> {
+fn write_content(body: &BodyView<'_>, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(raft) = body.raft {
+        let ids = |v: &rkyv::vec::ArchivedVec<rkyv::rend::u64_le>| -> Vec<u64> {
+            v.iter().map(|x| x.to_native()).collect()
+        };
+        writeln!(
+            out,
+            "raft: index {} term {} applied zxid {:#x} voters {:?} learners {:?} \
+             voters_outgoing {:?} learners_next {:?} auto_leave {}",
+            raft.index.to_native(),
+            raft.term.to_native(),
+            raft.applied_zxid.to_native(),
+            ids(&raft.voters),
+            ids(&raft.learners),
+            ids(&raft.voters_outgoing),
+            ids(&raft.learners_next),
+            raft.auto_leave,
+        )?;
+    }
     writeln!(out, "acl lists: {}", body.acls.len())?;
     for (index, list) in body.acls.iter().enumerate() {
         let entries: Vec<String> = list

@@ -48,14 +48,17 @@ pub use inspect::inspect;
 use crate::proto::{Acl, Id};
 use crate::tree::{DataTree, Node, NodeKind, PathKey};
 use format::{
-    ArchivedSnapKind, ArchivedSnapshotBody, Damage, Header, NodeList, SnapAcl, SnapSession,
-    SnapshotBodyRef, FORMAT_VERSION, HEADER_LEN, TEMP_SUFFIX,
+    ArchivedSnapAcl, ArchivedSnapKind, ArchivedSnapNode, ArchivedSnapRaft, ArchivedSnapSession,
+    ArchivedSnapshotBody, ArchivedSnapshotBodyV2, Damage, Header, NodeList, SnapAcl, SnapRaft,
+    SnapSession, SnapshotBodyRef, SnapshotBodyV2Ref, FORMAT_VERSION, FORMAT_VERSION_RAFT,
+    HEADER_LEN, TEMP_SUFFIX,
 };
 use memmap2::Mmap;
 use rkyv::api::high::HighSerializer;
 use rkyv::rancor;
 use rkyv::ser::allocator::ArenaHandle;
 use rkyv::ser::writer::IoWriter;
+use rkyv::vec::ArchivedVec;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -77,6 +80,50 @@ pub struct SessionRecord {
     pub timeout_ms: i32,
 }
 
+/// Where an ensemble member's tree stands in the raft log (format version 2,
+/// see [`format`]): the last applied entry and raft's configuration there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RaftPoint {
+    pub index: u64,
+    pub term: u64,
+    /// The member's zxid after applying `index` (>= the tree's zxid).
+    pub applied_zxid: i64,
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
+    pub voters_outgoing: Vec<u64>,
+    pub learners_next: Vec<u64>,
+    pub auto_leave: bool,
+}
+
+impl RaftPoint {
+    fn to_snap(&self) -> SnapRaft {
+        SnapRaft {
+            index: self.index,
+            term: self.term,
+            applied_zxid: self.applied_zxid,
+            voters: self.voters.clone(),
+            learners: self.learners.clone(),
+            voters_outgoing: self.voters_outgoing.clone(),
+            learners_next: self.learners_next.clone(),
+            auto_leave: self.auto_leave,
+        }
+    }
+
+    fn from_archived(a: &ArchivedSnapRaft) -> RaftPoint {
+        let ids = |v: &ArchivedVec<rkyv::rend::u64_le>| v.iter().map(|x| x.to_native()).collect();
+        RaftPoint {
+            index: a.index.to_native(),
+            term: a.term.to_native(),
+            applied_zxid: a.applied_zxid.to_native(),
+            voters: ids(&a.voters),
+            learners: ids(&a.learners),
+            voters_outgoing: ids(&a.voters_outgoing),
+            learners_next: ids(&a.learners_next),
+            auto_leave: a.auto_leave,
+        }
+    }
+}
+
 /// What [`write`] produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotMeta {
@@ -87,6 +134,8 @@ pub struct SnapshotMeta {
     /// File size, header included.
     pub bytes: u64,
     pub duration_ms: u64,
+    /// Format version 2 only.
+    pub raft: Option<RaftPoint>,
 }
 
 /// What [`load_newest`] recovered.
@@ -98,6 +147,8 @@ pub struct Loaded {
     pub zxid: i64,
     /// The snapshot file used (not necessarily the newest on disk).
     pub path: PathBuf,
+    /// Format version 2 (an ensemble member's snapshot) only.
+    pub raft: Option<RaftPoint>,
 }
 
 /// Why a snapshot could not be written, read or purged.
@@ -157,6 +208,17 @@ pub fn write(
     tree: &DataTree,
     sessions: &[SessionRecord],
 ) -> Result<SnapshotMeta, SnapshotError> {
+    write_with_raft(dir, tree, sessions, None)
+}
+
+/// [`write`], with a raft point: format version 2 (an ensemble member's
+/// snapshot). Without one, exactly [`write`] (version 1).
+pub fn write_with_raft(
+    dir: &Path,
+    tree: &DataTree,
+    sessions: &[SessionRecord],
+    raft: Option<&RaftPoint>,
+) -> Result<SnapshotMeta, SnapshotError> {
     let started = Instant::now();
     let zxid = tree.last_zxid;
     assert!(zxid >= 0, "write: negative zxid {zxid:#x}");
@@ -168,27 +230,52 @@ pub fn write(
     let mut entries: Vec<(&PathKey, &Arc<Node>)> = tree.nodes.iter().collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let (acls, acl_index) = acl_table(&entries);
-    let body = SnapshotBodyRef {
-        zxid,
-        acls,
-        nodes: NodeList {
-            entries: &entries,
-            acl_index: &acl_index,
-        },
-        sessions: sessions
-            .iter()
-            .map(|s| SnapSession {
-                id: s.id,
-                timeout_ms: s.timeout_ms,
-            })
-            .collect(),
+    let nodes = NodeList {
+        entries: &entries,
+        acl_index: &acl_index,
     };
+    let snap_sessions = sessions
+        .iter()
+        .map(|s| SnapSession {
+            id: s.id,
+            timeout_ms: s.timeout_ms,
+        })
+        .collect();
     let counts = BodyCounts {
+        format_version: FORMAT_VERSION,
+        raft_index: 0,
         zxid,
         nodes: entries.len() as u64,
         sessions: sessions.len() as u64,
     };
-    let written = write_archive(&temp_path, counts, &body).and_then(|bytes| {
+    let archived = match raft {
+        None => write_archive(
+            &temp_path,
+            counts,
+            &SnapshotBodyRef {
+                zxid,
+                acls,
+                nodes,
+                sessions: snap_sessions,
+            },
+        ),
+        Some(point) => write_archive(
+            &temp_path,
+            BodyCounts {
+                format_version: FORMAT_VERSION_RAFT,
+                raft_index: point.index,
+                ..counts
+            },
+            &SnapshotBodyV2Ref {
+                zxid,
+                acls,
+                nodes,
+                sessions: snap_sessions,
+                raft: point.to_snap(),
+            },
+        ),
+    };
+    let written = archived.and_then(|bytes| {
         fs::rename(&temp_path, &path).map_err(io_error(&temp_path, "rename"))?;
         // The rename is durable only once the directory entry is.
         File::open(dir)
@@ -210,6 +297,7 @@ pub fn write(
         nodes: entries.len(),
         bytes,
         duration_ms: started.elapsed().as_millis() as u64,
+        raft: raft.cloned(),
     })
 }
 
@@ -252,6 +340,8 @@ fn acl_table(entries: &[(&PathKey, &Arc<Node>)]) -> (Vec<Vec<SnapAcl>>, Vec<u32>
 /// The header fields that describe the body's content.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BodyCounts {
+    pub format_version: u32,
+    pub raft_index: u64,
     pub zxid: i64,
     pub nodes: u64,
     pub sessions: u64,
@@ -304,13 +394,14 @@ where
     let (body_crc, body_len) = (sink.crc, sink.len);
     let mut file = sink.inner;
     let header = Header {
-        format_version: FORMAT_VERSION,
+        format_version: counts.format_version,
         flags: 0,
         zxid: counts.zxid,
         node_count: counts.nodes,
         session_count: counts.sessions,
         body_len,
         body_crc,
+        raft_index: counts.raft_index,
     };
     file.seek(SeekFrom::Start(0))
         .and_then(|_| file.write_all(&header.encode()))
@@ -408,13 +499,52 @@ pub fn load_newest(dir: &Path) -> Result<Option<Loaded>, SnapshotError> {
 pub fn load(path: &Path) -> Result<Loaded, SnapshotError> {
     let map = map_file(path)?;
     let (header, body) = verify(path, &map).map_err(damaged(path))?;
-    let (tree, sessions) = build(&header, body).map_err(damaged(path))?;
+    let (tree, sessions) = build(&header, &body).map_err(damaged(path))?;
     Ok(Loaded {
         tree,
         sessions,
         zxid: header.zxid,
         path: path.to_owned(),
+        raft: body.raft.map(RaftPoint::from_archived),
     })
+}
+
+/// Loads a snapshot from the bytes of a whole file (one received from the
+/// leader), with every check [`load`] makes but the file-name one. The
+/// body is copied once into an aligned buffer (rkyv reads in place).
+/// `Loaded::path` is empty.
+pub fn load_bytes(bytes: &[u8]) -> Result<Loaded, Damage> {
+    let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
+    aligned.extend_from_slice(bytes);
+    let (header, body) = verify_bytes(None, &aligned)?;
+    let (tree, sessions) = build(&header, &body)?;
+    Ok(Loaded {
+        tree,
+        sessions,
+        zxid: header.zxid,
+        path: PathBuf::new(),
+        raft: body.raft.map(RaftPoint::from_archived),
+    })
+}
+
+/// The checked header of the snapshot file at `path` (reads 64 bytes).
+pub fn read_header(path: &Path) -> Result<Header, SnapshotError> {
+    use std::io::Read;
+    let mut bytes = [0u8; HEADER_LEN];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(io_error(path, "read header"))?;
+    Header::decode(&bytes).map_err(damaged(path))
+}
+
+/// A validated body of either format version, read in place.
+pub(crate) struct BodyView<'a> {
+    pub zxid: i64,
+    pub acls: &'a ArchivedVec<ArchivedVec<ArchivedSnapAcl>>,
+    pub nodes: &'a ArchivedVec<ArchivedSnapNode>,
+    pub sessions: &'a ArchivedVec<ArchivedSnapSession>,
+    /// Version 2 only.
+    pub raft: Option<&'a ArchivedSnapRaft>,
 }
 
 /// Maps `path` read-only.
@@ -438,7 +568,16 @@ fn map_file(path: &Path) -> Result<Mmap, SnapshotError> {
 
 /// Header, length, name and body checks, then rkyv validation; returns the
 /// header and the validated archive. Nothing is trusted before this passes.
-fn verify<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Header, &'a ArchivedSnapshotBody), Damage> {
+fn verify<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Header, BodyView<'a>), Damage> {
+    let name_zxid = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .and_then(format::parse_file_name);
+    verify_bytes(name_zxid, bytes)
+}
+
+/// [`verify`] on bytes; `name_zxid` is the zxid the file name stands for.
+fn verify_bytes(name_zxid: Option<i64>, bytes: &[u8]) -> Result<(Header, BodyView<'_>), Damage> {
     let header = Header::decode(bytes)?;
     let file_len = bytes.len() as u64;
     let expected = header.body_len.checked_add(HEADER_LEN as u64);
@@ -448,10 +587,6 @@ fn verify<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Header, &'a ArchivedSnaps
             expected: expected.unwrap_or(u64::MAX),
         });
     }
-    let name_zxid = path
-        .file_name()
-        .and_then(|name| name.to_str())
-        .and_then(format::parse_file_name);
     if let Some(name) = name_zxid {
         if name != header.zxid {
             return Err(Damage::NameMismatch {
@@ -468,10 +603,30 @@ fn verify<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Header, &'a ArchivedSnaps
             computed,
         });
     }
-    let archived =
-        rkyv::access::<ArchivedSnapshotBody, rancor::Error>(body).map_err(|e| Damage::Archive {
-            message: e.to_string(),
-        })?;
+    let archive_damage = |e: rancor::Error| Damage::Archive {
+        message: e.to_string(),
+    };
+    let archived = if header.format_version == FORMAT_VERSION_RAFT {
+        let b =
+            rkyv::access::<ArchivedSnapshotBodyV2, rancor::Error>(body).map_err(archive_damage)?;
+        BodyView {
+            zxid: b.zxid.to_native(),
+            acls: &b.acls,
+            nodes: &b.nodes,
+            sessions: &b.sessions,
+            raft: Some(&b.raft),
+        }
+    } else {
+        let b =
+            rkyv::access::<ArchivedSnapshotBody, rancor::Error>(body).map_err(archive_damage)?;
+        BodyView {
+            zxid: b.zxid.to_native(),
+            acls: &b.acls,
+            nodes: &b.nodes,
+            sessions: &b.sessions,
+            raft: None,
+        }
+    };
     let mismatch = |field, header: u64, body: u64| {
         (header != body).then_some(Damage::HeaderBodyMismatch {
             field,
@@ -479,8 +634,10 @@ fn verify<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Header, &'a ArchivedSnaps
             body,
         })
     };
-    let body_zxid = archived.zxid.to_native();
+    let body_zxid = archived.zxid;
+    let raft_index = archived.raft.map_or(0, |r| r.index.to_native());
     if let Some(damage) = mismatch("zxid", header.zxid as u64, body_zxid as u64)
+        .or_else(|| mismatch("raft_index", header.raft_index, raft_index))
         .or_else(|| mismatch("node_count", header.node_count, archived.nodes.len() as u64))
         .or_else(|| {
             mismatch(
@@ -498,10 +655,7 @@ fn verify<'a>(path: &Path, bytes: &'a [u8]) -> Result<(Header, &'a ArchivedSnaps
 /// Builds the tree and session list from a verified archive: reads the
 /// archived nodes in place (only paths and data are copied, into the tree's
 /// own `Arc`s) and checks the references between them.
-fn build(
-    header: &Header,
-    body: &ArchivedSnapshotBody,
-) -> Result<(DataTree, Vec<SessionRecord>), Damage> {
+fn build(header: &Header, body: &BodyView<'_>) -> Result<(DataTree, Vec<SessionRecord>), Damage> {
     // One Arc per distinct list, shared by its nodes as in the live tree.
     let acls: Vec<Arc<Vec<Acl>>> = body
         .acls

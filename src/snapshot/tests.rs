@@ -306,6 +306,93 @@ fn round_trip_restores_an_equal_tree() {
     ));
 }
 
+fn raft_point(tree: &DataTree) -> RaftPoint {
+    RaftPoint {
+        index: 1234,
+        term: 7,
+        applied_zxid: tree.last_zxid.max(7 << 32),
+        voters: vec![1, 2, 3],
+        learners: vec![4],
+        voters_outgoing: vec![],
+        learners_next: vec![],
+        auto_leave: false,
+    }
+}
+
+#[test]
+fn version_2_round_trips_the_raft_point() {
+    let dir = TempDir::new("v2-round-trip");
+    let tree = rich_tree();
+    let point = raft_point(&tree);
+    let meta = write_with_raft(&dir.0, &tree, &sessions(), Some(&point)).expect("write");
+    assert_eq!(meta.raft.as_ref(), Some(&point));
+    let header = read_header(&meta.path).expect("header");
+    assert_eq!(header.format_version, format::FORMAT_VERSION_RAFT);
+    assert_eq!(header.raft_index, 1234);
+
+    let loaded = load_newest(&dir.0).expect("load").expect("a snapshot");
+    assert_eq!(loaded.tree, tree);
+    assert_eq!(loaded.sessions, sessions());
+    assert_eq!(loaded.raft.as_ref(), Some(&point));
+
+    // The same bytes received over the network load the same way.
+    let bytes = fs::read(&meta.path).expect("read");
+    let received = load_bytes(&bytes).expect("valid bytes");
+    assert_eq!(received.tree, tree);
+    assert_eq!(received.sessions, sessions());
+    assert_eq!(received.raft, Some(point));
+    // ... and are checked like a file: a flipped body byte is refused.
+    let mut bad = bytes.clone();
+    let at = bad.len() - 10;
+    bad[at] ^= 1;
+    assert!(matches!(load_bytes(&bad), Err(Damage::BodyCrc { .. })));
+    assert!(matches!(
+        load_bytes(&bytes[..bytes.len() - 1]),
+        Err(Damage::LengthMismatch { .. })
+    ));
+}
+
+#[test]
+fn version_1_files_still_load_and_standalone_still_writes_them() {
+    let dir = TempDir::new("v1-still-loads");
+    let tree = rich_tree();
+    let meta = write(&dir.0, &tree, &sessions()).expect("write");
+    let bytes = fs::read(&meta.path).expect("read");
+    // The version-1 header, exactly: version 1 and zero reserved bytes.
+    assert_eq!(&bytes[8..12], &1u32.to_le_bytes());
+    assert_eq!(&bytes[52..60], &[0u8; 8]);
+    assert_eq!(meta.raft, None);
+    let loaded = load(&meta.path).expect("load");
+    assert_eq!(loaded.tree, tree);
+    assert_eq!(loaded.raft, None);
+    // A hand-made version-1 body (the archive root of version 1) loads.
+    let crafted = TempDir::new("v1-crafted");
+    let body = crafted_body(5);
+    let path = write_crafted(&crafted.0, &body, counts_of(&body));
+    assert_eq!(read_header(&path).expect("header").format_version, 1);
+    let loaded = load(&path).expect("a version-1 file loads");
+    assert_eq!(loaded.zxid, 5);
+    assert_eq!(loaded.raft, None);
+}
+
+#[test]
+fn a_version_2_header_must_match_the_body_raft_index() {
+    let dir = TempDir::new("v2-mismatch");
+    let tree = rich_tree();
+    let meta = write_with_raft(&dir.0, &tree, &[], Some(&raft_point(&tree))).expect("write");
+    let mut bytes = fs::read(&meta.path).expect("read");
+    let mut header = Header::decode(&bytes).expect("header");
+    header.raft_index += 1;
+    bytes[..HEADER_LEN].copy_from_slice(&header.encode());
+    assert!(matches!(
+        load_bytes(&bytes),
+        Err(Damage::HeaderBodyMismatch {
+            field: "raft_index",
+            ..
+        })
+    ));
+}
+
 #[test]
 fn acl_lists_are_stored_once() {
     let dir = TempDir::new("acl-dedup");
@@ -481,6 +568,8 @@ fn crafted_body(zxid: i64) -> SnapshotBody {
 
 fn counts_of(body: &SnapshotBody) -> BodyCounts {
     BodyCounts {
+        format_version: FORMAT_VERSION,
+        raft_index: 0,
         zxid: body.zxid,
         nodes: body.nodes.len() as u64,
         sessions: body.sessions.len() as u64,
@@ -561,6 +650,7 @@ fn garbage_with_valid_checksums_fails_rkyv_validation() {
         session_count: 0,
         body_len: body.len() as u64,
         body_crc: crc32c::crc32c(&body),
+        raft_index: 0,
     };
     let path = dir.0.join(format::file_name(9));
     let mut bytes = header.encode().to_vec();
@@ -835,7 +925,7 @@ fn million_znodes_recover() {
     let (header, body) = verify(&loaded_path(&dir), &map).expect("verify");
     let verify_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let (tree, _) = build(&header, body).expect("build");
+    let (tree, _) = build(&header, &body).expect("build");
     let build_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
     drop(tree);
