@@ -318,9 +318,11 @@ pub struct Config {
     /// `roost.raftTickMs`: one raft tick (ensemble only). Heartbeats go
     /// every `roost.heartbeatTicks` ticks; a follower that hears nothing for
     /// a random [`roost.electionTicks`, 2x) ticks campaigns. Defaults 10 ms,
-    /// 3, 15: heartbeats every 30 ms, elections after 150-300 ms of silence
-    /// (tuned for sub-200 ms failover; a dead leader's closed connection
-    /// starts the election at once, the timeout is the fallback).
+    /// 5, 100: heartbeats every 50 ms, elections after 1-2 s of silence.
+    /// A dead leader does not wait for that: its closed connections start
+    /// the election within a few ticks. The silence timeout only covers a
+    /// leader that hangs or is cut off, and is long so that a loaded machine
+    /// (a stalled thread, a slow fsync) does not cause false elections.
     pub raft_tick_ms: u32,
     pub raft_heartbeat_ticks: u32,
     pub raft_election_ticks: u32,
@@ -379,8 +381,8 @@ impl Default for Config {
             sessionless_connection_timeout_ms: 10_000,
             connections_max: 100_000,
             raft_tick_ms: 10,
-            raft_heartbeat_ticks: 3,
-            raft_election_ticks: 15,
+            raft_heartbeat_ticks: 5,
+            raft_election_ticks: 100,
             session_secret: None,
             warnings: Vec::new(),
         }

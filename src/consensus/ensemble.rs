@@ -70,6 +70,8 @@ use std::sync::Arc;
 pub const WAITING_REQUESTS_MAX: usize = 16 * 1024;
 /// Replies held until this member has applied what they must follow.
 pub const HELD_REPLIES_MAX: usize = 64 * 1024;
+/// When the leader's connection drops, campaign within 1..=this ticks.
+pub const DEAD_LEADER_CAMPAIGN_JITTER_TICKS: usize = 5;
 /// Outstanding `sync`s (ReadIndex requests) per member.
 pub const PENDING_SYNCS_MAX: usize = 16 * 1024;
 
@@ -228,6 +230,9 @@ pub struct Member {
     pending_gathers: Vec<super::core::PendingGather>,
     /// The current membership, as `/zookeeper/config` shows it.
     membership: Membership,
+    /// Sessions this leader proposed that are not applied yet (already in
+    /// `sessions`, see `lead_connect`).
+    proposed_sessions: std::collections::HashSet<SessionId>,
     /// Set when an applied reconfig changed who the peers are.
     membership_changed: Option<Vec<crate::config::ServerSpec>>,
     next_gather_token: u64,
@@ -389,6 +394,7 @@ impl Member {
             pending_gathers: Vec::new(),
             membership,
             membership_changed,
+            proposed_sessions: std::collections::HashSet::new(),
             next_gather_token: 1,
             shard_count,
             mono_ms,
@@ -645,20 +651,13 @@ impl Member {
     pub fn peer_disconnected(&mut self, peer: MemberId) {
         if peer == self.node.raft.leader_id && !self.is_leader() {
             let timeout = self.node.raft.randomized_election_timeout();
-            // Keep a little jitter so two followers do not split the vote:
-            // the one with the shorter randomized timeout campaigns first.
-            let jitter = timeout.saturating_sub(self.cfg.election_ticks);
-            self.node.raft.election_elapsed = self
-                .node
-                .raft
-                .election_elapsed
-                .max(
-                    self.cfg
-                        .election_ticks
-                        .saturating_sub(1)
-                        .saturating_sub(jitter / 4),
-                )
-                .max(timeout.saturating_sub(1 + jitter / 2));
+            let lease = self.cfg.election_ticks;
+            // Campaign within a few ticks, with jitter so two followers that
+            // both saw the leader die do not split the vote; and leave the
+            // leader's lease (check-quorum) so they grant each other votes.
+            let jitter = rand::random::<usize>() % DEAD_LEADER_CAMPAIGN_JITTER_TICKS;
+            let elapsed = timeout.saturating_sub(1 + jitter).max(lease);
+            self.node.raft.election_elapsed = self.node.raft.election_elapsed.max(elapsed);
             tracing::info!(
                 peer,
                 "lost the connection to the leader: election brought forward"
@@ -1098,6 +1097,20 @@ impl Member {
         let read_only = request.read_only.map(|_| false);
         if request.session_id == 0 {
             let session_id = self.sessions.allocate_id();
+            // Live on the leader from now on, as in ZooKeeper: the client can
+            // hear of its session (from a follower that applied the entry)
+            // before this leader has applied it, and its first write must
+            // not be refused as expired.
+            self.sessions.create(session_id, timeout_ms, self.mono_ms);
+            self.sessions.set_owner(
+                session_id,
+                Some(ConnectionOwner {
+                    member,
+                    shard,
+                    conn,
+                }),
+            );
+            self.proposed_sessions.insert(session_id);
             let response = ConnectResponse {
                 protocol_version: 0,
                 timeout_ms,
@@ -1724,7 +1737,10 @@ impl Member {
                 session_id,
                 timeout_ms,
             } => {
-                self.sessions.create(*session_id, *timeout_ms, self.mono_ms);
+                // The leader that proposed it registered it already.
+                if !self.proposed_sessions.remove(session_id) {
+                    self.sessions.create(*session_id, *timeout_ms, self.mono_ms);
+                }
                 if let Some(c) = &p.connect {
                     self.sessions.set_owner(
                         *session_id,
@@ -1822,6 +1838,9 @@ impl Member {
         if prev_leader == me && (leader != me || term != prev_term) {
             // Stepped down: proposals not yet committed may never be.
             self.pending = None;
+            for id in std::mem::take(&mut self.proposed_sessions) {
+                self.sessions.remove(id);
+            }
             self.leader_noop_index = None;
             self.sessions.clear_closing();
         }

@@ -53,6 +53,10 @@ pub struct ShardReport {
 }
 
 /// A client shard. Owned by one executor.
+/// Random low bits of a shard's first connection id (leaves 3 x 2^46 ids of
+/// room before the next shard's range).
+const CONN_ID_RANDOM_MASK: u64 = (1 << 46) - 1;
+
 pub struct Shard {
     pub id: ShardId,
     /// The newest tree version this shard has caught up to.
@@ -84,8 +88,11 @@ impl Shard {
             watches: WatchTable::new(),
             touched: HashSet::new(),
             probe: Rc::new(RefCell::new(ServerProbe::default())),
-            // Shard id in the top bits keeps connection ids unique server-wide.
-            next_conn_id: ((id as u64) << 48) + 1,
+            // Shard id in the top bits keeps connection ids unique server-wide;
+            // a random start keeps them unique across restarts too, so a reply
+            // an ensemble member re-applies from its log for a connection of
+            // its previous process can never land on a new connection.
+            next_conn_id: ((id as u64) << 48) + 1 + (rand::random::<u64>() & CONN_ID_RANDOM_MASK),
             settings,
             to_core,
         }
@@ -236,6 +243,15 @@ impl Shard {
             return;
         };
         let mut conn = conn.borrow_mut();
+        if conn.established || !matches!(conn.pending.front(), Some(Pending::Connect)) {
+            tracing::error!(
+                conn = conn_id,
+                session = format!("{session_id:#x}"),
+                "connect result for a connection not waiting for one (a bug): closing it"
+            );
+            conn.close_now();
+            return;
+        }
         let Some(response) = response else {
             conn.close_now();
             return;
@@ -251,9 +267,7 @@ impl Shard {
         conn.probe.packet_sent();
         conn.server_probe.borrow_mut().packet_sent();
         self.by_session.insert(session_id, conn_id);
-        if let Some(Pending::Connect) = conn.pending.front() {
-            conn.pending.pop_front();
-        }
+        conn.pending.pop_front();
         conn.wake_writer();
         conn.wake_reader();
     }
@@ -265,20 +279,26 @@ impl Shard {
             return;
         };
         let mut conn = conn_rc.borrow_mut();
-        let started_ms = match conn.pending.pop_front() {
+        // Core replies arrive in request order; anything else is a bug. It
+        // costs this connection (closed, the client retries), not the server.
+        let started_ms = match conn.pending.front() {
             Some(Pending::Core {
                 xid, started_ms, ..
-            }) => {
-                assert_eq!(
-                    xid, completion.origin.xid,
-                    "core replies must arrive in request order"
-                );
+            }) if *xid == completion.origin.xid => {
+                let started_ms = *started_ms;
+                conn.pending.pop_front();
                 started_ms
             }
-            other => panic!(
-                "completion for xid {} but head of queue is {:?}",
-                completion.origin.xid, other
-            ),
+            other => {
+                tracing::error!(
+                    conn = completion.origin.conn,
+                    xid = completion.origin.xid,
+                    head = ?other,
+                    "reply out of order for this connection (a bug): closing it"
+                );
+                conn.close_now();
+                return;
+            }
         };
         let origin = completion.origin;
         conn.queue_result(

@@ -134,7 +134,19 @@ impl Ensemble {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("no single leader; logs:\n{}", self.logs());
+        let dumps: Vec<String> = self
+            .members
+            .iter()
+            .filter_map(|m| {
+                m.pid()
+                    .map(|p| format!("---- member {} threads ----\n{}", m.id, thread_dump(p)))
+            })
+            .collect();
+        panic!(
+            "no single leader; logs:\n{}\n{}",
+            self.logs(),
+            dumps.join("\n")
+        );
     }
 
     /// SIGKILL, leaving the member down.
