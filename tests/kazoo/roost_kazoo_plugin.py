@@ -16,6 +16,7 @@ ROOST_KAZOO_SERVERS      required. Comma-separated ``host:port`` list, e.g.
                          tests see (``self.cluster[1]`` raises IndexError with one
                          server, exactly as in the standalone reference run).
 ROOST_KAZOO_STOP_CMD     shell command that stops server ``{index}`` (0-based;
+                         ``{id}`` = index + 1, the member's myid in an ensemble, and
                          ``{address}``, ``{host}`` and ``{port}`` are substituted too)
                          and returns once it no longer accepts connections.
 ROOST_KAZOO_START_CMD    shell command that starts server ``{index}`` again with its
@@ -116,7 +117,8 @@ class ExternalServer:
                 "needs %s to stop/start server %d (not set)" % (env_name, self.index)
             )
         cmd = template.format(
-            index=self.index, address=self.address, host=self.host, port=self._port
+            index=self.index, id=self.index + 1, address=self.address,
+            host=self.host, port=self._port,
         )
         timeout = float(os.environ.get("ROOST_KAZOO_CMD_TIMEOUT", "180"))
         log.info("server %d: running %s", self.index, cmd)
