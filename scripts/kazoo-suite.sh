@@ -23,6 +23,13 @@
 #                         <server> being e.g. roost or roost-ens3)
 #   --reference PATH      reference TSV (default ../shared/reference/kazoo-zk-standalone.tsv,
 #                         ../shared/reference/kazoo-zk-ensemble.tsv with --ensemble)
+#   --if-down abort|restart|continue
+#                         when a server is found gone (probed after failing tests;
+#                         with --ensemble after every test): stop the run (default
+#                         standalone), restart it and go on (default --ensemble), or go
+#                         on without it. Every finding is listed at the end and fails the run.
+#   --client-log-level L  kazoo's client log level in failing tests' captured logs, e.g. 5
+#                         (BLATHER: session ids, zxids) - for diagnosis; default: as kazoo has it
 #   --test-timeout S      per-test timeout, pytest-timeout (default 60)
 #   --total-timeout S     whole pytest run timeout (default 2400)
 #   -k EXPR               only tests matching EXPR (passed to pytest; the diff
@@ -37,6 +44,8 @@ PORT=auto
 RESULTS=""
 REFERENCE=""
 ENSEMBLE=0
+IF_DOWN=""
+CLIENT_LOG_LEVEL=""
 TEST_TIMEOUT=60
 TOTAL_TIMEOUT=2400
 KEXPR=""
@@ -46,6 +55,8 @@ while (($#)); do
     --zookeeper) SERVER=zookeeper ;;
     --roost) SERVER=roost ;;
     --ensemble) ENSEMBLE="$2"; shift ;;
+    --if-down) IF_DOWN="$2"; shift ;;
+    --client-log-level) CLIENT_LOG_LEVEL="$2"; shift ;;
     --port) PORT="$2"; shift ;;
     --results) RESULTS="$2"; shift ;;
     --reference) REFERENCE="$2"; shift ;;
@@ -53,7 +64,7 @@ while (($#)); do
     --total-timeout) TOTAL_TIMEOUT="$2"; shift ;;
     -k) KEXPR="$2"; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -88,6 +99,8 @@ fi
 if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/2181" 2>/dev/null; then
   echo "[kazoo-suite] WARNING: something listens on 127.0.0.1:2181 (not ours); test_utils' test_slow_connect expects nothing there and will fail" >&2
 fi
+[[ -z "$IF_DOWN" || "$IF_DOWN" =~ ^(abort|restart|continue)$ ]] ||
+  { echo "--if-down takes abort, restart or continue" >&2; exit 2; }
 if ((ENSEMBLE)); then
   NAME="$SERVER-ens$ENSEMBLE"
   REFERENCE="${REFERENCE:-$ROOT/../shared/reference/kazoo-zk-ensemble.tsv}"
@@ -193,8 +206,14 @@ for m in "${MEMBERS[@]}"; do
 done
 if ((ENSEMBLE)); then
   CTL_DIR="$RUN/m{id}"   # the plugin substitutes {id} = index + 1 = myid
+  # A crashed member does not fail the next tests (the others serve them):
+  # look after every test, and restart it so it does not hide what follows.
+  PROBE_EACH_TEST=1
+  IF_DOWN="${IF_DOWN:-restart}"
 else
   CTL_DIR="$RUN"
+  PROBE_EACH_TEST=0
+  IF_DOWN="${IF_DOWN:-abort}"
 fi
 
 # ---- the suite -------------------------------------------------------------------
@@ -208,6 +227,7 @@ PYTEST_ARGS=(
 [[ -n "$KEXPR" ]] && PYTEST_ARGS+=(-k "$KEXPR")
 log "running kazoo $KAZOO_VERSION's suite (per-test ${TEST_TIMEOUT}s, whole run ${TOTAL_TIMEOUT}s); log: $RUN/pytest.log"
 start_ts=$SECONDS
+rm -f "$RESULTS.down"
 (
   cd "$SDIST" &&
   env -u CI \
@@ -217,6 +237,8 @@ start_ts=$SECONDS
     ROOST_KAZOO_START_CMD="bash '$CTL' start '$CTL_DIR' {index}" \
     ROOST_KAZOO_LOGS="$LOGS_ENV" \
     ROOST_KAZOO_TSV="$RESULTS" \
+    ROOST_KAZOO_IF_DOWN="$IF_DOWN" ROOST_KAZOO_PROBE_EACH_TEST="$PROBE_EACH_TEST" \
+    ROOST_KAZOO_CLIENT_LOG_LEVEL="$CLIENT_LOG_LEVEL" \
     timeout -k 30 "$TOTAL_TIMEOUT" "$VENV/bin/python" -m pytest "${PYTEST_ARGS[@]}" "${EXTRA[@]}" kazoo/tests \
     </dev/null >"$RUN/pytest.log" 2>&1
 )
@@ -253,5 +275,12 @@ fi
 "$VENV/bin/python" "$ROOT/tests/kazoo/compare.py" "$RESULTS" "$REF_ARG" "$ALLOWLIST"
 status=$?
 if [[ "$REF_ARG" == /dev/null ]] && grep -qP '\t(failed|error)\t' "$RESULTS"; then status=1; fi
+if [[ -s "$RESULTS.down" ]]; then
+  # A server that died under the suite fails the run whatever the outcomes.
+  echo "SERVERS FOUND DOWN during the run: $(wc -l <"$RESULTS.down") (test after which<TAB>server index<TAB>address<TAB>action; see their logs)"
+  sed 's/^/  /' "$RESULTS.down"
+  echo "RESULT: FAIL - a server went down during the suite"
+  status=1
+fi
 log "results: $RESULTS  (took ${elapsed}s)"
 exit "$status"
