@@ -275,6 +275,22 @@ fi
 "$VENV/bin/python" "$ROOT/tests/kazoo/compare.py" "$RESULTS" "$REF_ARG" "$ALLOWLIST"
 status=$?
 if [[ "$REF_ARG" == /dev/null ]] && grep -qP '\t(failed|error)\t' "$RESULTS"; then status=1; fi
+# Server panics, wherever they happened (also during a start-up that
+# server-ctl then retried, which the plugin cannot see): each with the last
+# timestamped line before it, to line it up with $RESULTS.timeline.
+panics=0
+for m in "${MEMBERS[@]}"; do
+  while IFS= read -r line; do
+    ((panics == 0)) && echo "SERVER PANICS (see the server logs and $RESULTS.timeline):"
+    panics=$((panics + 1))
+    echo "  ${m#"$WORK"/}: $line"
+  done < <(awk '/^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T/ {last=$1} /^=== start/ {last=$3}
+                /panicked at/ {p=$0; getline msg; print last "  " p "  " msg}' "$m/server.log")
+done
+if ((panics)); then
+  echo "RESULT: FAIL - $panics server panic(s)"
+  status=1
+fi
 if [[ -s "$RESULTS.down" ]]; then
   # A server that died under the suite fails the run whatever the outcomes.
   echo "SERVERS FOUND DOWN during the run: $(wc -l <"$RESULTS.down") (test after which<TAB>server index<TAB>address<TAB>action; see their logs)"
