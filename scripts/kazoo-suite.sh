@@ -30,6 +30,8 @@
 #                         on without it. Every finding is listed at the end and fails the run.
 #   --client-log-level L  kazoo's client log level in failing tests' captured logs, e.g. 5
 #                         (BLATHER: session ids, zxids) - for diagnosis; default: as kazoo has it
+#   --server-config LINE  append LINE (key=value) to every server's zoo.cfg; repeatable
+#                         (e.g. roost.electionTicks=100 to see what raft timing changes)
 #   --test-timeout S      per-test timeout, pytest-timeout (default 60)
 #   --total-timeout S     whole pytest run timeout (default 2400)
 #   -k EXPR               only tests matching EXPR (passed to pytest; the diff
@@ -46,6 +48,7 @@ REFERENCE=""
 ENSEMBLE=0
 IF_DOWN=""
 CLIENT_LOG_LEVEL=""
+SERVER_CONFIG=()
 TEST_TIMEOUT=60
 TOTAL_TIMEOUT=2400
 KEXPR=""
@@ -57,6 +60,7 @@ while (($#)); do
     --ensemble) ENSEMBLE="$2"; shift ;;
     --if-down) IF_DOWN="$2"; shift ;;
     --client-log-level) CLIENT_LOG_LEVEL="$2"; shift ;;
+    --server-config) SERVER_CONFIG+=("$2"); shift ;;
     --port) PORT="$2"; shift ;;
     --results) RESULTS="$2"; shift ;;
     --reference) REFERENCE="$2"; shift ;;
@@ -64,7 +68,7 @@ while (($#)); do
     --total-timeout) TOTAL_TIMEOUT="$2"; shift ;;
     -k) KEXPR="$2"; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -154,6 +158,11 @@ else
   MEMBERS=("$RUN")
   bash "$ROOT/scripts/prepare-server.sh" "$SERVER" "$RUN" "$PORT" || exit 1
 fi
+
+for line in "${SERVER_CONFIG[@]}"; do
+  for m in "${MEMBERS[@]}"; do echo "$line" >>"$m/zoo.cfg"; done
+done
+((${#SERVER_CONFIG[@]})) && log "extra server config: ${SERVER_CONFIG[*]}"
 
 cleanup() {
   local m pids=()
