@@ -7,7 +7,12 @@
 # reconfigEnabled=true, 4lw.commands.whitelist=*, extendedTypesEnabled=true,
 # read-only mode allowed, bound to 127.0.0.1 only.
 #
-# Usage: prepare-server.sh roost|zookeeper RUN_DIR PORT
+# Usage: prepare-server.sh roost|zookeeper RUN_DIR PORT [MYID SERVER_LINES]
+#   MYID SERVER_LINES: an ensemble member. SERVER_LINES holds the ensemble's
+#     `server.N=127.0.0.1:quorumPort:electionPort:participant` lines (newline
+#     separated, the same for every member); MYID goes to data/myid, and
+#     zoo.cfg gets them plus initLimit=4, syncLimit=2, peerType=participant,
+#     as kazoo's harness writes them for its 3-member cluster.
 #   Env: ROOST_BIN (default target/release/roost; built with cargo if missing)
 # The run directory is wiped first (after stopping a server of ours in it).
 set -uo pipefail
@@ -15,6 +20,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KIND="${1:?roost|zookeeper}"
 RUN="${2:?run dir}"
 PORT="${3:?port}"
+MYID="${4:-}"
+SERVER_LINES="${5:-}"
+[[ -z "$MYID" || -n "$SERVER_LINES" ]] || { echo "[prepare-server] MYID given without SERVER_LINES" >&2; exit 2; }
 log() { echo "[prepare-server] $*" >&2; }
 [[ "$PORT" != 2181 ]] || { log "port 2181 is reserved (a kazoo test expects nothing there)"; exit 2; }
 
@@ -53,6 +61,18 @@ localSessionsUpgradingEnabled=false
 DigestAuthenticationProvider.superDigest=$SUPER_DIGEST
 roost.jaasConfig=$RUN/jaas.conf
 EOF
+if [[ -n "$MYID" ]]; then
+  # A member of a replicated ensemble, as kazoo/testing/common.py writes one
+  # (tickTime stays 2000: it only sets session bounds; Roost's raft timing is
+  # its own, roost.raftTickMs and friends, which ZooKeeper ignores).
+  echo "$MYID" >"$RUN/data/myid"
+  {
+    echo "initLimit=4"
+    echo "syncLimit=2"
+    printf '%s\n' "$SERVER_LINES"
+    echo "peerType=participant"
+  } >>"$RUN/zoo.cfg"
+fi
 
 case "$KIND" in
   zookeeper)

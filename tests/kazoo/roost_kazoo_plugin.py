@@ -16,6 +16,7 @@ ROOST_KAZOO_SERVERS      required. Comma-separated ``host:port`` list, e.g.
                          tests see (``self.cluster[1]`` raises IndexError with one
                          server, exactly as in the standalone reference run).
 ROOST_KAZOO_STOP_CMD     shell command that stops server ``{index}`` (0-based;
+                         ``{id}`` = index + 1, the member's myid in an ensemble, and
                          ``{address}``, ``{host}`` and ``{port}`` are substituted too)
                          and returns once it no longer accepts connections.
 ROOST_KAZOO_START_CMD    shell command that starts server ``{index}`` again with its
@@ -35,6 +36,26 @@ ROOST_KAZOO_ABORT_IF_DOWN  default 1: after a failing test, probe every server t
                          reported "not run") instead of failing them one by one.
                          (The selected test ids are written to <TSV>.collected.)
                          Set to 0 to keep going.
+ROOST_KAZOO_IF_DOWN      what to do when a server is found gone: ``abort`` (the
+                         default, as above), ``continue`` (= ABORT_IF_DOWN=0), or
+                         ``restart``: run START_CMD for it and go on (an ensemble
+                         member that crashed should not hide the tests after it).
+                         Overrides ROOST_KAZOO_ABORT_IF_DOWN when set.
+ROOST_KAZOO_PROBE_EACH_TEST  set to 1 to probe after every test, not only after a
+                         failing one (a crashed ensemble member does not make the
+                         next tests fail: the others serve them). Costs one TCP
+                         connect per server per test.
+<TSV>.timeline gets ``UTC time<TAB>start|end<TAB>test id[<TAB>outcome]`` for every
+test, to line tests up with the servers' logs (which log in UTC).
+Every server found gone is recorded in <TSV>.down, one line per finding:
+``test id<TAB>server index<TAB>address<TAB>action`` (the test after which, or
+during which, it went down; its log is in ROOST_KAZOO_LOGS).
+ROOST_KAZOO_CLIENT_LOG_LEVEL  e.g. 5 (kazoo's BLATHER) or 10: level of the ``kazoo``
+                         loggers, so a failing test's captured log shows the session
+                         ids, xids and zxids the client saw. Records are formatted
+                         at once and keep no references (pytest's ``-o log_level``
+                         would keep TreeNode objects alive through log arguments and
+                         break test_cache's leak checks).
 ROOST_KAZOO_KEEP_CI      set to 1 to keep the CI variable. By default the plugin
                          removes CI from the environment, because kazoo's suite
                          changes behaviour under CI (runs test_build, sleeps 15 s in
@@ -116,7 +137,8 @@ class ExternalServer:
                 "needs %s to stop/start server %d (not set)" % (env_name, self.index)
             )
         cmd = template.format(
-            index=self.index, address=self.address, host=self.host, port=self._port
+            index=self.index, id=self.index + 1, address=self.address,
+            host=self.host, port=self._port,
         )
         timeout = float(os.environ.get("ROOST_KAZOO_CMD_TIMEOUT", "180"))
         log.info("server %d: running %s", self.index, cmd)
@@ -239,9 +261,32 @@ def get_global_cluster():
 # pytest hooks
 # ---------------------------------------------------------------------------
 
+def _client_logging():
+    level = os.environ.get("ROOST_KAZOO_CLIENT_LOG_LEVEL", "").strip()
+    if not level:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = previous(*args, **kwargs)
+        if record.name.startswith("kazoo") and record.args:
+            # Format now and drop the arguments: a captured record must not
+            # keep the objects it mentions alive.
+            try:
+                record.msg = record.getMessage()
+            except Exception:  # noqa: BLE001 - keep the raw message
+                record.msg = str(record.msg)
+            record.args = None
+        return record
+
+    logging.setLogRecordFactory(factory)
+    logging.getLogger("kazoo").setLevel(int(level))
+
+
 def pytest_configure(config):
     if os.environ.get("ROOST_KAZOO_KEEP_CI") != "1":
         os.environ.pop("CI", None)
+    _client_logging()
     if not os.environ.get("ROOST_KAZOO_SERVERS"):
         raise pytest.UsageError("roost_kazoo_plugin: ROOST_KAZOO_SERVERS is not set")
     import kazoo.testing.harness as harness
@@ -295,6 +340,23 @@ class _TsvWriter:
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             self._fh = open(path, "w")
+            if os.path.exists(path + ".down"):
+                os.remove(path + ".down")
+            self._timeline = open(path + ".timeline", "w")
+        else:
+            self._timeline = None
+
+    def _mark(self, what, tid, extra=""):
+        if self._timeline is None:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + ".%03dZ" % (
+            int(now * 1000) % 1000)
+        self._timeline.write("%s\t%s\t%s%s\n" % (stamp, what, tid, ("\t" + extra) if extra else ""))
+        self._timeline.flush()
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self._mark("start", test_id(nodeid))
 
     def pytest_runtest_logreport(self, report):
         tid = test_id(report.nodeid)
@@ -326,28 +388,75 @@ class _TsvWriter:
                 for item in session.items:
                     fh.write(test_id(item.nodeid) + "\n")
 
-    def _check_servers(self):
-        if os.environ.get("ROOST_KAZOO_ABORT_IF_DOWN", "1") == "0" or _CLUSTER is None:
+    @staticmethod
+    def _if_down():
+        policy = os.environ.get("ROOST_KAZOO_IF_DOWN", "").strip()
+        if policy:
+            if policy not in ("abort", "continue", "restart"):
+                raise pytest.UsageError("ROOST_KAZOO_IF_DOWN must be abort, continue or restart")
+            return policy
+        return "continue" if os.environ.get("ROOST_KAZOO_ABORT_IF_DOWN", "1") == "0" else "abort"
+
+    def _record_down(self, tid, server, action):
+        sys.stderr.write(
+            "roost_kazoo_plugin: server %d (%s) no longer accepts connections after %s; %s\n"
+            % (server.index, server.address, tid, action))
+        if self.path:
+            with open(self.path + ".down", "a") as fh:
+                fh.write("%s\t%d\t%s\t%s\n" % (tid, server.index, server.address, action))
+
+    def _check_servers(self, tid, quick):
+        if _CLUSTER is None:
             return
+        policy = self._if_down()
+        if policy == "continue" and not quick:
+            return  # the original behaviour of ABORT_IF_DOWN=0: no probing
         for server in _CLUSTER:
-            if server.running and not server.answers():
+            if not server.running:
+                continue
+            # One connect when probing after every test; the full 3 tries
+            # before calling a server gone.
+            if quick and server.answers(tries=1):
+                continue
+            if server.answers():
+                continue
+            if policy == "abort":
                 msg = "server %d (%s) no longer accepts connections; stopping the run" % (
                     server.index, server.address)
-                sys.stderr.write("roost_kazoo_plugin: %s\n" % msg)
+                self._record_down(tid, server, "stopping the run")
                 self.session.shouldstop = msg
+                return
+            if policy == "continue":
+                self._record_down(tid, server, "left down")
+                server._running = False  # do not report it again
+                continue
+            try:
+                server._running = False
+                server.run()
+                self._record_down(tid, server, "restarted")
+            except Exception as exc:  # noqa: BLE001 - report and stop
+                self._record_down(tid, server, "restart failed: %s" % _clean(exc))
+                self.session.shouldstop = "server %d could not be restarted" % server.index
                 return
 
     def pytest_runtest_logfinish(self, nodeid, location):
         tid = test_id(nodeid)
         outcome, msg = self.results.get(tid, ("error", "no report"))
-        if outcome in ("failed", "error") and getattr(self, "session", None) is not None:
-            self._check_servers()
+        self._mark("end", tid, outcome)
+        if getattr(self, "session", None) is not None:
+            if outcome in ("failed", "error"):
+                self._check_servers(tid, quick=False)
+            elif os.environ.get("ROOST_KAZOO_PROBE_EACH_TEST") == "1":
+                self._check_servers(tid, quick=True)
         if self._fh is None:
             return
         self._fh.write("%s\t%s\t%s\n" % (tid, outcome, msg))
         self._fh.flush()
 
     def pytest_sessionfinish(self, session, exitstatus):
+        if self._timeline is not None:
+            self._timeline.close()
+            self._timeline = None
         if self._fh is None:
             return
         self._fh.close()
