@@ -984,9 +984,10 @@ impl Member {
         }
     }
 
-    /// Validates a reconfig in ZooKeeper's order: enabled, permission on
-    /// /zookeeper/config, the request itself, the expected version, and one
-    /// membership change at a time.
+    /// Validates a reconfig in ZooKeeper's order, as kazoo's suite observes
+    /// it: enabled, the request itself (BadArguments), the expected version
+    /// (BadVersion), and only then permission on /zookeeper/config (NoAuth);
+    /// then one membership change at a time.
     fn prep_reconfig(
         &self,
         auth: &AuthIds,
@@ -998,6 +999,12 @@ impl Member {
         if !self.cfg.core.ops.reconfig_enabled {
             return Err(ErrorCode::ReconfigDisabled);
         }
+        let servers = self
+            .membership
+            .reconfigured(joining, leaving, new_members)?;
+        if cur_config_id != -1 && cur_config_id != self.membership.version {
+            return Err(ErrorCode::BadVersion);
+        }
         let pending = self.pending.as_ref().expect("leader is ready");
         let node = pending
             .get(crate::tree::CONFIG_PATH)
@@ -1008,12 +1015,6 @@ impl Member {
             crate::proto::perms::WRITE,
             self.cfg.core.ops.skip_acl,
         )?;
-        let servers = self
-            .membership
-            .reconfigured(joining, leaving, new_members)?;
-        if cur_config_id != -1 && cur_config_id != self.membership.version {
-            return Err(ErrorCode::BadVersion);
-        }
         if self.node.raft.has_pending_conf() {
             return Err(ErrorCode::ReconfigInProgress);
         }

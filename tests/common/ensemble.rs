@@ -92,11 +92,57 @@ impl Ensemble {
         for id in 1..=n as u64 {
             e.spawn(id);
         }
+        // KNOWN BUG (docs/replication.md, "start-up stall"): on a loaded
+        // machine a freshly started member occasionally stops answering
+        // client connections for a minute or more while its raft side runs.
+        // Until it is fixed, a member that does not answer within 20 s is
+        // dumped (threads, into the run directory and stderr), killed and
+        // started once more, so the tests keep checking replication.
+        if !e.ready_within(Duration::from_secs(20)) {
+            for id in 1..=n as u64 {
+                if e.member(id).mode().is_none() {
+                    e.respawn_stalled(id);
+                }
+            }
+        }
         e.wait_leader();
         for m in &e.members {
             wait_answering(m);
         }
         e
+    }
+
+    /// One leader, and every running member answers `srvr`, within `limit`.
+    fn ready_within(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let modes: Vec<Option<String>> = self
+                .members
+                .iter()
+                .filter(|m| m.is_running())
+                .map(|m| m.mode())
+                .collect();
+            let leaders = modes
+                .iter()
+                .filter(|m| m.as_deref() == Some("leader"))
+                .count();
+            if leaders == 1 && modes.iter().all(Option::is_some) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The start-up stall workaround (see `start`): keep the evidence, restart.
+    fn respawn_stalled(&mut self, id: u64) {
+        let m = self.member(id);
+        let dump = m.pid().map(thread_dump).unwrap_or_default();
+        let evidence = format!("log:\n{}\nthreads:\n{}", tail(&m.log(), 40), dump);
+        let _ = std::fs::write(self.root.join(format!("stall-m{id}.txt")), &evidence);
+        eprintln!("KNOWN BUG start-up stall: member {id} did not answer in 20 s; restarting it\n{evidence}");
+        self.kill(id);
+        self.spawn(id);
     }
 
     fn spawn(&mut self, id: u64) {
@@ -157,9 +203,18 @@ impl Ensemble {
         let _ = child.wait();
     }
 
-    /// Starts a killed member again on the same config and data.
+    /// Starts a killed member again on the same config and data (with the
+    /// start-up stall workaround of `start`).
     pub fn restart(&mut self, id: u64) {
         self.spawn(id);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.member(id).mode().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.respawn_stalled(id);
         wait_answering(self.member(id));
     }
 
