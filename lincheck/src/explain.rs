@@ -216,7 +216,10 @@ pub(crate) fn violation(
                 .collect();
             list(
                 &mut out,
-                &format!("Operations concurrent with #{} and not in that order", p.orig[b as usize]),
+                &format!(
+                    "Operations concurrent with #{} and not in that order",
+                    p.orig[b as usize]
+                ),
                 h,
                 &concurrent,
                 tf,

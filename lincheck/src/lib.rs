@@ -219,9 +219,14 @@ pub enum Output {
     /// `Create` or `Delete` succeeded.
     Ok,
     /// `Set` succeeded; the version the znode now has.
-    SetOk { new_version: i32 },
+    SetOk {
+        new_version: i32,
+    },
     /// `Get` succeeded.
-    GetOk { value: Vec<u8>, version: i32 },
+    GetOk {
+        value: Vec<u8>,
+        version: i32,
+    },
     NoNode,
     NodeExists,
     BadVersion,
@@ -333,7 +338,11 @@ pub struct HistoryError {
 
 impl fmt::Display for HistoryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "malformed history: operation #{}: {}", self.op, self.message)
+        write!(
+            f,
+            "malformed history: operation #{}: {}",
+            self.op, self.message
+        )
     }
 }
 
@@ -547,7 +556,8 @@ fn validate(history: &[Operation]) -> Result<(), HistoryError> {
             (None, Some(_)) => return err("has an output but no return time"),
             _ => {}
         }
-        if let Input::Delete { expected_version } | Input::Set {
+        if let Input::Delete { expected_version }
+        | Input::Set {
             expected_version, ..
         } = op.input
         {
@@ -593,7 +603,12 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(history: &[Operation], idx: &[usize], with_sc_reads: bool, initial: Option<&NodeState>) -> Prepared {
+    fn new(
+        history: &[Operation],
+        idx: &[usize],
+        with_sc_reads: bool,
+        initial: Option<&NodeState>,
+    ) -> Prepared {
         let mut intern: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut values: Vec<Vec<u8>> = Vec::new();
         let mut id = |v: &[u8]| -> u32 {
@@ -605,8 +620,14 @@ impl Prepared {
             values.len() as u32 - 1
         };
         let init = initial.map(|n| (id(&n.value), n.version));
-        let is_sc_read =
-            |op: &Operation| matches!(op.input, Input::Get { linearizable: false }) && !op.is_unknown();
+        let is_sc_read = |op: &Operation| {
+            matches!(
+                op.input,
+                Input::Get {
+                    linearizable: false
+                }
+            ) && !op.is_unknown()
+        };
         let mut orig: Vec<usize> = idx
             .iter()
             .copied()
@@ -620,7 +641,11 @@ impl Prepared {
             })
             .collect();
         orig.sort_by_key(|&i| (history[i].call, i));
-        let pos: HashMap<usize, u32> = orig.iter().enumerate().map(|(p, &i)| (i, p as u32)).collect();
+        let pos: HashMap<usize, u32> = orig
+            .iter()
+            .enumerate()
+            .map(|(p, &i)| (i, p as u32))
+            .collect();
         let mut ops: Vec<SOp> = orig
             .iter()
             .map(|&i| {
@@ -735,13 +760,9 @@ fn check_key(
     let has_sc_reads = full.ops.iter().any(|o| o.sc_read);
     match search::search(&full.ops, full.init, &limits) {
         search::Outcome::Ok(order) => KeyResult::Ok(full.linearization(&order)),
-        search::Outcome::Timeout(f) => KeyResult::Timeout(explain::timeout(
-            history,
-            &full,
-            &f,
-            start.elapsed(),
-            tf,
-        )),
+        search::Outcome::Timeout(f) => {
+            KeyResult::Timeout(explain::timeout(history, &full, &f, start.elapsed(), tf))
+        }
         search::Outcome::Illegal(f) => {
             if !has_sc_reads {
                 return KeyResult::Illegal(explain::violation(

@@ -384,7 +384,7 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
     loop {
         steps += 1;
         if steps > limits.max_steps
-            || (steps % 1024 == 0 && limits.deadline.is_some_and(|d| Instant::now() >= d))
+            || (steps.is_multiple_of(1024) && limits.deadline.is_some_and(|d| Instant::now() >= d))
         {
             best.steps = steps;
             return Outcome::Timeout(best);
