@@ -423,8 +423,11 @@ impl fmt::Display for KeyResult {
 /// completed, committed, and the optional ones the order includes).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Linearization {
+    /// The key's state before the history.
     pub initial: Option<NodeState>,
     pub steps: Vec<Step>,
+    /// How many search steps it took (compare with [`Options::max_steps`]).
+    pub search_steps: u64,
 }
 
 /// An operation in a [`Linearization`] and the key's state after it.
@@ -724,7 +727,7 @@ impl Prepared {
         })
     }
 
-    fn linearization(&self, order: &[u32]) -> Linearization {
+    fn linearization(&self, order: &[u32], search_steps: u64) -> Linearization {
         let mut s = self.init;
         let steps = order
             .iter()
@@ -739,6 +742,7 @@ impl Prepared {
         Linearization {
             initial: self.node(self.init),
             steps,
+            search_steps,
         }
     }
 }
@@ -759,7 +763,7 @@ fn check_key(
     let full = Prepared::new(history, idx, options.check_sequential_reads, initial);
     let has_sc_reads = full.ops.iter().any(|o| o.sc_read);
     match search::search(&full.ops, full.init, &limits) {
-        search::Outcome::Ok(order) => KeyResult::Ok(full.linearization(&order)),
+        search::Outcome::Ok { order, steps } => KeyResult::Ok(full.linearization(&order, steps)),
         search::Outcome::Timeout(f) => {
             KeyResult::Timeout(explain::timeout(history, &full, &f, start.elapsed(), tf))
         }
@@ -784,7 +788,7 @@ fn check_key(
                         tf,
                     ))
                 }
-                search::Outcome::Ok(_) => ViolationKind::ReadsNotSequentiallyConsistent,
+                search::Outcome::Ok { .. } => ViolationKind::ReadsNotSequentiallyConsistent,
                 search::Outcome::Timeout(_) => ViolationKind::Unclassified,
             };
             KeyResult::Illegal(explain::violation(history, &full, &f, kind, tf))

@@ -6,8 +6,8 @@
 //!
 //! Everything here works on one key, with values interned to `u32`.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
 
 /// Model state of one znode: `None` = absent, `Some((value id, version))`.
@@ -128,15 +128,14 @@ pub(crate) struct Frontier {
 const MAX_STATES: usize = 8;
 
 pub(crate) enum Outcome {
-    Ok(Vec<u32>),
+    Ok { order: Vec<u32>, steps: u64 },
     Illegal(Frontier),
     Timeout(Frontier),
 }
 
 const NIL: u32 = u32::MAX;
-/// Sentinel heads of the two event lists.
-const MAIN: u32 = 0;
-const SC: u32 = 1;
+/// Sentinel head of the event list.
+const HEAD: u32 = 0;
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -146,12 +145,12 @@ struct Entry {
     next: u32,
 }
 
-/// Doubly linked event lists with dancing-links removal/restoration. `MAIN`
-/// holds call events of every op except sequentially consistent reads and
+/// A doubly linked event list with dancing-links removal/restoration: the
+/// call events of every op except sequentially consistent reads, and the
 /// return events of every op that has one, sorted by time (calls before
-/// returns at equal times: touching intervals count as concurrent). `SC`
-/// holds the call events of sequentially consistent reads. Main entries are
-/// allocated in sorted order, so an entry index is its position in time.
+/// returns at equal times: touching intervals count as concurrent).
+/// Entries are allocated in sorted order, so an entry's index is its
+/// position in time.
 struct Lists {
     e: Vec<Entry>,
     call_entry: Vec<u32>,
@@ -160,52 +159,39 @@ struct Lists {
 
 impl Lists {
     fn new(ops: &[SOp]) -> Lists {
-        let mut main: Vec<(u64, bool, u32)> = Vec::new();
-        let mut sc: Vec<(u64, u32)> = Vec::new();
+        let mut events: Vec<(u64, bool, u32)> = Vec::new();
         for (i, op) in ops.iter().enumerate() {
-            let i = i as u32;
-            if op.sc_read {
-                sc.push((op.call, i));
-            } else {
-                main.push((op.call, false, i));
+            if !op.sc_read {
+                events.push((op.call, false, i as u32));
             }
             if let Some(r) = op.ret {
-                main.push((r, true, i));
+                events.push((r, true, i as u32));
             }
         }
-        main.sort_unstable();
-        sc.sort_unstable();
-        let sentinel = Entry {
-            op: NIL,
-            call: false,
-            prev: NIL,
-            next: NIL,
-        };
+        events.sort_unstable();
         let mut l = Lists {
-            e: vec![sentinel, sentinel],
+            e: vec![Entry {
+                op: NIL,
+                call: false,
+                prev: NIL,
+                next: NIL,
+            }],
             call_entry: vec![NIL; ops.len()],
             ret_entry: vec![NIL; ops.len()],
         };
-        let events = main
-            .into_iter()
-            .map(|(_, is_ret, op)| (MAIN, !is_ret, op))
-            .chain(sc.into_iter().map(|(_, op)| (SC, true, op)));
-        let mut tail = [MAIN, SC];
-        for (list, call, op) in events {
+        for (_, is_ret, op) in events {
             let idx = l.e.len() as u32;
-            let t = &mut tail[list as usize];
             l.e.push(Entry {
                 op,
-                call,
-                prev: *t,
+                call: !is_ret,
+                prev: idx - 1,
                 next: NIL,
             });
-            l.e[*t as usize].next = idx;
-            *t = idx;
-            if call {
-                l.call_entry[op as usize] = idx;
-            } else {
+            l.e[idx as usize - 1].next = idx;
+            if is_ret {
                 l.ret_entry[op as usize] = idx;
+            } else {
+                l.call_entry[op as usize] = idx;
             }
         }
         l
@@ -228,19 +214,19 @@ impl Lists {
     }
 
     fn lift(&mut self, op: u32) {
-        self.remove(self.call_entry[op as usize]);
-        let r = self.ret_entry[op as usize];
-        if r != NIL {
-            self.remove(r);
+        for x in [self.call_entry[op as usize], self.ret_entry[op as usize]] {
+            if x != NIL {
+                self.remove(x);
+            }
         }
     }
 
     fn unlift(&mut self, op: u32) {
-        let r = self.ret_entry[op as usize];
-        if r != NIL {
-            self.restore(r);
+        for x in [self.ret_entry[op as usize], self.call_entry[op as usize]] {
+            if x != NIL {
+                self.restore(x);
+            }
         }
-        self.restore(self.call_entry[op as usize]);
     }
 
     fn next(&self, x: u32) -> u32 {
@@ -251,44 +237,129 @@ impl Lists {
 struct Bits(Vec<u64>);
 
 impl Bits {
-    fn get(&self, i: u32) -> bool {
-        self.0[(i / 64) as usize] & (1 << (i % 64)) != 0
-    }
     fn flip(&mut self, i: u32) {
         self.0[(i / 64) as usize] ^= 1 << (i % 64);
     }
-    /// Canonical compact form: words before `lo` are all ones, words after
-    /// the returned slice are all zeros. Linearized sets are mostly "every op
-    /// called before t, plus a few", so this stays short.
-    fn compact(&self) -> (u32, Box<[u64]>) {
+    /// Canonical compact form: words before `lo` are all ones, words from
+    /// `hi` on are all zeros, so `(lo, &words[lo..hi])` identifies the set.
+    /// Linearized sets are mostly "every op called before t, plus a few", so
+    /// this stays short.
+    fn compact(&self) -> (u32, &[u64]) {
         let lo = self.0.iter().position(|&w| w != !0).unwrap_or(self.0.len());
         let hi = self.0.iter().rposition(|&w| w != 0).map_or(0, |h| h + 1);
-        (lo as u32, self.0[lo..hi.max(lo)].into())
+        (lo as u32, &self.0[lo..hi.max(lo)])
     }
 }
 
-/// Memo key: the linearized set and the model state after it. `hash` is a
-/// Zobrist hash of the set mixed with the state; equality is exact.
-struct Memo {
-    hash: u64,
+/// Nodes known to have no successful completion ("dead"), recorded when
+/// the search leaves them. A node is (required ops linearized, optional ops
+/// linearized, state); a node is dead if a dead node has the same required
+/// ops and state and a subset of its optional ops: optional ops have no
+/// return event, so leaving one out never removes a candidate, and any
+/// completion of the bigger node is a completion of the smaller one.
+/// (With no optional ops this is Lowe's memo.) Only finished nodes are
+/// recorded, so the pruning never relies on a node still being explored.
+#[derive(Default)]
+struct Dead {
+    /// By a Zobrist hash of the required set mixed with the state.
+    map: HashMap<u64, Vec<DeadNode>, BuildHasherDefault<PassThrough>>,
+}
+
+struct DeadNode {
     state: State,
+    /// The required set, compacted (see `Bits::compact`).
     lo: u32,
     words: Box<[u64]>,
+    /// Minimal optional sets (sorted) with which the node is dead.
+    opts: Vec<Box<[u32]>>,
 }
 
-impl PartialEq for Memo {
-    fn eq(&self, o: &Memo) -> bool {
-        self.hash == o.hash && self.state == o.state && self.lo == o.lo && self.words == o.words
-    }
+/// `small ⊆ big ∪ {extra}`, both sorted.
+fn subset(small: &[u32], big: &[u32], extra: Option<u32>) -> bool {
+    small.len() <= big.len() + 1
+        && small
+            .iter()
+            .all(|x| Some(*x) == extra || big.binary_search(x).is_ok())
 }
-impl Eq for Memo {}
-impl Hash for Memo {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        h.write_u64(self.hash)
+
+impl Dead {
+    fn find(&self, hash: u64, state: State, bits: &Bits) -> Option<&DeadNode> {
+        let (lo, words) = bits.compact();
+        self.map
+            .get(&hash)?
+            .iter()
+            .find(|d| d.state == state && d.lo == lo && *d.words == *words)
+    }
+
+    fn contains(
+        &self,
+        hash: u64,
+        state: State,
+        bits: &Bits,
+        opts: &[u32],
+        extra: Option<u32>,
+    ) -> bool {
+        self.find(hash, state, bits)
+            .is_some_and(|d| d.opts.iter().any(|o| subset(o, opts, extra)))
+    }
+
+    fn insert(&mut self, hash: u64, state: State, bits: &Bits, opts: &[u32]) {
+        let (lo, words) = bits.compact();
+        let v = self.map.entry(hash).or_default();
+        let i = match v
+            .iter()
+            .position(|d| d.state == state && d.lo == lo && *d.words == *words)
+        {
+            Some(i) => i,
+            None => {
+                v.push(DeadNode {
+                    state,
+                    lo,
+                    words: words.into(),
+                    opts: Vec::new(),
+                });
+                v.len() - 1
+            }
+        };
+        let d = &mut v[i];
+        if d.opts.iter().any(|o| subset(o, opts, None)) {
+            return;
+        }
+        d.opts.retain(|o| !subset(opts, o, None));
+        d.opts.push(opts.into());
     }
 }
 
-/// `Memo::hash` is already a good 64-bit hash.
+/// A set of u32 with O(1) insert/remove and iteration (order unspecified).
+struct IndexSet {
+    items: Vec<u32>,
+    pos: Vec<u32>,
+}
+
+impl IndexSet {
+    fn new(universe: usize) -> IndexSet {
+        IndexSet {
+            items: Vec::new(),
+            pos: vec![NIL; universe],
+        }
+    }
+    fn insert(&mut self, x: u32) {
+        debug_assert_eq!(self.pos[x as usize], NIL);
+        self.pos[x as usize] = self.items.len() as u32;
+        self.items.push(x);
+    }
+    fn remove(&mut self, x: u32) {
+        let p = self.pos[x as usize];
+        debug_assert_ne!(p, NIL);
+        self.items.swap_remove(p as usize);
+        if let Some(&moved) = self.items.get(p as usize) {
+            self.pos[moved as usize] = p;
+        }
+        self.pos[x as usize] = NIL;
+    }
+}
+
+/// The keys are already good 64-bit hashes.
 #[derive(Default)]
 struct PassThrough(u64);
 impl Hasher for PassThrough {
@@ -355,31 +426,58 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
     let zob: Vec<u64> = (0..n as u64)
         .map(|i| mix64(i ^ 0x6C69_6E63_6865_636B))
         .collect();
+    // Linearized required ops; optional ops are always set, so that the
+    // compact form stays short (they are tracked in `opts`).
     let mut bits = Bits(vec![0; n.div_ceil(64)]);
-    let mut set_hash = 0u64;
+    for (i, o) in ops.iter().enumerate() {
+        if !o.required {
+            bits.flip(i as u32);
+        }
+    }
+    let mut req_hash = 0u64;
+    // Linearized optional ops, sorted.
+    let mut opts: Vec<u32> = Vec::new();
+    // Sequentially consistent reads: how many of their preds are not
+    // linearized yet, who depends on whom, and the enabled ones that are not
+    // linearized.
+    let mut waiting: Vec<u32> = ops.iter().map(|o| o.preds.len() as u32).collect();
+    let mut dependents: Vec<Vec<u32>> = vec![Vec::new(); n];
+    let mut enabled = IndexSet::new(n);
+    for (i, o) in ops.iter().enumerate() {
+        for &p in &o.preds {
+            dependents[p as usize].push(i as u32);
+        }
+        if o.sc_read && o.preds.is_empty() {
+            enabled.insert(i as u32);
+        }
+    }
     let mut state = init;
     let mut stack: Vec<Frame> = Vec::new();
     let mut remaining = ops.iter().filter(|o| o.required).count();
-    let mut memo: HashSet<Memo, BuildHasherDefault<PassThrough>> = HashSet::default();
+    let mut dead = Dead::default();
     let mut best = Frontier::default();
     let mut best_pos: Option<u32> = None;
     let mut steps = 0u64;
     // Where to continue the branching scan after a backtrack:
-    // (pass: 0 required / 1 optional, main-list entry).
+    // (pass: 0 required / 1 optional, list entry).
     let mut resume: Option<(u8, u32)> = None;
 
-    // Inserts (S + op, next) into the memo; false if already there.
-    let mut remember = |bits: &mut Bits, set_hash: u64, op: u32, next: State| -> bool {
-        bits.flip(op);
-        let (lo, words) = bits.compact();
-        bits.flip(op);
-        memo.insert(Memo {
-            hash: set_hash ^ zob[op as usize] ^ state_hash(next),
-            state: next,
-            lo,
-            words,
-        })
-    };
+    // Is the node reached by linearizing `op` into state `next` dead?
+    let is_dead =
+        |dead: &Dead, bits: &mut Bits, req_hash: u64, opts: &[u32], op: u32, next: State| {
+            if dead.map.is_empty() {
+                return false;
+            }
+            if ops[op as usize].required {
+                bits.flip(op);
+                let h = req_hash ^ zob[op as usize] ^ state_hash(next);
+                let r = dead.contains(h, next, bits, opts, None);
+                bits.flip(op);
+                r
+            } else {
+                dead.contains(req_hash ^ state_hash(next), next, bits, opts, Some(op))
+            }
+        };
 
     loop {
         steps += 1;
@@ -390,7 +488,10 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
             return Outcome::Timeout(best);
         }
         if remaining == 0 {
-            return Outcome::Ok(stack.iter().map(|f| f.op).collect());
+            return Outcome::Ok {
+                order: stack.iter().map(|f| f.op).collect(),
+                steps,
+            };
         }
 
         let action = 'choose: {
@@ -399,8 +500,12 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 None => {
                     // A fresh node: note progress, then look for an op to
                     // linearize without branching.
-                    let mut e = lists.next(MAIN);
-                    let mut forced = None;
+                    let mut forced = enabled
+                        .items
+                        .iter()
+                        .copied()
+                        .find(|&op| ops[op as usize].step(state) == Some(state));
+                    let mut e = lists.next(HEAD);
                     while e != NIL && lists.e[e as usize].call {
                         let op = lists.e[e as usize].op;
                         let o = &ops[op as usize];
@@ -410,42 +515,28 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                         e = lists.next(e);
                     }
                     // `e` is now the first return event (or NIL = end).
-                    let pos = if e == NIL { NIL } else { e };
-                    if best_pos.is_none_or(|b| pos > b) {
-                        best_pos = Some(pos);
+                    if best_pos.is_none_or(|b| e > b) {
+                        best_pos = Some(e);
                         best.blocking = (e != NIL).then(|| lists.e[e as usize].op);
                         best.witness = stack.iter().map(|f| f.op).collect();
                         best.states = vec![state];
-                    } else if best_pos == Some(pos)
+                    } else if best_pos == Some(e)
                         && best.states.len() < MAX_STATES
                         && !best.states.contains(&state)
                     {
                         best.states.push(state);
                     }
-                    if forced.is_none() {
-                        let mut e = lists.next(SC);
-                        while e != NIL {
-                            let op = lists.e[e as usize].op;
-                            let o = &ops[op as usize];
-                            if o.preds.iter().all(|&p| bits.get(p)) && o.step(state) == Some(state)
-                            {
-                                forced = Some(op);
-                                break;
-                            }
-                            e = lists.next(e);
-                        }
-                    }
                     if let Some(op) = forced {
-                        if remember(&mut bits, set_hash, op, state) {
-                            break 'choose Action::Push {
-                                op,
-                                next: state,
-                                forced: true,
-                            };
+                        if is_dead(&dead, &mut bits, req_hash, &opts, op, state) {
+                            break 'choose Action::Backtrack;
                         }
-                        break 'choose Action::Backtrack;
+                        break 'choose Action::Push {
+                            op,
+                            next: state,
+                            forced: true,
+                        };
                     }
-                    (0, lists.next(MAIN))
+                    (0, lists.next(HEAD))
                 }
             };
             // Branch over the state-changing candidates.
@@ -453,7 +544,7 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 if e == NIL || !lists.e[e as usize].call {
                     if pass == 0 {
                         pass = 1;
-                        e = lists.next(MAIN);
+                        e = lists.next(HEAD);
                         continue;
                     }
                     break 'choose Action::Backtrack;
@@ -462,7 +553,7 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 let o = &ops[op as usize];
                 if o.required == (pass == 0) {
                     if let Some(next) = o.step(state) {
-                        if next != state && remember(&mut bits, set_hash, op, next) {
+                        if next != state && !is_dead(&dead, &mut bits, req_hash, &opts, op, next) {
                             break 'choose Action::Push {
                                 op,
                                 next,
@@ -483,26 +574,53 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                     forced,
                 });
                 lists.lift(op);
-                bits.flip(op);
-                set_hash ^= zob[op as usize];
-                state = next;
-                if ops[op as usize].required {
-                    remaining -= 1;
+                let o = &ops[op as usize];
+                if o.sc_read {
+                    enabled.remove(op);
                 }
+                if o.required {
+                    bits.flip(op);
+                    req_hash ^= zob[op as usize];
+                    remaining -= 1;
+                    for &r in &dependents[op as usize] {
+                        waiting[r as usize] -= 1;
+                        if waiting[r as usize] == 0 {
+                            enabled.insert(r);
+                        }
+                    }
+                } else {
+                    let at = opts.binary_search(&op).unwrap_err();
+                    opts.insert(at, op);
+                }
+                state = next;
             }
             Action::Backtrack => loop {
                 let Some(f) = stack.pop() else {
                     best.steps = steps;
                     return Outcome::Illegal(best);
                 };
+                // The node being left is dead.
+                dead.insert(req_hash ^ state_hash(state), state, &bits, &opts);
                 lists.unlift(f.op);
-                bits.flip(f.op);
-                set_hash ^= zob[f.op as usize];
-                state = f.prev;
                 let o = &ops[f.op as usize];
                 if o.required {
+                    bits.flip(f.op);
+                    req_hash ^= zob[f.op as usize];
                     remaining += 1;
+                    for &r in dependents[f.op as usize].iter().rev() {
+                        if waiting[r as usize] == 0 {
+                            enabled.remove(r);
+                        }
+                        waiting[r as usize] += 1;
+                    }
+                } else {
+                    let at = opts.binary_search(&f.op).unwrap();
+                    opts.remove(at);
                 }
+                if o.sc_read {
+                    enabled.insert(f.op);
+                }
+                state = f.prev;
                 if !f.forced {
                     let pass = if o.required { 0 } else { 1 };
                     resume = Some((pass, lists.next(lists.call_entry[f.op as usize])));

@@ -1017,6 +1017,7 @@ fn random_correct_histories_pass_and_corrupted_ones_fail() {
                 &Linearization {
                     initial: None,
                     steps,
+                    search_steps: 0,
                 },
                 true,
             );
@@ -1334,4 +1335,51 @@ fn agrees_with_brute_force_on_small_random_histories() {
         legal > 5000 && illegal > 5000,
         "{legal} legal, {illegal} illegal"
     );
+}
+
+#[test]
+#[ignore]
+fn perf_matrix() {
+    let opts = Options {
+        time_limit: Some(std::time::Duration::from_secs(20)),
+        ..Options::default()
+    };
+    for (clients, per, unknown, seed) in [
+        (20u64, 100u64, 0.0, 1u64),
+        (20, 100, 0.01, 2),
+        (20, 100, 0.05, 3),
+        (20, 100, 0.1, 4),
+        (50, 100, 0.01, 5),
+        (20, 250, 0.01, 6),
+        (20, 500, 0.02, 7),
+    ] {
+        let params = GenParams {
+            clients,
+            ops_per_client: per,
+            keys: 1,
+            p_unknown: unknown,
+            p_read: 0.5,
+            p_linearizable: 0.3,
+            max_duration: 1000,
+        };
+        let mut g = generate(seed, params);
+        let start = std::time::Instant::now();
+        let r = check(&g.history, &opts).unwrap();
+        let t_ok = start.elapsed();
+        let ok = r.is_ok();
+        let steps = match r.keys.values().next() {
+            Some(KeyResult::Timeout(t)) => t.steps,
+            _ => 0,
+        };
+        let mut rng = Rng(seed);
+        let what = corrupt(&mut rng, &mut g);
+        let start = std::time::Instant::now();
+        let r = check(&g.history, &opts).unwrap();
+        let t_bad = start.elapsed();
+        println!(
+            "{clients}x{per} unknown {unknown}: ok={ok} {t_ok:?} {steps} | corrupted ({what}) illegal={} timeout={} {t_bad:?}",
+            r.is_illegal(),
+            r.has_timeout()
+        );
+    }
 }
