@@ -3,8 +3,13 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use crate::search::{Frontier, State};
-use crate::{Input, Operation, Output, Prepared, Resolution, Timeout, Violation, ViolationKind};
+use std::collections::HashSet;
+
+use crate::search::Frontier;
+use crate::{
+    Input, Linearization, NodeState, Operation, Output, Prepared, Resolution, Timeout, Violation,
+    ViolationKind,
+};
 
 /// Prints times relative to the history's first call, in one unit chosen
 /// from the history's span.
@@ -111,8 +116,8 @@ pub(crate) fn op(h: &[Operation], i: usize, tf: &TimeFmt) -> String {
     )
 }
 
-fn state(p: &Prepared, s: State) -> String {
-    match p.node(s) {
+fn state(s: &Option<NodeState>) -> String {
+    match s {
         None => "absent".to_string(),
         Some(n) => format!("{} version {}", value(&n.value), n.version),
     }
@@ -121,9 +126,24 @@ fn state(p: &Prepared, s: State) -> String {
 const SHOW_ORDER: usize = 20;
 const SHOW_OPS: usize = 30;
 
-/// Appends the frontier's witness order, with states.
-fn witness(out: &mut String, h: &[Operation], p: &Prepared, f: &Frontier, tf: &TimeFmt) {
-    let n = f.witness.len();
+/// Why a key failed, for `violation`.
+pub(crate) struct Failure {
+    /// The operation whose return cannot be passed (index into the
+    /// history); `None`: only the committed operations cannot be placed.
+    pub blocking: Option<usize>,
+    /// A valid order of everything before that point.
+    pub witness: Linearization,
+    /// The key's possible states at that point.
+    pub states: Vec<Option<NodeState>>,
+    /// From the exact prefix search (else from how far the full search got).
+    pub exact: bool,
+    /// The key's operations as checked.
+    pub p: Prepared,
+}
+
+/// Appends the witness order, with states.
+fn witness(out: &mut String, h: &[Operation], w: &Linearization, tf: &TimeFmt) {
+    let n = w.steps.len();
     let _ = writeln!(
         out,
         "  One valid order of the operations before that point ({n} operations{}):",
@@ -134,19 +154,10 @@ fn witness(out: &mut String, h: &[Operation], p: &Prepared, f: &Frontier, tf: &T
         }
     );
     if n == 0 {
-        let _ = writeln!(out, "    (none; initial state {})", state(p, p.init));
+        let _ = writeln!(out, "    (none; initial state {})", state(&w.initial));
     }
-    let mut s = p.init;
-    for (k, &q) in f.witness.iter().enumerate() {
-        s = crate::search::apply(s, p.ops[q as usize].input).1;
-        if k + SHOW_ORDER >= n {
-            let _ = writeln!(
-                out,
-                "    {}  => {}",
-                op(h, p.orig[q as usize], tf),
-                state(p, s)
-            );
-        }
+    for s in &w.steps[n.saturating_sub(SHOW_ORDER)..] {
+        let _ = writeln!(out, "    {}  => {}", op(h, s.op, tf), state(&s.state));
     }
 }
 
@@ -165,8 +176,7 @@ fn list(out: &mut String, title: &str, h: &[Operation], ops: &[usize], tf: &Time
 
 pub(crate) fn violation(
     h: &[Operation],
-    p: &Prepared,
-    f: &Frontier,
+    f: &Failure,
     kind: ViolationKind,
     tf: &TimeFmt,
 ) -> Violation {
@@ -187,39 +197,45 @@ pub(crate) fn violation(
                  consistent reads ran out of budget).",
         }
     );
-    let in_witness: std::collections::HashSet<u32> = f.witness.iter().copied().collect();
+    let p = &f.p;
+    let in_witness: HashSet<usize> = f.witness.steps.iter().map(|s| s.op).collect();
     let mut involved = Vec::new();
-    let failing = f.blocking.map(|b| p.orig[b as usize]);
+    let states: Vec<String> = f.states.iter().map(state).collect();
     match f.blocking {
         Some(b) => {
-            let x = &h[p.orig[b as usize]];
+            let x = &h[b];
+            if f.exact {
+                let _ = writeln!(
+                    out,
+                    "  Everything up to just before #{b} returned has a valid order, but \
+                     nothing does once it has returned:"
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "  The search ran out of budget narrowing the failure down; it got no \
+                     further than the return of:"
+                );
+            }
+            let _ = writeln!(out, "    {}", op(h, b, tf));
+            involved.push(b);
             let _ = writeln!(
                 out,
-                "  Every operation that returned before #{} returned can be ordered, but not \
-                 together with it:",
-                p.orig[b as usize]
-            );
-            let _ = writeln!(out, "    {}", op(h, p.orig[b as usize], tf));
-            involved.push(p.orig[b as usize]);
-            let states: Vec<String> = f.states.iter().map(|&s| state(p, s)).collect();
-            let _ = writeln!(
-                out,
-                "  The key's possible states at that point: {}",
+                "  The key's state at that point in the order below: {}",
                 states.join(" | ")
             );
-            witness(&mut out, h, p, f, tf);
+            witness(&mut out, h, &f.witness, tf);
             let xret = x.ret.unwrap_or(u64::MAX);
-            let concurrent: Vec<usize> = (0..p.ops.len())
-                .filter(|&q| q as u32 != b && !in_witness.contains(&(q as u32)))
-                .map(|q| p.orig[q])
+            let concurrent: Vec<usize> = p
+                .orig
+                .iter()
+                .copied()
+                .filter(|&i| i != b && !in_witness.contains(&i))
                 .filter(|&i| h[i].call <= xret && h[i].ret.is_none_or(|r| r >= x.call))
                 .collect();
             list(
                 &mut out,
-                &format!(
-                    "Operations concurrent with #{} and not in that order",
-                    p.orig[b as usize]
-                ),
+                &format!("Operations concurrent with #{b} and not in that order"),
                 h,
                 &concurrent,
                 tf,
@@ -257,18 +273,16 @@ pub(crate) fn violation(
                 "  Every completed operation can be ordered, but not together with every \
                  operation resolved as committed."
             );
-            let states: Vec<String> = f.states.iter().map(|&s| state(p, s)).collect();
             let _ = writeln!(
                 out,
-                "  The key's possible states at the end: {}",
+                "  The key's state at the end of the order below: {}",
                 states.join(" | ")
             );
-            witness(&mut out, h, p, f, tf);
+            witness(&mut out, h, &f.witness, tf);
             let missing: Vec<usize> = (0..p.ops.len())
-                .filter(|&q| {
-                    !in_witness.contains(&(q as u32)) && p.ops[q].required && p.ops[q].ret.is_none()
-                })
+                .filter(|&q| p.ops[q].required && p.ops[q].ret.is_none())
                 .map(|q| p.orig[q])
+                .filter(|i| !in_witness.contains(i))
                 .collect();
             list(
                 &mut out,
@@ -282,7 +296,7 @@ pub(crate) fn violation(
     }
     Violation {
         kind,
-        op: failing,
+        op: f.blocking,
         involved,
         explanation: out,
     }

@@ -611,6 +611,7 @@ impl Prepared {
         idx: &[usize],
         with_sc_reads: bool,
         initial: Option<&NodeState>,
+        cut: Option<u64>,
     ) -> Prepared {
         let mut intern: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut values: Vec<Vec<u8>> = Vec::new();
@@ -636,11 +637,16 @@ impl Prepared {
             .copied()
             .filter(|&i| {
                 let op = &history[i];
-                if op.is_unknown() {
+                let kept = if op.is_unknown() {
                     op.input.is_write() && op.resolution != Resolution::NotCommitted
                 } else {
                     with_sc_reads || !is_sc_read(op)
-                }
+                };
+                // In a prefix, a read still pending at the cut constrains
+                // nothing.
+                kept && cut.is_none_or(|t| {
+                    op.call <= t && (op.input.is_write() || op.ret.is_some_and(|r| r <= t))
+                })
             })
             .collect();
         orig.sort_by_key(|&i| (history[i].call, i));
@@ -674,12 +680,15 @@ impl Prepared {
                     None if op.resolution == Resolution::Committed => Expect::Success,
                     None => Expect::Any,
                 };
+                // In a prefix, a write still pending at the cut may or may
+                // not have taken effect yet; if it has, with its output.
+                let returned = op.ret.is_some_and(|r| cut.is_none_or(|t| r <= t));
                 SOp {
                     input,
                     expect,
                     call: op.call,
-                    ret: op.ret,
-                    required: op.output.is_some() || op.resolution == Resolution::Committed,
+                    ret: op.ret.filter(|_| returned),
+                    required: returned || (cut.is_none() && op.resolution == Resolution::Committed),
                     sc_read: is_sc_read(op),
                     preds: Vec::new(),
                 }
@@ -760,38 +769,102 @@ fn check_key(
         deadline: options.time_limit.map(|d| start + d),
     };
     let initial = options.initial.get(key);
-    let full = Prepared::new(history, idx, options.check_sequential_reads, initial);
-    let has_sc_reads = full.ops.iter().any(|o| o.sc_read);
-    match search::search(&full.ops, full.init, &limits) {
-        search::Outcome::Ok { order, steps } => KeyResult::Ok(full.linearization(&order, steps)),
-        search::Outcome::Timeout(f) => {
-            KeyResult::Timeout(explain::timeout(history, &full, &f, start.elapsed(), tf))
+    let sc = options.check_sequential_reads;
+    let full = Prepared::new(history, idx, sc, initial, None);
+    let frontier = match search::search(&full.ops, full.init, &limits) {
+        search::Outcome::Ok { order, steps } => {
+            return KeyResult::Ok(full.linearization(&order, steps))
         }
-        search::Outcome::Illegal(f) => {
-            if !has_sc_reads {
-                return KeyResult::Illegal(explain::violation(
-                    history,
-                    &full,
-                    &f,
-                    ViolationKind::NotLinearizable,
-                    tf,
-                ));
+        search::Outcome::Timeout(f) => {
+            return KeyResult::Timeout(explain::timeout(history, &full, &f, start.elapsed(), tf))
+        }
+        search::Outcome::Illegal(f) => f,
+    };
+    // Classify: are the writes and linearizable reads alone at fault?
+    let mut with_sc = sc;
+    let kind = if !full.ops.iter().any(|o| o.sc_read) {
+        ViolationKind::NotLinearizable
+    } else {
+        let writes = Prepared::new(history, idx, false, initial, None);
+        match search::search(&writes.ops, writes.init, &limits) {
+            search::Outcome::Illegal(_) => {
+                with_sc = false;
+                ViolationKind::NotLinearizable
             }
-            let writes = Prepared::new(history, idx, false, initial);
-            let kind = match search::search(&writes.ops, writes.init, &limits) {
-                search::Outcome::Illegal(f2) => {
-                    return KeyResult::Illegal(explain::violation(
-                        history,
-                        &writes,
-                        &f2,
-                        ViolationKind::NotLinearizable,
-                        tf,
-                    ))
-                }
-                search::Outcome::Ok { .. } => ViolationKind::ReadsNotSequentiallyConsistent,
-                search::Outcome::Timeout(_) => ViolationKind::Unclassified,
+            search::Outcome::Ok { .. } => ViolationKind::ReadsNotSequentiallyConsistent,
+            search::Outcome::Timeout(_) => ViolationKind::Unclassified,
+        }
+    };
+    let failure =
+        smallest_failing_prefix(history, idx, with_sc, initial, &limits).unwrap_or_else(|| {
+            // Out of budget: explain with how far the full search got.
+            let p = if with_sc == sc {
+                full
+            } else {
+                Prepared::new(history, idx, with_sc, initial, None)
             };
-            KeyResult::Illegal(explain::violation(history, &full, &f, kind, tf))
+            explain::Failure {
+                blocking: frontier.blocking.map(|b| p.orig[b as usize]),
+                witness: p.linearization(&frontier.witness, 0),
+                states: frontier.states.iter().map(|&s| p.node(s)).collect(),
+                exact: false,
+                p,
+            }
+        });
+    KeyResult::Illegal(explain::violation(history, &failure, kind, tf))
+}
+
+/// Finds the first return event `X` such that the history cut just after
+/// `X` returned has no valid order (the cut before it has one): operations
+/// called later are left out, and operations pending at the cut become
+/// optional (they may or may not have taken effect yet). Whether a cut has
+/// a valid order is monotone in the cut, so a binary search over the
+/// return events finds it. `None` if a search ran out of budget.
+fn smallest_failing_prefix(
+    history: &[Operation],
+    idx: &[usize],
+    with_sc: bool,
+    initial: Option<&NodeState>,
+    limits: &search::Limits,
+) -> Option<explain::Failure> {
+    let whole = Prepared::new(history, idx, with_sc, initial, None);
+    let mut times: Vec<u64> = whole.ops.iter().filter_map(|o| o.ret).collect();
+    times.sort_unstable();
+    times.dedup();
+    // Cut k (1-based) ends at times[k - 1]; cut times.len() + 1 is the whole
+    // history (it also has the ops resolved as committed), known to fail.
+    let (mut lo, mut hi) = (0, times.len() + 1);
+    let mut witness = whole.linearization(&[], 0);
+    while hi - lo > 1 {
+        let mid = (lo + hi) / 2;
+        let p = Prepared::new(history, idx, with_sc, initial, Some(times[mid - 1]));
+        match search::search(&p.ops, p.init, limits) {
+            search::Outcome::Ok { order, .. } => {
+                lo = mid;
+                witness = p.linearization(&order, 0);
+            }
+            search::Outcome::Illegal(_) => hi = mid,
+            search::Outcome::Timeout(_) => return None,
         }
     }
+    let blocking = (hi <= times.len()).then(|| {
+        let t = times[hi - 1];
+        let q = whole
+            .ops
+            .iter()
+            .position(|o| o.ret == Some(t))
+            .expect("an op returns at each return time");
+        whole.orig[q]
+    });
+    let last = witness
+        .steps
+        .last()
+        .map_or(witness.initial.clone(), |s| s.state.clone());
+    Some(explain::Failure {
+        blocking,
+        witness,
+        states: vec![last],
+        exact: true,
+        p: whole,
+    })
 }

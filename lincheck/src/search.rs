@@ -451,6 +451,90 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
             enabled.insert(i as u32);
         }
     }
+    // Reads whose state can no longer occur. Only a successful Create/Set
+    // of value v produces a state with value v, and nothing but a Set (which
+    // writes its own value) changes the version of a present node. So once
+    // every op that may write v is linearized, a state (v, x) other than the
+    // current one never occurs again, and a read still waiting for it can
+    // never be linearized: such nodes are dead. This catches a stale read
+    // when the state it saw is overwritten, not only at its return, which
+    // may be much later.
+    let nvals = ops
+        .iter()
+        .flat_map(|o| {
+            let w = match o.input {
+                In::Create(v) | In::Set(v, _) => Some(v),
+                _ => None,
+            };
+            let r = match o.expect {
+                Expect::Exact(Out::GetOk(v, _)) => Some(v),
+                _ => None,
+            };
+            w.into_iter().chain(r)
+        })
+        .chain(init.map(|s| s.0))
+        .max()
+        .map_or(0, |v| v as usize + 1);
+    let writes: Vec<Option<u32>> = ops
+        .iter()
+        .map(|o| match (o.input, o.expect) {
+            (_, Expect::Exact(Out::NodeExists | Out::NoNode | Out::BadVersion)) => None,
+            (In::Create(v) | In::Set(v, _), _) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let reads: Vec<Option<(u32, i32)>> = ops
+        .iter()
+        .map(|o| match o.expect {
+            Expect::Exact(Out::GetOk(v, x)) if o.required => Some((v, x)),
+            _ => None,
+        })
+        .collect();
+    let mut writers_left = vec![0u32; nvals];
+    let mut awaited: Vec<Vec<(i32, u32)>> = vec![Vec::new(); nvals];
+    for i in 0..n {
+        if let Some(v) = writes[i] {
+            writers_left[v as usize] += 1;
+        }
+        if let Some((v, x)) = reads[i] {
+            let a = &mut awaited[v as usize];
+            match a.iter_mut().find(|e| e.0 == x) {
+                Some(e) => e.1 += 1,
+                None => a.push((x, 1)),
+            }
+        }
+    }
+    let bump = |awaited: &mut [Vec<(i32, u32)>], (v, x): (u32, i32), up: bool| {
+        let e = awaited[v as usize].iter_mut().find(|e| e.0 == x).unwrap();
+        if up {
+            e.1 += 1
+        } else {
+            e.1 -= 1
+        }
+    };
+    // Does linearizing `op` (a write) from `from` to `to` doom a read?
+    let dooms =
+        |writers_left: &[u32], awaited: &[Vec<(i32, u32)>], op: u32, from: State, to: State| {
+            let w = writes[op as usize];
+            [from.map(|s| s.0), w].into_iter().flatten().any(|v| {
+                writers_left[v as usize] == u32::from(w == Some(v))
+                    && awaited[v as usize]
+                        .iter()
+                        .any(|&(x, c)| c > 0 && to != Some((v, x)))
+            })
+        };
+    // A read of a value nobody writes (other than the initial one).
+    for (v, a) in awaited.iter().enumerate() {
+        let v = v as u32;
+        if writers_left[v as usize] == 0 && a.iter().any(|&(x, _)| init != Some((v, x))) {
+            return Outcome::Illegal(Frontier {
+                blocking: None,
+                witness: Vec::new(),
+                states: vec![init],
+                steps: 0,
+            });
+        }
+    }
     let mut state = init;
     let mut stack: Vec<Frame> = Vec::new();
     let mut remaining = ops.iter().filter(|o| o.required).count();
@@ -553,7 +637,10 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 let o = &ops[op as usize];
                 if o.required == (pass == 0) {
                     if let Some(next) = o.step(state) {
-                        if next != state && !is_dead(&dead, &mut bits, req_hash, &opts, op, next) {
+                        if next != state
+                            && !dooms(&writers_left, &awaited, op, state, next)
+                            && !is_dead(&dead, &mut bits, req_hash, &opts, op, next)
+                        {
                             break 'choose Action::Push {
                                 op,
                                 next,
@@ -574,6 +661,12 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                     forced,
                 });
                 lists.lift(op);
+                if let Some(v) = writes[op as usize] {
+                    writers_left[v as usize] -= 1;
+                }
+                if let Some(r) = reads[op as usize] {
+                    bump(&mut awaited, r, false);
+                }
                 let o = &ops[op as usize];
                 if o.sc_read {
                     enabled.remove(op);
@@ -602,6 +695,12 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 // The node being left is dead.
                 dead.insert(req_hash ^ state_hash(state), state, &bits, &opts);
                 lists.unlift(f.op);
+                if let Some(v) = writes[f.op as usize] {
+                    writers_left[v as usize] += 1;
+                }
+                if let Some(r) = reads[f.op as usize] {
+                    bump(&mut awaited, r, true);
+                }
                 let o = &ops[f.op as usize];
                 if o.required {
                     bits.flip(f.op);

@@ -642,9 +642,9 @@ fn explanation_shows_the_smallest_failing_prefix() {
     let v = assert_illegal(&h, ViolationKind::NotLinearizable);
     assert_eq!(v.op, Some(50));
     let e = &v.explanation;
-    assert!(e.contains("before #50 returned"), "{e}");
+    assert!(e.contains("up to just before #50 returned"), "{e}");
     assert!(
-        e.contains("possible states at that point: \"v49\" version 49"),
+        e.contains("state at that point in the order below: \"v49\" version 49"),
         "{e}"
     );
     assert!(e.contains("(50 operations; the last 20)"), "{e}");
@@ -1083,15 +1083,23 @@ fn many_operations_on_one_key_with_many_clients() {
 // brute force over orders of small one-key histories.
 
 /// The operations of `h` (one key) that take part, with whether they must.
-fn participants(h: &[Operation], sc: bool) -> Vec<(usize, bool)> {
+/// With a cut at time t: operations called after t are left out, and those
+/// pending at t are optional (writes; with their recorded output, if any) or
+/// left out (reads).
+fn participants(h: &[Operation], sc: bool, cut: Option<u64>) -> Vec<(usize, bool)> {
     (0..h.len())
         .filter_map(|i| {
             let o = &h[i];
+            if cut.is_some_and(|t| o.call > t) {
+                return None;
+            }
+            let pending = o.ret.is_none_or(|r| cut.is_some_and(|t| r > t));
             match (&o.output, o.resolution) {
-                (Some(_), _) => (sc || o.input != Input::get()).then_some((i, true)),
-                (None, _) if !o.input.is_write() => None,
+                _ if o.output.is_some() && o.input == Input::get() && !sc => None,
+                _ if pending && !o.input.is_write() => None,
+                (Some(_), _) => Some((i, !pending)),
                 (None, Resolution::NotCommitted) => None,
-                (None, Resolution::Committed) => Some((i, true)),
+                (None, Resolution::Committed) => Some((i, cut.is_none())),
                 (None, Resolution::Unknown) => Some((i, false)),
             }
         })
@@ -1165,7 +1173,7 @@ fn model(s: &Node, o: &Operation) -> Option<Node> {
     fits.then_some(next)
 }
 
-fn brute_force(h: &[Operation], sc: bool) -> bool {
+fn brute_force(h: &[Operation], sc: bool, cut: Option<u64>) -> bool {
     fn go(h: &[Operation], parts: &[(usize, bool)], placed: &mut Vec<usize>, s: &Node) -> bool {
         if parts
             .iter()
@@ -1195,7 +1203,7 @@ fn brute_force(h: &[Operation], sc: bool) -> bool {
         }
         false
     }
-    go(h, &participants(h, sc), &mut Vec::new(), &None)
+    go(h, &participants(h, sc, cut), &mut Vec::new(), &None)
 }
 
 /// Checks a linearization returned by `check` against the rules.
@@ -1213,7 +1221,7 @@ fn verify(h: &[Operation], l: &Linearization, sc: bool) {
             assert!(!must_precede(h, j, i), "#{j} must precede #{i}");
         }
     }
-    for (i, required) in participants(h, sc) {
+    for (i, required) in participants(h, sc, None) {
         assert!(!required || order.contains(&i), "#{i} missing");
     }
 }
@@ -1313,7 +1321,7 @@ fn agrees_with_brute_force_on_small_random_histories() {
                 ..Options::default()
             };
             let r = check(&h, &opts).unwrap();
-            let expected = brute_force(&h, sc);
+            let expected = brute_force(&h, sc, None);
             assert_eq!(
                 r.is_ok(),
                 expected,
@@ -1325,8 +1333,40 @@ fn agrees_with_brute_force_on_small_random_histories() {
                     verify(&h, l, sc);
                     legal += 1;
                 }
-                Some(_) => illegal += 1,
-                None => {}
+                Some(KeyResult::Illegal(v)) => {
+                    illegal += 1;
+                    // The reported op ends the smallest failing prefix.
+                    let sc = sc && v.kind != ViolationKind::NotLinearizable;
+                    let rets =
+                        |upto: u64| h.iter().filter_map(|o| o.ret).filter(|&r| r < upto).max();
+                    match v.op {
+                        Some(x) => {
+                            let t = h[x].ret.unwrap();
+                            assert!(
+                                !brute_force(&h, sc, Some(t)),
+                                "round {round}: cut at #{x}\n{}",
+                                v.explanation
+                            );
+                            if let Some(before) = rets(t) {
+                                assert!(
+                                    brute_force(&h, sc, Some(before)),
+                                    "round {round}: cut before #{x}\n{}",
+                                    v.explanation
+                                );
+                            }
+                        }
+                        None => {
+                            if let Some(last) = rets(u64::MAX) {
+                                assert!(
+                                    brute_force(&h, sc, Some(last)),
+                                    "round {round}\n{}",
+                                    v.explanation
+                                );
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -1341,7 +1381,7 @@ fn agrees_with_brute_force_on_small_random_histories() {
 #[ignore]
 fn perf_matrix() {
     let opts = Options {
-        time_limit: Some(std::time::Duration::from_secs(20)),
+        time_limit: Some(std::time::Duration::from_secs(10)),
         ..Options::default()
     };
     for (clients, per, unknown, seed) in [
@@ -1381,5 +1421,36 @@ fn perf_matrix() {
             r.is_illegal(),
             r.has_timeout()
         );
+    }
+}
+
+#[test]
+#[ignore]
+fn perf_one() {
+    let env = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let params = GenParams {
+        clients: env("LC_CLIENTS", 20.0) as u64,
+        ops_per_client: env("LC_OPS", 100.0) as u64,
+        keys: 1,
+        p_unknown: env("LC_UNKNOWN", 0.05),
+        p_read: env("LC_READ", 0.5),
+        p_linearizable: 0.3,
+        max_duration: 1000,
+    };
+    let g = generate(env("LC_SEED", 3.0) as u64, params);
+    let opts = Options {
+        time_limit: Some(std::time::Duration::from_secs(env("LC_SECS", 10.0) as u64)),
+        ..Options::default()
+    };
+    let start = std::time::Instant::now();
+    let r = check(&g.history, &opts).unwrap();
+    println!("{:?} {}", start.elapsed(), r);
+    if let Some(KeyResult::Ok(l)) = r.keys.values().next() {
+        println!("steps {}", l.search_steps);
     }
 }
