@@ -319,7 +319,7 @@ pub(crate) fn timeout(
     let unknown = p.ops.iter().filter(|o| !o.required).count();
     let _ = writeln!(
         out,
-        "  {} operations on the key, {unknown} with an unknown outcome.",
+        "  {} operations on the key, {unknown} with an unknown outcome (not inferred from reads).",
         p.ops.len()
     );
     match f.blocking {
@@ -329,7 +329,33 @@ pub(crate) fn timeout(
                 "  Furthest point reached: {} operations ordered, up to the return of:",
                 f.witness.len()
             );
-            let _ = writeln!(out, "    {}", op(h, p.orig[b as usize], tf));
+            let b = p.orig[b as usize];
+            let _ = writeln!(out, "    {}", op(h, b, tf));
+            let w = p.linearization(&f.witness, 0);
+            let in_witness: HashSet<usize> = w.steps.iter().map(|s| s.op).collect();
+            let states: Vec<String> = f.states.iter().map(|&s| state(&p.node(s))).collect();
+            let _ = writeln!(
+                out,
+                "  The key's possible states there: {}",
+                states.join(" | ")
+            );
+            witness(&mut out, h, &w, tf);
+            let x = &h[b];
+            let concurrent: Vec<usize> = p
+                .orig
+                .iter()
+                .copied()
+                .filter(|&i| i != b && !in_witness.contains(&i))
+                .filter(|&i| h[i].call <= x.ret.unwrap_or(u64::MAX))
+                .filter(|&i| h[i].ret.is_none_or(|r| r >= x.call))
+                .collect();
+            list(
+                &mut out,
+                &format!("Operations concurrent with #{b} (or unknown) and not in that order"),
+                h,
+                &concurrent,
+                tf,
+            );
         }
         None => {
             let _ = writeln!(

@@ -694,6 +694,43 @@ impl Prepared {
                 }
             })
             .collect();
+        // An optional write that is the only writer of a value some required
+        // read returned certainly took effect (and succeeded): make it
+        // required. Sound without assuming unique values, and it saves the
+        // search from discovering it only at the read's return.
+        let mut writers: HashMap<u32, (u32, usize)> = HashMap::new();
+        for (p, o) in ops.iter().enumerate() {
+            let fails = matches!(
+                o.expect,
+                Expect::Exact(Out::NodeExists | Out::NoNode | Out::BadVersion)
+            );
+            if let (In::Create(v) | In::Set(v, _), false) = (o.input, fails) {
+                writers.entry(v).or_insert((0, p)).0 += 1;
+            }
+        }
+        if let Some((v, _)) = init {
+            // The initial state "writes" its value.
+            writers.entry(v).or_insert((0, usize::MAX)).0 += 1;
+        }
+        let observed: Vec<u32> = ops
+            .iter()
+            .filter(|o| o.required)
+            .filter_map(|o| match o.expect {
+                Expect::Exact(Out::GetOk(v, _)) => Some(v),
+                _ => None,
+            })
+            .collect();
+        for v in observed {
+            if let Some(&(1, p)) = writers.get(&v) {
+                let o = &mut ops[p];
+                if !o.required {
+                    o.required = true;
+                    if let Expect::Any = o.expect {
+                        o.expect = Expect::Success;
+                    }
+                }
+            }
+        }
         // Predecessors of sequentially consistent reads: the client's
         // completed ops on this key that returned before the read's call;
         // only the maximal ones (p with p.ret >= every other such op's call),
@@ -729,9 +766,15 @@ impl Prepared {
         }
     }
 
+    /// (A state from the search may hold an id past `values`: a value no
+    /// read returned; see `search`.)
     fn node(&self, s: State) -> Option<NodeState> {
         s.map(|(v, version)| NodeState {
-            value: self.values[v as usize].clone(),
+            value: self
+                .values
+                .get(v as usize)
+                .cloned()
+                .unwrap_or_else(|| b"<a value no read returned>".to_vec()),
             version,
         })
     }

@@ -13,7 +13,7 @@ use std::time::Instant;
 /// Model state of one znode: `None` = absent, `Some((value id, version))`.
 pub(crate) type State = Option<(u32, i32)>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum In {
     Create(u32),
     Delete(i32),
@@ -21,7 +21,7 @@ pub(crate) enum In {
     Get,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Out {
     Ok,
     SetOk(i32),
@@ -38,7 +38,7 @@ impl Out {
 }
 
 /// What output an op may have when it is linearized.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Expect {
     /// Completed op: exactly the recorded output.
     Exact(Out),
@@ -265,25 +265,34 @@ struct Dead {
     map: HashMap<u64, Vec<DeadNode>, BuildHasherDefault<PassThrough>>,
 }
 
+/// A node's state and its obligation (see `search`).
+type Tag = (State, Option<State>);
+
+fn tag_hash((s, ob): Tag) -> u64 {
+    state_hash(s) ^ ob.map_or(0x0B11_6A71_0000_0001, |o| state_hash(o).rotate_left(17))
+}
+
 struct DeadNode {
-    state: State,
+    state: Tag,
     /// The required set, compacted (see `Bits::compact`).
     lo: u32,
     words: Box<[u64]>,
-    /// Minimal optional sets (sorted) with which the node is dead.
+    /// Minimal optional multisets (counts per class) with which the node
+    /// is dead.
     opts: Vec<Box<[u32]>>,
 }
 
-/// `small ⊆ big ∪ {extra}`, both sorted.
+/// `small ⊆ big + {extra}` as multisets (counts per class).
 fn subset(small: &[u32], big: &[u32], extra: Option<u32>) -> bool {
-    small.len() <= big.len() + 1
-        && small
-            .iter()
-            .all(|x| Some(*x) == extra || big.binary_search(x).is_ok())
+    small
+        .iter()
+        .zip(big)
+        .enumerate()
+        .all(|(c, (&a, &b))| a <= b + u32::from(extra == Some(c as u32)))
 }
 
 impl Dead {
-    fn find(&self, hash: u64, state: State, bits: &Bits) -> Option<&DeadNode> {
+    fn find(&self, hash: u64, state: Tag, bits: &Bits) -> Option<&DeadNode> {
         let (lo, words) = bits.compact();
         self.map
             .get(&hash)?
@@ -291,21 +300,27 @@ impl Dead {
             .find(|d| d.state == state && d.lo == lo && *d.words == *words)
     }
 
+    /// Is the node (required set `bits` hashed as `req_hash`, `tag`, optional
+    /// set `opts` + `extra`) dead? A node without an obligation has more
+    /// children than the same node with one, so its death counts too.
     fn contains(
         &self,
-        hash: u64,
-        state: State,
+        req_hash: u64,
+        tag: Tag,
         bits: &Bits,
         opts: &[u32],
         extra: Option<u32>,
     ) -> bool {
-        self.find(hash, state, bits)
-            .is_some_and(|d| d.opts.iter().any(|o| subset(o, opts, extra)))
+        let dead = |t: Tag| {
+            self.find(req_hash ^ tag_hash(t), t, bits)
+                .is_some_and(|d| d.opts.iter().any(|o| subset(o, opts, extra)))
+        };
+        dead(tag) || (tag.1.is_some() && dead((tag.0, None)))
     }
 
-    fn insert(&mut self, hash: u64, state: State, bits: &Bits, opts: &[u32]) {
+    fn insert(&mut self, req_hash: u64, state: Tag, bits: &Bits, opts: &[u32]) {
         let (lo, words) = bits.compact();
-        let v = self.map.entry(hash).or_default();
+        let v = self.map.entry(req_hash ^ tag_hash(state)).or_default();
         let i = match v
             .iter()
             .position(|d| d.state == state && d.lo == lo && *d.words == *words)
@@ -393,6 +408,7 @@ fn state_hash(s: State) -> u64 {
 struct Frame {
     op: u32,
     prev: State,
+    prev_ob: Option<State>,
     /// Linearized without branching (legal, required and state-preserving):
     /// if the search fails below it, it fails at its parent too.
     forced: bool,
@@ -422,6 +438,69 @@ enum Action {
 /// * Required candidates are tried before optional ones.
 pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
     let n = ops.len();
+    // Values that no required read returns are indistinguishable for the
+    // rest of the search: map them all to one `junk` id, so that orders
+    // differing only in such values meet in the memo. (Required reads are
+    // the only ops whose output shows a value.)
+    let mut seen_values: Vec<u32> = ops
+        .iter()
+        .filter(|o| o.required)
+        .filter_map(|o| match o.expect {
+            Expect::Exact(Out::GetOk(v, _)) => Some(v),
+            _ => None,
+        })
+        .chain(init.map(|s| s.0))
+        .collect();
+    seen_values.sort_unstable();
+    seen_values.dedup();
+    let junk = ops
+        .iter()
+        .flat_map(|o| match (o.input, o.expect) {
+            (In::Create(v) | In::Set(v, _), _) => Some(v),
+            (_, Expect::Exact(Out::GetOk(v, _))) => Some(v),
+            _ => None,
+        })
+        .chain(init.map(|s| s.0))
+        .max()
+        .map_or(0, |v| v + 1);
+    let canon = |v: u32| {
+        if seen_values.binary_search(&v).is_ok() {
+            v
+        } else {
+            junk
+        }
+    };
+    let ops: Vec<SOp> = ops
+        .iter()
+        .map(|o| SOp {
+            input: match o.input {
+                In::Create(v) => In::Create(canon(v)),
+                In::Set(v, e) => In::Set(canon(v), e),
+                x => x,
+            },
+            ..o.clone()
+        })
+        .collect();
+    let ops = &ops[..];
+    let init = init.map(|(v, x)| (canon(v), x));
+    // Optional ops with the same input and expectation (after the above)
+    // are interchangeable once called: the memo counts linearized optional
+    // ops per class instead of naming them. Two nodes with the same
+    // required set have the same frontier, so every optional op linearized
+    // in either has been called, and any completion of one maps to the
+    // other by swapping ops of a class.
+    let mut classes: HashMap<(In, Expect), u32> = HashMap::new();
+    let class: Vec<u32> = ops
+        .iter()
+        .map(|o| {
+            if o.required {
+                NIL
+            } else {
+                let k = classes.len() as u32;
+                *classes.entry((o.input, o.expect)).or_insert(k)
+            }
+        })
+        .collect();
     let mut lists = Lists::new(ops);
     let zob: Vec<u64> = (0..n as u64)
         .map(|i| mix64(i ^ 0x6C69_6E63_6865_636B))
@@ -435,8 +514,8 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
         }
     }
     let mut req_hash = 0u64;
-    // Linearized optional ops, sorted.
-    let mut opts: Vec<u32> = Vec::new();
+    // Linearized optional ops, counted per class.
+    let mut opts: Vec<u32> = vec![0; classes.len()];
     // Sequentially consistent reads: how many of their preds are not
     // linearized yet, who depends on whom, and the enabled ones that are not
     // linearized.
@@ -536,6 +615,16 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
         }
     }
     let mut state = init;
+    // The obligation: after an optional op, the state before it. The next op
+    // must then be optional, or a required op that is not legal in that
+    // state (it "observes" the optional op). Complete: in any valid order,
+    // an optional op followed by a required op Y that is legal without it
+    // can be moved after Y (Y changes nothing then, or is a successful
+    // delete while the optional op is a set; either way both orders end in
+    // the same state), and an optional op followed by nothing can be left
+    // out. Repeating this gives an order where every optional op is
+    // followed by an optional op or by a required op observing it.
+    let mut ob: Option<State> = None;
     let mut stack: Vec<Frame> = Vec::new();
     let mut remaining = ops.iter().filter(|o| o.required).count();
     let mut dead = Dead::default();
@@ -547,21 +636,31 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
     let mut resume: Option<(u8, u32)> = None;
 
     // Is the node reached by linearizing `op` into state `next` dead?
-    let is_dead =
-        |dead: &Dead, bits: &mut Bits, req_hash: u64, opts: &[u32], op: u32, next: State| {
-            if dead.map.is_empty() {
-                return false;
-            }
-            if ops[op as usize].required {
-                bits.flip(op);
-                let h = req_hash ^ zob[op as usize] ^ state_hash(next);
-                let r = dead.contains(h, next, bits, opts, None);
-                bits.flip(op);
-                r
-            } else {
-                dead.contains(req_hash ^ state_hash(next), next, bits, opts, Some(op))
-            }
-        };
+    let is_dead = |dead: &Dead,
+                   bits: &mut Bits,
+                   req_hash: u64,
+                   opts: &[u32],
+                   op: u32,
+                   from: State,
+                   next: State| {
+        if dead.map.is_empty() {
+            return false;
+        }
+        if ops[op as usize].required {
+            bits.flip(op);
+            let r = dead.contains(req_hash ^ zob[op as usize], (next, None), bits, opts, None);
+            bits.flip(op);
+            r
+        } else {
+            dead.contains(
+                req_hash,
+                (next, Some(from)),
+                bits,
+                opts,
+                Some(class[op as usize]),
+            )
+        }
+    };
 
     loop {
         steps += 1;
@@ -611,7 +710,7 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                         best.states.push(state);
                     }
                     if let Some(op) = forced {
-                        if is_dead(&dead, &mut bits, req_hash, &opts, op, state) {
+                        if is_dead(&dead, &mut bits, req_hash, &opts, op, state, state) {
                             break 'choose Action::Backtrack;
                         }
                         break 'choose Action::Push {
@@ -635,11 +734,15 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 }
                 let op = lists.e[e as usize].op;
                 let o = &ops[op as usize];
-                if o.required == (pass == 0) {
+                // Committed ops (output unknown) count as observing.
+                let observes = || {
+                    matches!(o.expect, Expect::Success) || ob.is_none_or(|sp| o.step(sp).is_none())
+                };
+                if o.required == (pass == 0) && (pass == 1 || observes()) {
                     if let Some(next) = o.step(state) {
                         if next != state
                             && !dooms(&writers_left, &awaited, op, state, next)
-                            && !is_dead(&dead, &mut bits, req_hash, &opts, op, next)
+                            && !is_dead(&dead, &mut bits, req_hash, &opts, op, state, next)
                         {
                             break 'choose Action::Push {
                                 op,
@@ -658,8 +761,14 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                 stack.push(Frame {
                     op,
                     prev: state,
+                    prev_ob: ob,
                     forced,
                 });
+                ob = if ops[op as usize].required {
+                    None
+                } else {
+                    Some(state)
+                };
                 lists.lift(op);
                 if let Some(v) = writes[op as usize] {
                     writers_left[v as usize] -= 1;
@@ -682,8 +791,7 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                         }
                     }
                 } else {
-                    let at = opts.binary_search(&op).unwrap_err();
-                    opts.insert(at, op);
+                    opts[class[op as usize] as usize] += 1;
                 }
                 state = next;
             }
@@ -693,7 +801,7 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                     return Outcome::Illegal(best);
                 };
                 // The node being left is dead.
-                dead.insert(req_hash ^ state_hash(state), state, &bits, &opts);
+                dead.insert(req_hash, (state, ob), &bits, &opts);
                 lists.unlift(f.op);
                 if let Some(v) = writes[f.op as usize] {
                     writers_left[v as usize] += 1;
@@ -713,13 +821,13 @@ pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                         waiting[r as usize] += 1;
                     }
                 } else {
-                    let at = opts.binary_search(&f.op).unwrap();
-                    opts.remove(at);
+                    opts[class[f.op as usize] as usize] -= 1;
                 }
                 if o.sc_read {
                     enabled.insert(f.op);
                 }
                 state = f.prev;
+                ob = f.prev_ob;
                 if !f.forced {
                     let pass = if o.required { 0 } else { 1 };
                     resume = Some((pass, lists.next(lists.call_entry[f.op as usize])));

@@ -1228,7 +1228,7 @@ fn verify(h: &[Operation], l: &Linearization, sc: bool) {
 
 /// Small random one-key histories, with outputs partly from a simulation
 /// and partly random, checked by both the checker and the oracle.
-fn small_random_history(rng: &mut Rng) -> Vec<Operation> {
+fn small_random_history(rng: &mut Rng, unknown_in_10: u64) -> Vec<Operation> {
     let n = 2 + rng.below(6);
     let clients = 1 + rng.below(3);
     let values = ["a", "b"];
@@ -1250,16 +1250,16 @@ fn small_random_history(rng: &mut Rng) -> Vec<Operation> {
             _ => Input::get(),
         };
         let mut o = Operation::new(c, K, call, input);
-        match rng.below(10) {
+        match rng.below(10) + 1 {
             // Unknown outcome, with a random resolution.
-            0 => {
+            k if k <= unknown_in_10 => {
                 o.resolution = [Resolution::Unknown, Resolution::Committed][rng.below(2) as usize];
                 if !o.input.is_write() {
                     o.resolution = Resolution::Unknown;
                 }
             }
             // A random output.
-            1..=3 => {
+            k if k <= unknown_in_10 + 3 => {
                 let out = match &o.input {
                     Input::Create { .. } => {
                         [Output::Ok, Output::NodeExists][rng.below(2) as usize].clone()
@@ -1311,10 +1311,19 @@ fn small_random_history(rng: &mut Rng) -> Vec<Operation> {
 
 #[test]
 fn agrees_with_brute_force_on_small_random_histories() {
-    let mut rng = Rng(7);
+    agree_with_brute_force(7, 1, 20_000);
+}
+
+#[test]
+fn agrees_with_brute_force_with_many_unknown_outcomes() {
+    agree_with_brute_force(8, 4, 10_000);
+}
+
+fn agree_with_brute_force(seed: u64, unknown_in_10: u64, rounds: usize) {
+    let mut rng = Rng(seed);
     let (mut legal, mut illegal) = (0, 0);
-    for round in 0..20_000 {
-        let h = small_random_history(&mut rng);
+    for round in 0..rounds {
+        let h = small_random_history(&mut rng, unknown_in_10);
         for sc in [true, false] {
             let opts = Options {
                 check_sequential_reads: sc,
@@ -1372,7 +1381,7 @@ fn agrees_with_brute_force_on_small_random_histories() {
     }
     println!("{legal} legal, {illegal} illegal");
     assert!(
-        legal > 5000 && illegal > 5000,
+        legal > rounds / 4 && illegal > rounds / 4,
         "{legal} legal, {illegal} illegal"
     );
 }
@@ -1442,7 +1451,15 @@ fn perf_one() {
         p_linearizable: 0.3,
         max_duration: 1000,
     };
-    let g = generate(env("LC_SEED", 3.0) as u64, params);
+    let mut g = generate(env("LC_SEED", 3.0) as u64, params);
+    if env("LC_RESOLVE", 0.0) > 0.0 {
+        let r = resolve_by_committed_values(&mut g.history, &g.committed);
+        println!("resolved {r:?}");
+    }
+    if env("LC_CORRUPT", 0.0) > 0.0 {
+        let mut rng = Rng(1);
+        println!("{}", corrupt(&mut rng, &mut g));
+    }
     let opts = Options {
         time_limit: Some(std::time::Duration::from_secs(env("LC_SECS", 10.0) as u64)),
         ..Options::default()
