@@ -6,12 +6,17 @@
 //! # What a history is
 //!
 //! A history is a slice of [`Operation`]s. Each one was issued by a `client`
-//! (one ZooKeeper session, or anything that issues its operations one after
-//! the other) on one znode (`key`), was called at `call` and returned at
-//! `ret` with `output`; times are nanoseconds on one clock shared by all
-//! clients (e.g. one `Instant` origin in the test process). An operation
-//! whose outcome is unknown (timeout, connection loss, the test ended first)
-//! has `ret == None` and `output == None`.
+//! on one znode (`key`), was called at `call` and returned at `ret` with
+//! `output`; times are nanoseconds on one clock shared by all clients (e.g.
+//! one `Instant` origin in the test process). An operation whose outcome is
+//! unknown (timeout, connection loss, the test ended first) has
+//! `ret == None` and `output == None`.
+//!
+//! A `client` is one ZooKeeper *session*: the per-client guarantees below
+//! (monotonic reads, read-your-writes) are session guarantees, so a test
+//! that opens a new session must give it a new client id. A client is
+//! expected to issue its operations one at a time (see "What is not
+//! checked" for pipelining).
 //!
 //! # The model: one znode
 //!
@@ -76,7 +81,10 @@
 //!    servers' committed log) it must be in the order, anywhere after its
 //!    call, and must have *succeeded* (`Ok` / `SetOk` with any version).
 //!    With [`Resolution::NotCommitted`] it is dropped. See
-//!    [`resolve_by_committed_values`] and [`resolve_with`].
+//!    [`resolve_by_committed_values`] and [`resolve_with`]. The checker
+//!    also infers one case itself: an unknown `Create`/`Set` that is the
+//!    only operation writing a value that a completed read returned took
+//!    effect, so it is treated as committed.
 //!
 //! Points 1 and 2 alone are linearizability of the writes and linearizable
 //! reads; the checker searches for an order satisfying all of 1–4 at once,
@@ -109,21 +117,53 @@
 //! search over the call/return event list (linearize any op called before
 //! the first pending return, restart, backtrack at a return that was not
 //! linearized), with Lowe's memoization of (set of linearized ops, state).
-//! Additions: optional ops (no return event, never required), committed ops
-//! (no return event, required), sequentially consistent reads (candidates as
-//! soon as their client's earlier operations are linearized), and
-//! state-preserving operations (reads, failed writes) linearized without
-//! branching as soon as they are legal. The search is bounded by
-//! [`Options::max_steps`] (deterministic) and optionally
-//! [`Options::time_limit`]; running out gives [`KeyResult::Timeout`],
-//! distinct from [`KeyResult::Illegal`].
+//! Additions, each of which keeps the search exact (the brute-force oracle
+//! in the tests checks the verdicts):
+//!
+//! * optional ops have no return event and are not required; committed ops
+//!   have no return event and are required; sequentially consistent reads
+//!   have no call event: they are candidates as soon as their client's
+//!   earlier completed operations are linearized;
+//! * an operation that changes nothing (a read, a failed write) is
+//!   linearized without branching as soon as it is legal (moving it earlier
+//!   never invalidates an order);
+//! * an optional operation is only linearized right before another optional
+//!   one or a required one whose output depends on it (in any valid order it
+//!   can be moved later until that holds, or dropped);
+//! * a node is abandoned as soon as a read still to be linearized can no
+//!   longer see its state (every op that could write its value is already
+//!   in the order and the state has moved on), not only at its return;
+//! * the memo records finished (failed) nodes and prunes a node if a failed
+//!   one had the same required operations and state and a subset of its
+//!   optional ones; values that no completed read returned are merged, and
+//!   optional operations are counted per kind instead of named, since they
+//!   are interchangeable.
+//!
+//! The search is bounded by [`Options::max_steps`] (deterministic) and
+//! optionally [`Options::time_limit`]; running out gives
+//! [`KeyResult::Timeout`], distinct from [`KeyResult::Illegal`].
+//!
+//! ## Cost
+//!
+//! A few thousand operations on one key with tens of concurrent clients and
+//! a few percent of unknown outcomes take milliseconds (see the tests).
+//! What makes it expensive: many *unresolved* unknown writes in a history
+//! that creates and deletes the key often (each one may or may not have
+//! happened, almost anywhere), and very high concurrency on one key
+//! (hundreds of clients). Resolve unknown writes from the servers' logs
+//! when possible; use several keys rather than one hot key.
+//!
+//! # Failures
 //!
 //! A failure is explained by the smallest failing prefix: the checker finds
-//! the operation `X` such that every operation that returned before `X`
-//! returned can be linearized, but not together with `X`; it prints `X`, the
-//! key's possible states at that point, one valid order of the operations
-//! before it, the operations concurrent with `X`, and (for read failures)
-//! the client's earlier operations on the key.
+//! the operation `X` such that the history cut just before `X` returned has
+//! a valid order but the history cut just after it has none (a cut at time
+//! `t` leaves out what was called after `t`; what was still pending at `t`
+//! may or may not have taken effect). It prints `X`, a valid order of the
+//! cut before it with the key's state after each operation, the operations
+//! concurrent with `X` that are not in that order, and (for read failures)
+//! the client's earlier operations on the key. [`Violation::op`] and
+//! [`Violation::involved`] give the same as indices into the history.
 //!
 //! # Example
 //!
@@ -302,9 +342,11 @@ pub struct NodeState {
 /// Checker settings.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Search budget per key and per search (the checker runs one search per
-    /// key, and a second one to classify a failure). Each step visits one
-    /// node of the search tree. Default: 20 million (seconds at most).
+    /// Search budget per key, in steps (one step visits one node of the
+    /// search tree, roughly a microsecond). It covers every search run for
+    /// the key: the check itself and, for a failure, the classification and
+    /// the narrowing down to the smallest failing prefix. Default: 20
+    /// million.
     pub max_steps: u64,
     /// Optional wall-clock limit per key. Default: none (the step budget
     /// alone keeps results deterministic).
@@ -807,14 +849,14 @@ fn check_key(
     tf: &explain::TimeFmt,
 ) -> KeyResult {
     let start = Instant::now();
-    let limits = search::Limits {
+    let mut limits = search::Limits {
         max_steps: options.max_steps,
         deadline: options.time_limit.map(|d| start + d),
     };
     let initial = options.initial.get(key);
     let sc = options.check_sequential_reads;
     let full = Prepared::new(history, idx, sc, initial, None);
-    let frontier = match search::search(&full.ops, full.init, &limits) {
+    let frontier = match search::search(&full.ops, full.init, &mut limits) {
         search::Outcome::Ok { order, steps } => {
             return KeyResult::Ok(full.linearization(&order, steps))
         }
@@ -829,7 +871,7 @@ fn check_key(
         ViolationKind::NotLinearizable
     } else {
         let writes = Prepared::new(history, idx, false, initial, None);
-        match search::search(&writes.ops, writes.init, &limits) {
+        match search::search(&writes.ops, writes.init, &mut limits) {
             search::Outcome::Illegal(_) => {
                 with_sc = false;
                 ViolationKind::NotLinearizable
@@ -838,8 +880,8 @@ fn check_key(
             search::Outcome::Timeout(_) => ViolationKind::Unclassified,
         }
     };
-    let failure =
-        smallest_failing_prefix(history, idx, with_sc, initial, &limits).unwrap_or_else(|| {
+    let failure = smallest_failing_prefix(history, idx, with_sc, initial, &mut limits)
+        .unwrap_or_else(|| {
             // Out of budget: explain with how far the full search got.
             let p = if with_sc == sc {
                 full
@@ -868,7 +910,7 @@ fn smallest_failing_prefix(
     idx: &[usize],
     with_sc: bool,
     initial: Option<&NodeState>,
-    limits: &search::Limits,
+    limits: &mut search::Limits,
 ) -> Option<explain::Failure> {
     let whole = Prepared::new(history, idx, with_sc, initial, None);
     let mut times: Vec<u64> = whole.ops.iter().filter_map(|o| o.ret).collect();

@@ -107,6 +107,7 @@ impl SOp {
 }
 
 pub(crate) struct Limits {
+    /// What is left of the key's step budget; `search` takes what it used.
     pub max_steps: u64,
     pub deadline: Option<Instant>,
 }
@@ -436,7 +437,17 @@ enum Action {
 /// * An optional op that would leave the state unchanged is never tried:
 ///   linearizing it is equivalent to leaving it out.
 /// * Required candidates are tried before optional ones.
-pub(crate) fn search(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
+pub(crate) fn search(ops: &[SOp], init: State, limits: &mut Limits) -> Outcome {
+    let out = search_within(ops, init, limits);
+    let used = match &out {
+        Outcome::Ok { steps, .. } => *steps,
+        Outcome::Illegal(f) | Outcome::Timeout(f) => f.steps,
+    };
+    limits.max_steps = limits.max_steps.saturating_sub(used);
+    out
+}
+
+fn search_within(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
     let n = ops.len();
     // Values that no required read returns are indistinguishable for the
     // rest of the search: map them all to one `junk` id, so that orders
