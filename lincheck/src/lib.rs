@@ -343,10 +343,10 @@ pub struct NodeState {
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Search budget per key, in steps (one step visits one node of the
-    /// search tree, roughly a microsecond). It covers every search run for
+    /// search tree: about 1-3 microseconds). It covers every search run for
     /// the key: the check itself and, for a failure, the classification and
-    /// the narrowing down to the smallest failing prefix. Default: 20
-    /// million.
+    /// the narrowing down to the smallest failing prefix. Default: 5 million
+    /// (some seconds; histories that are easy to decide need thousands).
     pub max_steps: u64,
     /// Optional wall-clock limit per key. Default: none (the step budget
     /// alone keeps results deterministic).
@@ -362,7 +362,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            max_steps: 20_000_000,
+            max_steps: 5_000_000,
             time_limit: None,
             check_sequential_reads: true,
             initial: BTreeMap::new(),

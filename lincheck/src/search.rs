@@ -613,18 +613,6 @@ fn search_within(ops: &[SOp], init: State, limits: &Limits) -> Outcome {
                         .any(|&(x, c)| c > 0 && to != Some((v, x)))
             })
         };
-    // A read of a value nobody writes (other than the initial one).
-    for (v, a) in awaited.iter().enumerate() {
-        let v = v as u32;
-        if writers_left[v as usize] == 0 && a.iter().any(|&(x, _)| init != Some((v, x))) {
-            return Outcome::Illegal(Frontier {
-                blocking: None,
-                witness: Vec::new(),
-                states: vec![init],
-                steps: 0,
-            });
-        }
-    }
     let mut state = init;
     // The obligation: after an optional op, the state before it. The next op
     // must then be optional, or a required op that is not legal in that
