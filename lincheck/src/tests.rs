@@ -1275,7 +1275,7 @@ fn verify(h: &[Operation], l: &Linearization, sc: bool) {
 /// Small random one-key histories, with outputs partly from a simulation
 /// and partly random, checked by both the checker and the oracle.
 fn small_random_history(rng: &mut Rng, unknown_in_10: u64) -> Vec<Operation> {
-    let n = 2 + rng.below(6);
+    let n = 2 + rng.below(std::env::var("LC_MAXN").map_or(6, |v| v.parse().unwrap()));
     let clients = 1 + rng.below(3);
     let values = ["a", "b"];
     let mut h = Vec::new();
@@ -1339,8 +1339,8 @@ fn small_random_history(rng: &mut Rng, unknown_in_10: u64) -> Vec<Operation> {
                     Output::SetOk { new_version: 0 },
                 ]
                 .into_iter()
-                .chain((0..4).map(|v| Output::SetOk { new_version: v }))
-                .chain(values.iter().flat_map(|x| (0..4).map(move |v| got(x, v))))
+                .chain((0..16).map(|v| Output::SetOk { new_version: v }))
+                .chain(values.iter().flat_map(|x| (0..16).map(move |v| got(x, v))))
                 .find(|out| {
                     o.output = Some(out.clone());
                     model(&s, &o).is_some()
@@ -1355,14 +1355,24 @@ fn small_random_history(rng: &mut Rng, unknown_in_10: u64) -> Vec<Operation> {
     h
 }
 
+/// More rounds and longer histories: LC_ROUNDS=400000 LC_MAXN=11 (up to 12
+/// operations), preferably with --release.
 #[test]
 fn agrees_with_brute_force_on_small_random_histories() {
-    agree_with_brute_force(7, 1, 20_000);
+    agree_with_brute_force(
+        7,
+        1,
+        std::env::var("LC_ROUNDS").map_or(20_000, |v| v.parse().unwrap()),
+    );
 }
 
 #[test]
 fn agrees_with_brute_force_with_many_unknown_outcomes() {
-    agree_with_brute_force(8, 4, 10_000);
+    agree_with_brute_force(
+        8,
+        4,
+        std::env::var("LC_ROUNDS").map_or(10_000, |v| v.parse().unwrap()),
+    );
 }
 
 fn agree_with_brute_force(seed: u64, unknown_in_10: u64, rounds: usize) {
@@ -1432,6 +1442,10 @@ fn agree_with_brute_force(seed: u64, unknown_in_10: u64, rounds: usize) {
     );
 }
 
+/// A manual benchmark: `cargo test -p lincheck --release -- --ignored
+/// --nocapture perf_one`, with LC_CLIENTS, LC_OPS (per client), LC_UNKNOWN,
+/// LC_READ, LC_SEED, LC_SECS, LC_RESOLVE=1 and LC_CORRUPT=1 in the
+/// environment.
 #[test]
 #[ignore]
 fn perf_one() {
