@@ -9,6 +9,7 @@
 #   build   cargo build --release
 #   test    cargo test --workspace            (unit + integration tests)
 #   kazoo   scripts/kazoo-suite.sh            (kazoo 2.11.0's suite against Roost, first free port from 22181)
+#   kazoo-ensemble  scripts/kazoo-suite.sh --ensemble 3  (the same suite against a 3-member Roost ensemble)
 #   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, first free port from 22282)
 #   powerloss tests/powerloss/powerloss.sh   (loop-mounted ext4 shut down under writes, 5 rounds;
 #           prints SKIP and passes where loop devices or mounts are not allowed)
@@ -82,11 +83,15 @@ if ((BUILD_OK)) && [[ -x target/release/roost ]]; then
   ((kz_total < 60)) && kz_total=60
   stage kazoo $((kz_total + 240)) bash scripts/kazoo-suite.sh --total-timeout "$kz_total" \
     --results "$LOGDIR/kazoo-roost.tsv"
+  # kazoo's suite again, against a 3-member Roost ensemble, compared with the
+  # reference run against a 3-member ZooKeeper 3.8 ensemble.
+  stage kazoo-ensemble 1200 bash scripts/kazoo-suite.sh --ensemble 3 --total-timeout 900 \
+    --results "$LOGDIR/kazoo-roost-ensemble.tsv"
   stage zkcli 600 bash tests/zkcli/zkcli-check.sh --roost
   stage powerloss 600 bash tests/powerloss/powerloss.sh
   stage cli-tmux 300 bash tests/cli-tmux.sh --roost target/release/roost
 else
-  for s in kazoo zkcli powerloss cli-tmux; do
+  for s in kazoo kazoo-ensemble zkcli powerloss cli-tmux; do
     echo "[test.sh] stage $s: not run (no release build)"
     NAMES+=("$s"); RESULTS+=(failed); TIMES+=(0); FAILED=$((FAILED + 1))
   done
