@@ -15,7 +15,8 @@
 #       only (no forks), as its run time counts in the failover window.
 #   bench/ensemble-ctl.sh restart-dead DIR [--wait SECS]  start again (same config
 #       and data, in the background) every member whose process is gone;
-#       with --wait, then wait-healthy
+#       with --wait, then wait-healthy (a member that dies meanwhile is
+#       started again, up to RESTART_TRIES=3 times; logged "died" in events.log)
 #   bench/ensemble-ctl.sh status DIR   one line per member: id pid port mode term
 #   bench/ensemble-ctl.sh terms DIR    one line per member: id term leader (Roost:
 #       mntr roost_raft_term/roost_raft_leader; ZooKeeper: srvr Zxid epoch, -)
@@ -29,6 +30,7 @@
 # Environment: CARGO_TARGET_DIR or ROOST (the roost binary), ZK_HEAP (1g),
 # ZK_LOG_LEVEL (INFO).
 set -uo pipefail
+if [ -n "${ENSEMBLE_CTL_TRACE:-}" ]; then exec 2>>"$ENSEMBLE_CTL_TRACE"; set -x; fi
 
 die() { echo "ensemble-ctl: $*" >&2; exit 1; }
 # Wall-clock ms in NOW_MS, without forking.
@@ -46,15 +48,15 @@ ZK_CP=/usr/share/java/zookeeper.jar:/usr/share/java/slf4j-log4j12.jar:/usr/share
 # fourlw PORT WORD: the reply in R4 (empty when the member does not answer).
 fourlw() {
   R4=
-  local fd line
-  exec {fd}<>"/dev/tcp/127.0.0.1/$1" || return 1
-  if printf '%s' "$2" >&"$fd"; then
-    while IFS= read -r -t 2 -u "$fd" line; do R4+="$line"$'\n'; done
+  local fd line=
+  { exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  if { printf '%s' "$2" >&"$fd"; } 2>/dev/null; then
+    while IFS= read -r -t 2 -u "$fd" line; do R4+="$line"$'\n'; done 2>/dev/null
     R4+="$line"
   fi
   exec {fd}>&-
   return 0
-} 2>/dev/null
+}
 
 field() { # TEXT PREFIX: the rest of the first line starting with PREFIX, in F4
   F4=
@@ -88,17 +90,17 @@ pid_of() {
   [ -f "$DIR/m$1/pid" ] || return 1
   read -r pid < "$DIR/m$1/pid" || return 1
   [ -n "$pid" ] || return 1
-  read -r stat < "/proc/$pid/stat" 2>/dev/null || return 1
+  read -r stat 2>/dev/null < "/proc/$pid/stat" || return 1
   stat=${stat##*) }
   [ "${stat%% *}" != Z ] || return 1
-  mapfile -d '' args < "/proc/$pid/cmdline" 2>/dev/null || return 1
+  mapfile -d '' args 2>/dev/null < "/proc/$pid/cmdline" || return 1
   [[ "${args[*]}" == *"$DIR/m$1/"* ]] || return 1
   P4=$pid
 }
 
 gone() { # PID: dead or a zombie
   local stat
-  read -r stat < "/proc/$1/stat" 2>/dev/null || return 0
+  read -r stat 2>/dev/null < "/proc/$1/stat" || return 0
   stat=${stat##*) }
   [ "${stat%% *}" = Z ]
 }
@@ -179,8 +181,16 @@ start_member() { # N
       -cp "$ZK_CP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg" \
       < /dev/null >> "$d/server.log" 2>&1 &
   fi
-  echo $! > "$d/pid"
-  event "start m$1 pid $!"
+  local pid=$! n=0
+  echo "$pid" > "$d/pid"
+  event "start m$1 pid $pid"
+  # Until the fork has exec'd, /proc/PID/cmdline is still this script's.
+  until pid_of "$1"; do
+    gone "$pid" && return 0 # died at once: wait-healthy shows its log
+    n=$((n + 1))
+    [ "$n" -lt 500 ] || die "member $1 (pid $pid) did not exec within 5 s"
+    nap 0.01
+  done
 }
 
 cmd_start() {
@@ -197,8 +207,20 @@ cmd_restart_dead() {
     if ! pid_of "$i"; then start_member "$i"; restarted+=" m$i"; fi
   done
   [ -n "$restarted" ] && echo "ensemble-ctl: restarted$restarted" >&2
-  if [ "${2:-}" = --wait ]; then cmd_wait_healthy "$DIR" "${3:-60}"; fi
-  return 0
+  [ "${2:-}" = --wait ] || return 0
+  # A member that dies while the ensemble settles is started again (at
+  # most RESTART_TRIES times, each logged as "died" in events.log), so one
+  # crash does not end a benchmark run; the crash stays in its log.
+  local tries=0 rc
+  while :; do
+    DEAD_OK=1 cmd_wait_healthy "$DIR" "${3:-60}"
+    rc=$?
+    [ "$rc" -eq 3 ] || return "$rc"
+    tries=$((tries + 1))
+    [ "$tries" -le "${RESTART_TRIES:-3}" ] || die "member $DEAD_MEMBER keeps dying"
+    echo "ensemble-ctl: member $DEAD_MEMBER died; starting it again" >&2
+    start_member "$DEAD_MEMBER"
+  done
 }
 
 cmd_wait_healthy() {
@@ -211,6 +233,9 @@ cmd_wait_healthy() {
       if ! pid_of "$i"; then
         echo "ensemble-ctl: member $i ($SYSTEM) is not running; its log:" >&2
         tail -20 "$DIR/m$i/server.log" >&2
+        event "died m$i"
+        DEAD_MEMBER=$i
+        [ -n "${DEAD_OK:-}" ] && return 3
         exit 1
       fi
       local port=${CLIENT_PORTS[$((i - 1))]}

@@ -20,7 +20,10 @@
 #       is an election. Writes OUT/elections-SYSTEM/{elections.json,terms.log,...}.
 #
 # Knobs (environment): ROUNDS (20), KILL_INTERVAL_S (3, steady writes before
-# each kill), CLIENTS (8), OUTSTANDING (2), WARMUP_S (5), MEMBERS (3, or 5),
+# each kill), CLIENTS (8), OUTSTANDING (2), RATE (500 writes/s in total;
+# RATE= for unpaced closed loop: Roost's ensemble log is not compacted yet, so
+# an unpaced run grows it by ~40,000 entries a round and every restart replays
+# it), WARMUP_S (5), MEMBERS (3, or 5),
 # BENCH_SECS (600), ELECTION_CLIENTS (32), ELECTION_OUTSTANDING (8),
 # ZK_HEAP (1g per member), OUT (results directory; default a temp dir),
 # DOCS (unset: leave docs alone; a file: rewrite its
@@ -37,6 +40,7 @@ ROUNDS=${ROUNDS:-20}
 KILL_INTERVAL_S=${KILL_INTERVAL_S:-3}
 CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-2}
+RATE=${RATE-500}
 WARMUP_S=${WARMUP_S:-5}
 MEMBERS=${MEMBERS:-3}
 BENCH_SECS=${BENCH_SECS:-600}
@@ -69,12 +73,16 @@ WORK=$(mktemp -d /tmp/roost-failover.XXXXXX)
 OUT=${OUT:-$WORK/out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-ENSEMBLES=()
+ENSEMBLES=() # ensemble directories; their logs go to KEEP_TO[dir]
+declare -A KEEP_TO
 POLLER=
 cleanup() {
   local d
   if [ -n "$POLLER" ]; then kill "$POLLER" 2>/dev/null || true; wait "$POLLER" 2>/dev/null || true; fi
-  for d in "${ENSEMBLES[@]}"; do "$CTL" stop "$d" || true; done
+  for d in "${ENSEMBLES[@]}"; do
+    "$CTL" stop "$d" || true
+    keep_logs "$d" "${KEEP_TO[$d]}" || true
+  done
   case $OUT in
     "$WORK"/*) for d in "${ENSEMBLES[@]}"; do rm -rf "$d"; done ;;
     *) rm -rf "$WORK" ;;
@@ -87,14 +95,14 @@ machine() {
   echo "$(nproc) vCPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, Linux $(uname -r)"
 }
 
-# keep_logs SYSTEM DIR DEST: configs, member logs and the ensemble's event log.
+# keep_logs DIR DEST: configs, member logs and the ensemble's event log.
 keep_logs() {
   local i
   for i in $(seq 1 "$MEMBERS"); do
-    cp "$2/m$i/zoo.cfg" "$3/m$i.zoo.cfg"
-    cp "$2/m$i/server.log" "$3/m$i.log" 2>/dev/null || true
+    cp "$1/m$i/zoo.cfg" "$2/m$i.zoo.cfg"
+    cp "$1/m$i/server.log" "$2/m$i.log" 2>/dev/null || true
   done
-  cp "$2/events.log" "$3/events.log"
+  cp "$1/events.log" "$2/events.log"
 }
 
 base_port() { case $1 in roost) echo 25181 ;; zookeeper) echo 26181 ;; esac; }
@@ -103,7 +111,7 @@ run_failover() { # SYSTEM
   local sys=$1 dir=$WORK/$1 dest=$OUT/$1
   mkdir -p "$dest"
   "$CTL" init "$dir" "$sys" "$MEMBERS" "$(base_port "$sys")"
-  ENSEMBLES+=("$dir")
+  ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
   "$CTL" status "$dir" >&2
@@ -112,20 +120,20 @@ run_failover() { # SYSTEM
   log "$sys: failover, $ROUNDS rounds, --servers $servers"
   "$LOADGEN" --workload failover --servers "$servers" \
     --clients "$CLIENTS" --outstanding "$OUTSTANDING" --warmup "$WARMUP_S" \
-    --rounds "$ROUNDS" --kill-interval "$KILL_INTERVAL_S" \
+    --rounds "$ROUNDS" --kill-interval "$KILL_INTERVAL_S" ${RATE:+--rate "$RATE"} \
     --kill-cmd "$CTL kill-leader $dir" \
     --restart-cmd "$CTL restart-dead $dir --wait 50" \
     --json "$dest/failover.json" --html "$dest/failover.html" 2>&1 | tee "$dest/loadgen.txt"
   "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
   "$CTL" stop "$dir"
-  keep_logs "$sys" "$dir" "$dest"
+  keep_logs "$dir" "$dest"
 }
 
 run_elections() { # SYSTEM
   local sys=$1 dir=$WORK/elections-$1 dest=$OUT/elections-$1
   mkdir -p "$dest"
   "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
-  ENSEMBLES+=("$dir")
+  ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
   local servers
@@ -150,7 +158,7 @@ run_elections() { # SYSTEM
   local alive
   alive=$("$CTL" pids "$dir" | wc -l)
   "$CTL" stop "$dir"
-  keep_logs "$sys" "$dir" "$dest"
+  keep_logs "$dir" "$dest"
   python3 - "$sys" "$dest" "$BENCH_SECS" "$alive" "$MEMBERS" <<'PY'
 import json, sys
 sys_, dest, secs, alive, members = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
