@@ -11,11 +11,13 @@
 #       member answers ruok, srvr says leader/follower, exactly one leads (and,
 #       Roost, every member's mntr names that leader)
 #   bench/ensemble-ctl.sh kill-leader DIR         kill -9 the member whose srvr says
-#       `Mode: leader` and wait until it is gone; prints its id. Bash builtins
-#       only (no forks), as its run time counts in the failover window.
-#   bench/ensemble-ctl.sh restart-dead DIR [--wait SECS]  start again (same config
-#       and data, in the background) every member whose process is gone;
-#       with --wait, then wait-healthy (a member that dies meanwhile is
+#       `Mode: leader` (asking the last known leader first) and wait until it
+#       is gone; prints its id. Bash builtins only (no forks), as its run
+#       time counts in the failover window.
+#   bench/ensemble-ctl.sh restart-dead DIR [--after-leader SECS] [--wait SECS]
+#       start again (same config and data, in the background) every member
+#       whose process is gone; with --after-leader, only once a running
+#       member leads, plus SECS; with --wait, then wait-healthy (a member that dies meanwhile is
 #       started again, up to RESTART_TRIES=3 times; logged "died" in events.log)
 #   bench/ensemble-ctl.sh status DIR   one line per member: id pid port mode term
 #   bench/ensemble-ctl.sh terms DIR    one line per member: id term leader (Roost:
@@ -202,18 +204,28 @@ cmd_start() {
 
 cmd_restart_dead() {
   load "$1"
+  shift
+  local wait_secs="" after=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --wait) wait_secs=${2:?--wait SECS}; shift 2 ;;
+      --after-leader) after=${2:?--after-leader SECS}; shift 2 ;;
+      *) die "restart-dead: unknown option $1" ;;
+    esac
+  done
+  [ -z "$after" ] || wait_survivor_leader "$after"
   local i restarted=""
   for i in $(seq 1 "$MEMBERS"); do
     if ! pid_of "$i"; then start_member "$i"; restarted+=" m$i"; fi
   done
   [ -n "$restarted" ] && echo "ensemble-ctl: restarted$restarted" >&2
-  [ "${2:-}" = --wait ] || return 0
+  [ -n "$wait_secs" ] || return 0
   # A member that dies while the ensemble settles is started again (at
   # most RESTART_TRIES times, each logged as "died" in events.log), so one
   # crash does not end a benchmark run; the crash stays in its log.
   local tries=0 rc
   while :; do
-    DEAD_OK=1 cmd_wait_healthy "$DIR" "${3:-60}"
+    DEAD_OK=1 cmd_wait_healthy "$DIR" "$wait_secs"
     rc=$?
     [ "$rc" -eq 3 ] || return "$rc"
     tries=$((tries + 1))
@@ -221,6 +233,30 @@ cmd_restart_dead() {
     echo "ensemble-ctl: member $DEAD_MEMBER died; starting it again" >&2
     start_member "$DEAD_MEMBER"
   done
+}
+
+# wait_survivor_leader SECS: until one running member says it leads (at
+# most 60 s), then SECS more; so a restart does not compete for the CPU
+# with the election it caused (all members share this machine's cores).
+wait_survivor_leader() {
+  local i n=0 leaders
+  while :; do
+    leaders=0
+    for ((i = 1; i <= MEMBERS; i++)); do
+      pid_of "$i" || continue
+      mode_of "${CLIENT_PORTS[$((i - 1))]}"
+      [ "$M4" = leader ] && leaders=$((leaders + 1))
+    done
+    [ "$leaders" -eq 1 ] && break
+    n=$((n + 1))
+    if [ "$n" -ge 3000 ]; then
+      echo "ensemble-ctl: no leader among the running members after 60 s; restarting anyway" >&2
+      break
+    fi
+    nap 0.02
+  done
+  event "survivors have a leader"
+  nap "$1"
 }
 
 cmd_wait_healthy() {
@@ -258,6 +294,7 @@ cmd_wait_healthy() {
       done
     fi
     if [ -z "$why" ]; then
+      echo "$leader" > "$DIR/leader"
       event "healthy leader m$leader"
       return 0
     fi
@@ -275,8 +312,13 @@ cmd_wait_healthy() {
 
 cmd_kill_leader() {
   load "$1"
-  local i
-  for ((i = 1; i <= MEMBERS; i++)); do
+  local i first=1 order=()
+  # Ask the member that led at the last wait-healthy first: one srvr
+  # instead of MEMBERS when it still leads (this runs inside the window).
+  [ -f "$DIR/leader" ] && read -r first < "$DIR/leader"
+  order=("$first")
+  for ((i = 1; i <= MEMBERS; i++)); do [ "$i" = "$first" ] || order+=("$i"); done
+  for i in "${order[@]}"; do
     mode_of "${CLIENT_PORTS[$((i - 1))]}"
     [ "$M4" = leader ] || continue
     pid_of "$i" || die "member $i says it leads but its process is not ours"

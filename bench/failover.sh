@@ -23,7 +23,10 @@
 # each kill), CLIENTS (8), OUTSTANDING (2), RATE (500 writes/s in total;
 # RATE= for unpaced closed loop: Roost's ensemble log is not compacted yet, so
 # an unpaced run grows it by ~40,000 entries a round and every restart replays
-# it), WARMUP_S (5), MEMBERS (3, or 5),
+# it), RESTART_WHEN (leader: restart the killed member once a survivor
+# leads, plus RESTART_AFTER_S (1) seconds, so its start-up does not compete
+# for the 2 shared cores with the election being measured; now: at once),
+# WARMUP_S (5), MEMBERS (3, or 5),
 # BENCH_SECS (600), ELECTION_CLIENTS (32), ELECTION_OUTSTANDING (8),
 # ZK_HEAP (1g per member), OUT (results directory; default a temp dir),
 # DOCS (unset: leave docs alone; a file: rewrite its
@@ -41,6 +44,8 @@ KILL_INTERVAL_S=${KILL_INTERVAL_S:-3}
 CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-2}
 RATE=${RATE-500}
+RESTART_WHEN=${RESTART_WHEN:-leader}
+RESTART_AFTER_S=${RESTART_AFTER_S:-1}
 WARMUP_S=${WARMUP_S:-5}
 MEMBERS=${MEMBERS:-3}
 BENCH_SECS=${BENCH_SECS:-600}
@@ -115,14 +120,19 @@ run_failover() { # SYSTEM
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
   "$CTL" status "$dir" >&2
-  local servers
+  local servers restart_opts=""
   servers=$("$CTL" servers "$dir")
+  case $RESTART_WHEN in
+    now) ;;
+    leader) restart_opts="--after-leader $RESTART_AFTER_S " ;;
+    *) log "RESTART_WHEN must be leader or now"; exit 2 ;;
+  esac
   log "$sys: failover, $ROUNDS rounds, --servers $servers"
   "$LOADGEN" --workload failover --servers "$servers" \
     --clients "$CLIENTS" --outstanding "$OUTSTANDING" --warmup "$WARMUP_S" \
     --rounds "$ROUNDS" --kill-interval "$KILL_INTERVAL_S" ${RATE:+--rate "$RATE"} \
     --kill-cmd "$CTL kill-leader $dir" \
-    --restart-cmd "$CTL restart-dead $dir --wait 50" \
+    --restart-cmd "$CTL restart-dead $dir $restart_opts--wait 50" \
     --json "$dest/failover.json" --html "$dest/failover.html" 2>&1 | tee "$dest/loadgen.txt"
   "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
   "$CTL" stop "$dir"
@@ -201,6 +211,7 @@ PY
   echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+dirty')"
   echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown), java: $(java -version 2>&1 | head -1)"
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "knobs: MEMBERS=$MEMBERS ROUNDS=$ROUNDS KILL_INTERVAL_S=$KILL_INTERVAL_S CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING RATE=${RATE:-unpaced} RESTART_WHEN=$RESTART_WHEN RESTART_AFTER_S=$RESTART_AFTER_S WARMUP_S=$WARMUP_S"
 } > "$OUT/run.txt"
 
 if [ "$MODE" = elections ]; then

@@ -81,7 +81,9 @@ def main():
                   if n.endswith(".zoo.cfg"))
     lines.append(
         f"- {members} members; {params.get('clients', '?')} sessions × "
-        f"{params.get('outstanding', '?')} outstanding setData (1 KiB, 100 znodes), "
+        f"{params.get('outstanding', '?')} outstanding setData (1 KiB, 100 znodes"
+        + (f", at most {params['rate_ops_per_s']:.0f}/s in total" if params.get('rate_ops_per_s') else "")
+        + "), "
         f"--servers listing every member; {extra.get('rounds', '?')} rounds, "
         f"{extra.get('kill_interval_s', '?')} s of writes before each kill"
     )

@@ -577,6 +577,10 @@ fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::R
     })?;
     let mut p = params(args, plan, nproc, "failover");
     p.read_ratio = "0:1".into();
+    if args.rate.is_some() {
+        // Closed loop with a cap, not open loop: latency is from the send.
+        p.mode = "paced";
+    }
     for (k, v) in [
         ("kill_cmd", args.kill_cmd.clone().into()),
         ("restart_cmd", args.restart_cmd.clone().into()),
