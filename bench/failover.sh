@@ -28,6 +28,9 @@
 # for the 2 shared cores with the election being measured; now: at once),
 # WARMUP_S (5), MEMBERS (3, or 5),
 # BENCH_SECS (600), ELECTION_CLIENTS (32), ELECTION_OUTSTANDING (8),
+# ELECTION_RATE (unset: closed loop, as fast as it goes; N: open loop at N/s),
+# RSS_MAX_MB (half of MemAvailable: an elections run stops early, and says
+# so, if the members' resident memory exceeds it in total),
 # ZK_HEAP (1g per member), OUT (results directory; default a temp dir),
 # DOCS (unset: leave docs alone; a file: rewrite its
 # <!-- bench:failover-ensemble:begin/end --> section), NO_BUILD=1.
@@ -51,6 +54,7 @@ MEMBERS=${MEMBERS:-3}
 BENCH_SECS=${BENCH_SECS:-600}
 ELECTION_CLIENTS=${ELECTION_CLIENTS:-32}
 ELECTION_OUTSTANDING=${ELECTION_OUTSTANDING:-8}
+RSS_MAX_MB=${RSS_MAX_MB:-$(awk '/MemAvailable/{printf "%d", $2/1024/2}' /proc/meminfo)}
 export ZK_HEAP=${ZK_HEAP:-1g}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -81,9 +85,10 @@ OUT=$(cd "$OUT" && pwd)
 ENSEMBLES=() # ensemble directories; their logs go to KEEP_TO[dir]
 declare -A KEEP_TO
 POLLER=
+LOADGEN_PID=
 cleanup() {
-  local d
-  if [ -n "$POLLER" ]; then kill "$POLLER" 2>/dev/null || true; wait "$POLLER" 2>/dev/null || true; fi
+  local d p
+  for p in $LOADGEN_PID $POLLER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   for d in "${ENSEMBLES[@]}"; do
     "$CTL" stop "$d" || true
     keep_logs "$d" "${KEEP_TO[$d]}" || true
@@ -146,31 +151,51 @@ run_elections() { # SYSTEM
   ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
-  local servers
+  local servers t0 t1
   servers=$("$CTL" servers "$dir")
   "$CTL" terms "$dir" > "$dest/terms-before.txt"
+  log "$sys: write load for ${BENCH_SECS}s, no kills, polling terms (members' RSS capped at ${RSS_MAX_MB} MiB in total)"
+  t0=$(date +%s.%N)
+  "$LOADGEN" --servers "$servers" --workload mixed --read-ratio 0:1 \
+    --clients "$ELECTION_CLIENTS" --outstanding "$ELECTION_OUTSTANDING" \
+    --value-size 1024 --znodes 10000 --warmup 0 --duration "$BENCH_SECS" --quiet \
+    ${ELECTION_RATE:+--rate "$ELECTION_RATE"} \
+    --json "$dest/load.json" > "$dest/loadgen.txt" 2>&1 &
+  LOADGEN_PID=$!
+  # Every second: ts member term leader rss_mib. Roost keeps its whole raft
+  # log in memory until ensemble snapshots exist, so a long run is stopped
+  # (the load generator, by pid) before the members exhaust the machine.
   (
-    while :; do
-      ts=$(date +%s.%N)
-      "$CTL" terms "$dir" 2>/dev/null | sed "s/^/$ts /" || true
+    while kill -0 "$LOADGEN_PID" 2>/dev/null; do
+      ts=$(date +%s.%N) total=0
+      while read -r id term leader; do
+        pid=$(sed -n "1p" "$dir/m$id/pid" 2>/dev/null)
+        rss=$(awk '/^VmRSS/{printf "%d", $2/1024}' "/proc/$pid/status" 2>/dev/null)
+        total=$((total + ${rss:-0}))
+        echo "$ts $id $term $leader ${rss:--}"
+      done < <("$CTL" terms "$dir" 2>/dev/null)
+      if [ "$total" -gt "$RSS_MAX_MB" ]; then
+        echo "members' RSS ${total} MiB > ${RSS_MAX_MB} MiB at $ts" > "$dest/stopped-early"
+        kill "$LOADGEN_PID" 2>/dev/null
+        break
+      fi
       sleep 1
     done
   ) > "$dest/terms.log" &
   POLLER=$!
-  log "$sys: write load for ${BENCH_SECS}s, no kills, polling terms"
-  "$LOADGEN" --servers "$servers" --workload mixed --read-ratio 0:1 \
-    --clients "$ELECTION_CLIENTS" --outstanding "$ELECTION_OUTSTANDING" \
-    --value-size 1024 --znodes 10000 --warmup 0 --duration "$BENCH_SECS" --quiet \
-    --json "$dest/load.json" | tee "$dest/loadgen.txt"
-  kill "$POLLER"; wait "$POLLER" 2>/dev/null || true; POLLER=
+  wait "$LOADGEN_PID" || log "$sys: the load generator exited with $? ($(cat "$dest/stopped-early" 2>/dev/null || echo 'see loadgen.txt'))"
+  LOADGEN_PID=
+  t1=$(date +%s.%N)
+  wait "$POLLER" 2>/dev/null || true; POLLER=
+  cat "$dest/loadgen.txt"
   "$CTL" terms "$dir" > "$dest/terms-after.txt"
   "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
   local alive
   alive=$("$CTL" pids "$dir" | wc -l)
   "$CTL" stop "$dir"
   keep_logs "$dir" "$dest"
-  python3 - "$sys" "$dest" "$BENCH_SECS" "$alive" "$MEMBERS" <<'PY'
-import json, sys
+  python3 - "$sys" "$dest" "$(echo "$t1 - $t0" | bc)" "$alive" "$MEMBERS" <<'PY'
+import glob, json, os, sys
 sys_, dest, secs, alive, members = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 def terms(path):
     out = {}
@@ -180,29 +205,45 @@ def terms(path):
             out[f[0]] = int(f[1])
     return out
 before, after = terms(f"{dest}/terms-before.txt"), terms(f"{dest}/terms-after.txt")
-leaders, polled_max, seen = [], [], 0
+leaders, polled, rss_max = [], [], {}
 for line in open(f"{dest}/terms.log"):
     f = line.split()
-    if len(f) >= 3 and f[2] != "-":
-        polled_max.append(int(f[2]))
-        if len(f) >= 4 and f[3] not in ("-", "0") and (not leaders or leaders[-1] != f[3]):
+    if len(f) >= 5:
+        if f[2] != "-":
+            polled.append(int(f[2]))
+        if f[3] not in ("-", "0") and (not leaders or leaders[-1] != f[3]):
             leaders.append(f[3])
+        if f[4] != "-":
+            rss_max[f[1]] = max(rss_max.get(f[1], 0), int(f[4]))
 t0 = max(before.values()) if before else None
-t1 = max(list(after.values()) + polled_max) if after or polled_max else None
-load = json.load(open(f"{dest}/load.json"))
+t1 = max(list(after.values()) + polled) if after or polled else None
+# Roost logs "leading" when it takes office; ZooKeeper "LEADING".
+leading = 0
+for log in glob.glob(f"{dest}/m*.log"):
+    for line in open(log, errors="replace"):
+        if " leading term=" in line or "- LEADING" in line:
+            leading += 1
+load = {}
+if os.path.exists(f"{dest}/load.json"):
+    load = json.load(open(f"{dest}/load.json"))
+stopped = open(f"{dest}/stopped-early").read().strip() if os.path.exists(f"{dest}/stopped-early") else None
 res = {
-    "system": sys_, "duration_s": secs, "members": members,
+    "system": sys_, "duration_s": round(secs, 1), "members": members,
     "term_before": before, "term_after": after,
     "elections": (t1 - t0) if t0 is not None and t1 is not None else None,
-    "leaders_seen": leaders, "members_alive_at_end": alive,
+    "leaders_seen": leaders, "leading_lines_in_logs": leading,
+    "members_alive_at_end": alive, "rss_max_mib": rss_max, "stopped_early": stopped,
     "throughput_ops_per_s": load.get("throughput_ops_per_s"),
     "set_p99_us": load.get("ops", {}).get("set", {}).get("p99_us"),
-    "errors": sum(load.get("errors_by_code", {}).values()) if isinstance(load.get("errors_by_code"), dict) else load.get("errors_by_code"),
+    "errors_by_code": load.get("errors_by_code"),
 }
 json.dump(res, open(f"{dest}/elections.json", "w"), indent=2)
+tp = res["throughput_ops_per_s"]
 print(f"elections ({sys_}, {secs:.0f} s write load, {members} members): "
-      f"{res['elections']} (term {t0} -> {t1}); leaders seen {leaders}; "
-      f"{res['throughput_ops_per_s']:.0f} writes/s; members alive at end {alive}/{members}")
+      f"{res['elections']} (term {t0} -> {t1}; 'leading' logged {leading} times incl. the first); "
+      f"leaders seen {leaders}; {tp if tp is None else round(tp)} writes/s; "
+      f"members alive at end {alive}/{members}; max RSS MiB {rss_max}"
+      + (f"; STOPPED EARLY: {stopped}" if stopped else ""))
 PY
 }
 

@@ -55,6 +55,70 @@ def figures(report):
     }
 
 
+def parse_ts(line):
+    """Epoch ms of a Roost (2026-11-22T10:14:01.418790Z) or ZooKeeper
+    (2026-11-22 10:14:01,418, local time) log line, else None."""
+    import datetime
+    head = line[:27]
+    try:
+        if len(head) > 19 and head[10] == "T":
+            t = datetime.datetime.strptime(head[:26], "%Y-%m-%dT%H:%M:%S.%f")
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        elif len(head) > 19 and head[10] == " " and head[19] == ",":
+            t = datetime.datetime.strptime(head[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+        else:
+            return None
+    except ValueError:
+        return None
+    return t.timestamp() * 1000.0
+
+
+def timeline(out, system):
+    """Per kill: which member, when a new leader took office (ms after the
+    kill, from the members' logs), how many terms/elections that took, and
+    elections that no kill explains (e.g. while a killed member restarted)."""
+    d = os.path.join(out, system)
+    events = os.path.join(d, "events.log")
+    if not os.path.exists(events):
+        return None
+    kills = []
+    for line in open(events):
+        f = line.split()
+        if len(f) >= 4 and f[1] == "kill":
+            kills.append((float(f[0]), f[3]))
+    import glob
+    import re
+    took = []  # (ms, member, term or None)
+    for log in sorted(glob.glob(os.path.join(d, "m*.log"))):
+        member = os.path.basename(log).split(".")[0]
+        for line in open(log, errors="replace"):
+            if " leading term=" in line:
+                m = re.search(r"term=(\d+)", line)
+                took.append((parse_ts(line), member, int(m.group(1))))
+            elif "QuorumPeer@" in line and line.rstrip().endswith("- LEADING"):
+                took.append((parse_ts(line), member, None))
+    took = sorted(t for t in took if t[0] is not None)
+    rounds, explained = [], set()
+    for i, (k, victim) in enumerate(kills):
+        nxt = kills[i + 1][0] if i + 1 < len(kills) else float("inf")
+        after = [t for t in took if k <= t[0] < nxt]
+        before = [t for t in took if t[0] < k]
+        first = after[0] if after else None
+        if first:
+            explained.add(first)
+        terms = (first[2] - before[-1][2]) if first and before and first[2] and before[-1][2] else None
+        rounds.append({
+            "killed": victim,
+            "new_leader": first[1] if first else None,
+            "leading_after_ms": round(first[0] - k) if first else None,
+            "terms_used": terms,
+            "other_elections": len(after) - (1 if first else 0),
+        })
+    first_start = took[0] if took else None
+    unexplained = [t for t in took if t not in explained and t is not first_start]
+    return {"rounds": rounds, "unexplained": len(unexplained)}
+
+
 def read_text(path):
     try:
         with open(path) as f:
@@ -107,6 +171,35 @@ def main():
             lines.append(f"{name} windows, ms, by round: "
                          + ", ".join(f"{w:.0f}" for w in f["windows"]))
             lines.append("")
+    tl = {s: timeline(a.out, s) for s in ("roost", "zookeeper")}
+    if any(tl.values()):
+        lines.append("Per round, from the members' logs: ms from the kill until the new "
+                     "leader logged taking office (Roost `leading`, ZooKeeper `LEADING`), "
+                     "raft terms used (2 = a split vote), and further elections before "
+                     "the next kill (while the killed member restarted).")
+        lines.append("")
+        lines.append("| round | Roost window ms | Roost leading after ms | terms | further elections "
+                     "| ZooKeeper window ms | ZooKeeper LEADING after ms | further elections |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        n = max(len(roost.get("windows", [])), len(zk.get("windows", [])))
+        for i in range(n):
+            def cell(f, t, key):
+                if key == "window":
+                    w = f.get("windows", [])
+                    return f"{w[i]:.0f}" if i < len(w) else "–"
+                if not t or i >= len(t["rounds"]):
+                    return "–"
+                v = t["rounds"][i][key]
+                return "–" if v is None else str(v)
+            lines.append(f"| {i + 1} | {cell(roost, tl['roost'], 'window')} "
+                         f"| {cell(roost, tl['roost'], 'leading_after_ms')} "
+                         f"| {cell(roost, tl['roost'], 'terms_used')} "
+                         f"| {cell(roost, tl['roost'], 'other_elections')} "
+                         f"| {cell(zk, tl['zookeeper'], 'window')} "
+                         f"| {cell(zk, tl['zookeeper'], 'leading_after_ms')} "
+                         f"| {cell(zk, tl['zookeeper'], 'other_elections')} |")
+        lines.append("")
+        json.dump(tl, open(os.path.join(a.out, "timeline.json"), "w"), indent=2)
     for system in ("roost", "zookeeper"):
         path = os.path.join(a.out, f"elections-{system}", "elections.json")
         if os.path.exists(path):
