@@ -117,9 +117,13 @@ keep_logs() {
 
 base_port() { case $1 in roost) echo 25181 ;; zookeeper) echo 26181 ;; esac; }
 
+# The machine may be shared: record its load around every run.
+note_load() { echo "load average $1: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/run.txt"; }
+
 run_failover() { # SYSTEM
   local sys=$1 dir=$WORK/$1 dest=$OUT/$1
   mkdir -p "$dest"
+  note_load "before $sys"
   "$CTL" init "$dir" "$sys" "$MEMBERS" "$(base_port "$sys")"
   ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
   log "$sys: starting $MEMBERS members"
@@ -139,6 +143,7 @@ run_failover() { # SYSTEM
     --kill-cmd "$CTL kill-leader $dir" \
     --restart-cmd "$CTL restart-dead $dir $restart_opts--wait 50" \
     --json "$dest/failover.json" --html "$dest/failover.html" 2>&1 | tee "$dest/loadgen.txt"
+  note_load "after $sys"
   "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
   "$CTL" stop "$dir"
   keep_logs "$dir" "$dest"
@@ -147,6 +152,7 @@ run_failover() { # SYSTEM
 run_elections() { # SYSTEM
   local sys=$1 dir=$WORK/elections-$1 dest=$OUT/elections-$1
   mkdir -p "$dest"
+  note_load "before elections $sys"
   "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
   ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
   log "$sys: starting $MEMBERS members"
@@ -186,6 +192,7 @@ run_elections() { # SYSTEM
   wait "$LOADGEN_PID" || log "$sys: the load generator exited with $? ($(cat "$dest/stopped-early" 2>/dev/null || echo 'see loadgen.txt'))"
   LOADGEN_PID=
   t1=$(date +%s.%N)
+  note_load "after elections $sys"
   wait "$POLLER" 2>/dev/null || true; POLLER=
   cat "$dest/loadgen.txt"
   "$CTL" terms "$dir" > "$dest/terms-after.txt"
