@@ -14,7 +14,9 @@
 #
 #   bench/failover.sh elections [roost|zookeeper|both]   (default roost)
 #       No kills: the benchmark write load (write-only, 32 sessions x 8
-#       outstanding, 1 KiB values, 10,000 znodes) for BENCH_SECS against the
+#       outstanding, 1 KiB values, 10,000 znodes; run by the failover
+#       workload's writer with `--kill-cmd true`, so sessions re-attach after
+#       an election) for BENCH_SECS against the
 #       ensemble, with every member's term polled each second (Roost: mntr
 #       roost_raft_term; ZooKeeper: the epoch of srvr's Zxid). Any increase
 #       is an election. Writes OUT/elections-SYSTEM/{elections.json,terms.log,...}.
@@ -28,7 +30,7 @@
 # for the 2 shared cores with the election being measured; now: at once),
 # WARMUP_S (5), MEMBERS (3, or 5),
 # BENCH_SECS (600), ELECTION_CLIENTS (32), ELECTION_OUTSTANDING (8),
-# ELECTION_RATE (unset: closed loop, as fast as it goes; N: open loop at N/s),
+# ELECTION_RATE (unset: closed loop, as fast as it goes; N: at most N/s),
 # RSS_MAX_MB (half of MemAvailable: an elections run stops early, and says
 # so, if the members' resident memory exceeds it in total),
 # ZK_HEAP (1g per member), OUT (results directory; default a temp dir),
@@ -162,11 +164,17 @@ run_elections() { # SYSTEM
   "$CTL" terms "$dir" > "$dest/terms-before.txt"
   log "$sys: write load for ${BENCH_SECS}s, no kills, polling terms (members' RSS capped at ${RSS_MAX_MB} MiB in total)"
   t0=$(date +%s.%N)
-  "$LOADGEN" --servers "$servers" --workload mixed --read-ratio 0:1 \
+  # The failover workload's writer with a kill command that kills nothing:
+  # the same write-only load as `--workload mixed --read-ratio 0:1`, but a
+  # session whose connection an election breaks re-attaches and goes on
+  # writing (the mixed workload's sessions stay lost, ending the load at the
+  # first election). One "round" at BENCH_SECS/2, then BENCH_SECS/2 more.
+  "$LOADGEN" --servers "$servers" --workload failover \
+    --kill-cmd true --rounds 1 --kill-interval "$(echo "$BENCH_SECS / 2" | bc -l)" \
     --clients "$ELECTION_CLIENTS" --outstanding "$ELECTION_OUTSTANDING" \
-    --value-size 1024 --znodes 10000 --warmup 0 --duration "$BENCH_SECS" --quiet \
+    --value-size 1024 --znodes 10000 --warmup 0 --quiet \
     ${ELECTION_RATE:+--rate "$ELECTION_RATE"} \
-    --json "$dest/load.json" > "$dest/loadgen.txt" 2>&1 &
+    --json "$dest/load.json" --html "$dest/load.html" > "$dest/loadgen.txt" 2>&1 &
   LOADGEN_PID=$!
   # Every second: ts member term leader rss_mib. Roost keeps its whole raft
   # log in memory until ensemble snapshots exist, so a long run is stopped
@@ -228,7 +236,7 @@ t1 = max(list(after.values()) + polled) if after or polled else None
 leading = 0
 for log in glob.glob(f"{dest}/m*.log"):
     for line in open(log, errors="replace"):
-        if " leading term=" in line or "- LEADING" in line:
+        if " leading term=" in line or line.rstrip().endswith("- LEADING"):
             leading += 1
 load = {}
 if os.path.exists(f"{dest}/load.json"):
@@ -243,6 +251,9 @@ res = {
     "throughput_ops_per_s": load.get("throughput_ops_per_s"),
     "set_p99_us": load.get("ops", {}).get("set", {}).get("p99_us"),
     "errors_by_code": load.get("errors_by_code"),
+    "sessions_lost": load.get("sessions_lost"),
+    # Seconds with no write acknowledged (the load's own series).
+    "seconds_without_writes": [p["t_s"] for p in load.get("series", []) if p.get("ok", 1) == 0],
 }
 json.dump(res, open(f"{dest}/elections.json", "w"), indent=2)
 tp = res["throughput_ops_per_s"]
