@@ -193,6 +193,13 @@ run_elections() { # SYSTEM
         kill "$LOADGEN_PID" 2>/dev/null
         break
       fi
+      # A member that died ends the run: the count would mean nothing after.
+      alive=$("$CTL" pids "$dir" 2>/dev/null | wc -l)
+      if [ "$alive" -lt "$MEMBERS" ]; then
+        echo "only $alive of $MEMBERS members running at $ts (see their logs)" > "$dest/stopped-early"
+        kill "$LOADGEN_PID" 2>/dev/null
+        break
+      fi
       sleep 1
     done
   ) > "$dest/terms.log" &
