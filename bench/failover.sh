@@ -1,45 +1,291 @@
 #!/usr/bin/env bash
-# Failover against a standalone Roost: starts one server, lets roost-loadgen
-# kill -9 it and restart it ROUNDS times while writing, prints the windows.
+# Leader failover of a local ensemble, Roost and Apache ZooKeeper side by side.
 #
-#   bench/failover.sh            knobs: ROUNDS (3), KILL_INTERVAL_S (3),
-#                                CLIENTS (8), PORT (first free from 24181),
-#                                OUT (directory for failover.json/.html)
+#   bench/failover.sh [roost|zookeeper|both]      (default both)
+#       Starts a MEMBERS-member ensemble (bench/ensemble-ctl.sh), waits for one
+#       leader and every member answering, then runs roost-loadgen --workload
+#       failover with --servers listing every member: CLIENTS sessions write
+#       while, ROUNDS times, the kill command finds the current leader (srvr on
+#       each member) and kill -9s it, and the restart command starts that
+#       member again in the background and waits until the ensemble is whole
+#       again (one leader, every member answering) before the next round.
+#       Writes OUT/SYSTEM/failover.json/.html, the members' logs and zoo.cfg,
+#       and OUT/summary.md (p50/p99/max per system, ratio Roost/ZooKeeper).
 #
-# Only the servers this script started are stopped, by PID, on exit.
+#   bench/failover.sh elections [roost|zookeeper|both]   (default roost)
+#       No kills: the benchmark write load (write-only, 32 sessions x 8
+#       outstanding, 1 KiB values, 10,000 znodes; run by the failover
+#       workload's writer with `--kill-cmd true`, so sessions re-attach after
+#       an election) for BENCH_SECS against the
+#       ensemble, with every member's term polled each second (Roost: mntr
+#       roost_raft_term; ZooKeeper: the epoch of srvr's Zxid). Any increase
+#       is an election. Writes OUT/elections-SYSTEM/{elections.json,terms.log,...}.
+#
+# Knobs (environment): ROUNDS (20), KILL_INTERVAL_S (3, steady writes before
+# each kill), CLIENTS (8), OUTSTANDING (2), RATE (500 writes/s in total;
+# RATE= for unpaced closed loop: Roost's ensemble log is not compacted yet, so
+# an unpaced run grows it by ~40,000 entries a round and every restart replays
+# it), RESTART_WHEN (leader: restart the killed member once a survivor
+# leads, plus RESTART_AFTER_S (1) seconds, so its start-up does not compete
+# for the 2 shared cores with the election being measured; now: at once),
+# WARMUP_S (5), MEMBERS (3, or 5),
+# BENCH_SECS (600), ELECTION_CLIENTS (32), ELECTION_OUTSTANDING (8),
+# ELECTION_RATE (unset: closed loop, as fast as it goes; N: at most N/s),
+# RSS_MAX_MB (half of MemAvailable: an elections run stops early, and says
+# so, if the members' resident memory exceeds it in total),
+# ZK_HEAP (1g per member), OUT (results directory; default a temp dir),
+# DOCS (unset: leave docs alone; a file: rewrite its
+# <!-- bench:failover-ensemble:begin/end --> section), NO_BUILD=1.
+# Client, quorum and election ports are picked free (never 2181). All data
+# lives under a temp dir, removed on exit; every member started is stopped by
+# the pid recorded when it was started.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+CTL=$REPO/bench/ensemble-ctl.sh
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-ROUNDS=${ROUNDS:-3}
+LOADGEN=$TARGET/release/roost-loadgen
+ROUNDS=${ROUNDS:-20}
 KILL_INTERVAL_S=${KILL_INTERVAL_S:-3}
 CLIENTS=${CLIENTS:-8}
-port_busy() { ss -Htan 2>/dev/null | awk '{print $4; print $5}' | grep -q ":$1\$"; }
-PORT=${PORT:-24181}
-while port_busy "$PORT"; do PORT=$((PORT + 1)); done
-(cd "$REPO" && cargo build --release -p roost -p loadgen)
+OUTSTANDING=${OUTSTANDING:-2}
+RATE=${RATE-500}
+RESTART_WHEN=${RESTART_WHEN:-leader}
+RESTART_AFTER_S=${RESTART_AFTER_S:-1}
+WARMUP_S=${WARMUP_S:-5}
+MEMBERS=${MEMBERS:-3}
+BENCH_SECS=${BENCH_SECS:-600}
+ELECTION_CLIENTS=${ELECTION_CLIENTS:-32}
+ELECTION_OUTSTANDING=${ELECTION_OUTSTANDING:-8}
+RSS_MAX_MB=${RSS_MAX_MB:-$(awk '/MemAvailable/{printf "%d", $2/1024/2}' /proc/meminfo)}
+export ZK_HEAP=${ZK_HEAP:-1g}
+
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
+MODE=${1:-both}
+case $MODE in
+  roost) SYSTEMS=(roost) ;;
+  zookeeper) SYSTEMS=(zookeeper) ;;
+  both) SYSTEMS=(roost zookeeper) ;;
+  elections)
+    case ${2:-roost} in
+      roost) SYSTEMS=(roost) ;; zookeeper) SYSTEMS=(zookeeper) ;; both) SYSTEMS=(roost zookeeper) ;;
+      *) usage ;;
+    esac ;;
+  *) usage ;;
+esac
+
+log() { echo "bench: $*" >&2; }
+
+if [ -z "${NO_BUILD:-}" ]; then
+  (cd "$REPO" && cargo build --release -p roost -p loadgen)
+fi
+[ -x "$LOADGEN" ] || { log "no $LOADGEN (cargo build --release -p loadgen)"; exit 1; }
+
 WORK=$(mktemp -d /tmp/roost-failover.XXXXXX)
-OUT=${OUT:-$WORK}
-cat > "$WORK/zoo.cfg" <<CFG
-tickTime=2000
-dataDir=$WORK/data
-clientPort=$PORT
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-4lw.commands.whitelist=*
-CFG
-START="nohup $TARGET/release/roost serve --config $WORK/zoo.cfg >> $WORK/roost.log 2>&1 & echo \$! > $WORK/roost.pid"
+OUT=${OUT:-$WORK/out}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+ENSEMBLES=() # ensemble directories; their logs go to KEEP_TO[dir]
+declare -A KEEP_TO
+POLLER=
+LOADGEN_PID=
 cleanup() {
-  if [ -f "$WORK/roost.pid" ]; then kill "$(cat "$WORK/roost.pid")" 2>/dev/null || true; fi
-  [ "$OUT" = "$WORK" ] || rm -rf "$WORK"
+  local d p
+  for p in $LOADGEN_PID $POLLER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for d in "${ENSEMBLES[@]}"; do
+    "$CTL" stop "$d" || true
+    keep_logs "$d" "${KEEP_TO[$d]}" || true
+  done
+  case $OUT in
+    "$WORK"/*) for d in "${ENSEMBLES[@]}"; do rm -rf "$d"; done ;;
+    *) rm -rf "$WORK" ;;
+  esac
 }
 trap cleanup EXIT
-sh -c "$START"
-for _ in $(seq 50); do
-  ss -Htln | grep -q ":$PORT " && break
-  sleep 0.1
-done
-"$TARGET/release/roost-loadgen" --workload failover --servers "127.0.0.1:$PORT" \
-  --clients "$CLIENTS" --outstanding 2 --warmup 2 --rounds "$ROUNDS" \
-  --kill-interval "$KILL_INTERVAL_S" --kill-cmd 'kill -9 {pid}' --pid-file "$WORK/roost.pid" \
-  --restart-cmd "$START" --json "$OUT/failover.json" --html "$OUT/failover.html"
-echo "bench: results in $OUT/failover.json and $OUT/failover.html" >&2
+trap 'exit 130' INT TERM
+
+machine() {
+  echo "$(nproc) vCPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo)), $(free -g | awk '/Mem:/{print $2}') GiB RAM, Linux $(uname -r)"
+}
+
+# keep_logs DIR DEST: configs, member logs and the ensemble's event log.
+keep_logs() {
+  local i
+  for i in $(seq 1 "$MEMBERS"); do
+    cp "$1/m$i/zoo.cfg" "$2/m$i.zoo.cfg"
+    cp "$1/m$i/server.log" "$2/m$i.log" 2>/dev/null || true
+  done
+  cp "$1/events.log" "$2/events.log"
+}
+
+base_port() { case $1 in roost) echo 25181 ;; zookeeper) echo 26181 ;; esac; }
+
+# The machine may be shared: record its load around every run.
+note_load() { echo "load average $1: $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/run.txt"; }
+
+run_failover() { # SYSTEM
+  local sys=$1 dir=$WORK/$1 dest=$OUT/$1
+  mkdir -p "$dest"
+  note_load "before $sys"
+  "$CTL" init "$dir" "$sys" "$MEMBERS" "$(base_port "$sys")"
+  ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
+  log "$sys: starting $MEMBERS members"
+  "$CTL" start "$dir" 120
+  "$CTL" status "$dir" >&2
+  local servers restart_opts=""
+  servers=$("$CTL" servers "$dir")
+  case $RESTART_WHEN in
+    now) ;;
+    leader) restart_opts="--after-leader $RESTART_AFTER_S " ;;
+    *) log "RESTART_WHEN must be leader or now"; exit 2 ;;
+  esac
+  log "$sys: failover, $ROUNDS rounds, --servers $servers"
+  "$LOADGEN" --workload failover --servers "$servers" \
+    --clients "$CLIENTS" --outstanding "$OUTSTANDING" --warmup "$WARMUP_S" \
+    --rounds "$ROUNDS" --kill-interval "$KILL_INTERVAL_S" ${RATE:+--rate "$RATE"} \
+    --kill-cmd "$CTL kill-leader $dir" \
+    --restart-cmd "$CTL restart-dead $dir $restart_opts--wait 50" \
+    --json "$dest/failover.json" --html "$dest/failover.html" 2>&1 | tee "$dest/loadgen.txt"
+  note_load "after $sys"
+  "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
+  "$CTL" stop "$dir"
+  keep_logs "$dir" "$dest"
+}
+
+run_elections() { # SYSTEM
+  local sys=$1 dir=$WORK/elections-$1 dest=$OUT/elections-$1
+  mkdir -p "$dest"
+  note_load "before elections $sys"
+  "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
+  ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
+  log "$sys: starting $MEMBERS members"
+  "$CTL" start "$dir" 120
+  local servers t0 t1
+  servers=$("$CTL" servers "$dir")
+  "$CTL" terms "$dir" > "$dest/terms-before.txt"
+  log "$sys: write load for ${BENCH_SECS}s, no kills, polling terms (members' RSS capped at ${RSS_MAX_MB} MiB in total)"
+  t0=$(date +%s.%N)
+  # The failover workload's writer with a kill command that kills nothing:
+  # the same write-only load as `--workload mixed --read-ratio 0:1`, but a
+  # session whose connection an election breaks re-attaches and goes on
+  # writing (the mixed workload's sessions stay lost, ending the load at the
+  # first election). One "round" at BENCH_SECS/2, then BENCH_SECS/2 more.
+  "$LOADGEN" --servers "$servers" --workload failover \
+    --kill-cmd true --rounds 1 --kill-interval "$(echo "$BENCH_SECS / 2" | bc -l)" \
+    --clients "$ELECTION_CLIENTS" --outstanding "$ELECTION_OUTSTANDING" \
+    --value-size 1024 --znodes 10000 --warmup 0 --quiet \
+    ${ELECTION_RATE:+--rate "$ELECTION_RATE"} \
+    --json "$dest/load.json" --html "$dest/load.html" > "$dest/loadgen.txt" 2>&1 &
+  LOADGEN_PID=$!
+  # Every second: ts member term leader rss_mib. Roost keeps its whole raft
+  # log in memory until ensemble snapshots exist, so a long run is stopped
+  # (the load generator, by pid) before the members exhaust the machine.
+  (
+    while kill -0 "$LOADGEN_PID" 2>/dev/null; do
+      ts=$(date +%s.%N) total=0
+      while read -r id term leader; do
+        pid=$(sed -n "1p" "$dir/m$id/pid" 2>/dev/null)
+        rss=$(awk '/^VmRSS/{printf "%d", $2/1024}' "/proc/$pid/status" 2>/dev/null)
+        total=$((total + ${rss:-0}))
+        echo "$ts $id $term $leader ${rss:--}"
+      done < <("$CTL" terms "$dir" 2>/dev/null)
+      if [ "$total" -gt "$RSS_MAX_MB" ]; then
+        echo "members' RSS ${total} MiB > ${RSS_MAX_MB} MiB at $ts" > "$dest/stopped-early"
+        kill "$LOADGEN_PID" 2>/dev/null
+        break
+      fi
+      # A member that died ends the run: the count would mean nothing after.
+      alive=$("$CTL" pids "$dir" 2>/dev/null | wc -l)
+      if [ "$alive" -lt "$MEMBERS" ]; then
+        echo "only $alive of $MEMBERS members running at $ts (see their logs)" > "$dest/stopped-early"
+        kill "$LOADGEN_PID" 2>/dev/null
+        break
+      fi
+      sleep 1
+    done
+  ) > "$dest/terms.log" &
+  POLLER=$!
+  wait "$LOADGEN_PID" || log "$sys: the load generator exited with $? ($(cat "$dest/stopped-early" 2>/dev/null || echo 'see loadgen.txt'))"
+  LOADGEN_PID=
+  t1=$(date +%s.%N)
+  note_load "after elections $sys"
+  wait "$POLLER" 2>/dev/null || true; POLLER=
+  cat "$dest/loadgen.txt"
+  "$CTL" terms "$dir" > "$dest/terms-after.txt"
+  "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
+  local alive
+  alive=$("$CTL" pids "$dir" | wc -l)
+  "$CTL" stop "$dir"
+  keep_logs "$dir" "$dest"
+  python3 - "$sys" "$dest" "$(echo "$t1 - $t0" | bc)" "$alive" "$MEMBERS" <<'PY'
+import glob, json, os, sys
+sys_, dest, secs, alive, members = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+def terms(path):
+    out = {}
+    for line in open(path):
+        f = line.split()
+        if len(f) >= 2 and f[1] != "-":
+            out[f[0]] = int(f[1])
+    return out
+before, after = terms(f"{dest}/terms-before.txt"), terms(f"{dest}/terms-after.txt")
+leaders, polled, rss_max = [], [], {}
+for line in open(f"{dest}/terms.log"):
+    f = line.split()
+    if len(f) >= 5:
+        if f[2] != "-":
+            polled.append(int(f[2]))
+        if f[3] not in ("-", "0") and (not leaders or leaders[-1] != f[3]):
+            leaders.append(f[3])
+        if f[4] != "-":
+            rss_max[f[1]] = max(rss_max.get(f[1], 0), int(f[4]))
+t0 = max(before.values()) if before else None
+t1 = max(list(after.values()) + polled) if after or polled else None
+# Roost logs "leading" when it takes office; ZooKeeper "LEADING".
+leading = 0
+for log in glob.glob(f"{dest}/m*.log"):
+    for line in open(log, errors="replace"):
+        if " leading term=" in line or line.rstrip().endswith("- LEADING"):
+            leading += 1
+load = {}
+if os.path.exists(f"{dest}/load.json"):
+    load = json.load(open(f"{dest}/load.json"))
+stopped = open(f"{dest}/stopped-early").read().strip() if os.path.exists(f"{dest}/stopped-early") else None
+res = {
+    "system": sys_, "duration_s": round(secs, 1), "members": members,
+    "term_before": before, "term_after": after,
+    "elections": (t1 - t0) if t0 is not None and t1 is not None else None,
+    "leaders_seen": leaders, "leading_lines_in_logs": leading,
+    "members_alive_at_end": alive, "rss_max_mib": rss_max, "stopped_early": stopped,
+    "throughput_ops_per_s": load.get("throughput_ops_per_s"),
+    "set_p99_us": load.get("ops", {}).get("set", {}).get("p99_us"),
+    "errors_by_code": load.get("errors_by_code"),
+    "sessions_lost": load.get("sessions_lost"),
+    # Seconds with no write acknowledged (the load's own series).
+    "seconds_without_writes": [p["t_s"] for p in load.get("series", []) if p.get("ok", 1) == 0],
+}
+json.dump(res, open(f"{dest}/elections.json", "w"), indent=2)
+tp = res["throughput_ops_per_s"]
+print(f"elections ({sys_}, {secs:.0f} s write load, {members} members): "
+      f"{res['elections']} (term {t0} -> {t1}; 'leading' logged {leading} times incl. the first); "
+      f"leaders seen {leaders}; {tp if tp is None else round(tp)} writes/s; "
+      f"members alive at end {alive}/{members}; max RSS MiB {rss_max}"
+      + (f"; STOPPED EARLY: {stopped}" if stopped else ""))
+PY
+}
+
+{
+  echo "machine: $(machine)"
+  echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+dirty')"
+  echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown), java: $(java -version 2>&1 | head -1)"
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "knobs: MEMBERS=$MEMBERS ROUNDS=$ROUNDS KILL_INTERVAL_S=$KILL_INTERVAL_S CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING RATE=${RATE:-unpaced} RESTART_WHEN=$RESTART_WHEN RESTART_AFTER_S=$RESTART_AFTER_S WARMUP_S=$WARMUP_S"
+} > "$OUT/run.txt"
+
+if [ "$MODE" = elections ]; then
+  for s in "${SYSTEMS[@]}"; do run_elections "$s"; done
+  log "results in $OUT"
+  exit 0
+fi
+
+for s in "${SYSTEMS[@]}"; do run_failover "$s"; done
+python3 "$REPO/bench/failover_report.py" "$OUT" ${DOCS:+--docs "$DOCS"} | tee "$OUT/summary.md"
+log "results in $OUT"

@@ -2,7 +2,9 @@
 //! (the leader, once there is an ensemble), N rounds.
 //!
 //! One writer thread keeps `--clients` sessions writing (setData, closed
-//! loop, `--outstanding` each). A session whose connection breaks moves to
+//! loop, `--outstanding` each; with `--rate`, also paced to that many writes
+//! per second in total, so a long run does not grow an ensemble's log without
+//! bound). A session whose connection breaks moves to
 //! the next server in `--servers` and re-attaches by id and password,
 //! retrying every [`RECONNECT_BACKOFF`] until one answers; a refused
 //! re-attach (expired) counts as a session lost and a new session is opened.
@@ -45,6 +47,37 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the writer lingers at the end for its closeSessions to leave.
 const CLOSE_WAIT: Duration = Duration::from_millis(300);
 const TURN: Duration = Duration::from_millis(2);
+/// Sends a paced writer may catch up at once after a stall (no burst on
+/// recovery).
+const PACE_CATCH_UP: u32 = 4;
+
+/// `--rate`: at most one write per `interval`, across all sessions.
+#[derive(Clone, Copy, Debug)]
+pub struct Pacer {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pacer {
+    pub fn new(rate: f64, now: Instant) -> Pacer {
+        Pacer {
+            interval: Duration::from_secs_f64(1.0 / rate),
+            next: now,
+        }
+    }
+
+    /// Whether a write may go now (and if so, books it).
+    pub fn take(&mut self, now: Instant) -> bool {
+        if now < self.next {
+            return false;
+        }
+        let floor = now
+            .checked_sub(self.interval * PACE_CATCH_UP)
+            .unwrap_or(now);
+        self.next = self.next.max(floor) + self.interval;
+        true
+    }
+}
 
 #[derive(thiserror::Error, Debug)]
 pub enum FailoverError {
@@ -84,6 +117,8 @@ pub struct FailoverConfig {
     pub value_size: usize,
     pub session_timeout_ms: i32,
     pub seed: u64,
+    /// Writes per second in total (`--rate`); None: closed loop only.
+    pub rate: Option<f64>,
     pub kill_cmd: String,
     pub restart_cmd: Option<String>,
     pub restart_delay: Duration,
@@ -263,6 +298,7 @@ struct Writer<'a> {
     pool: Pool,
     slots: Vec<Slot>,
     rng: SplitMix64,
+    pacer: Option<Pacer>,
     value: Vec<u8>,
     stats: ThreadStats,
     series: SecondRecorder,
@@ -313,6 +349,11 @@ impl Writer<'_> {
         }
         let missing = self.cfg.outstanding.saturating_sub(c.inflight());
         for _ in 0..missing {
+            if let Some(p) = &mut self.pacer {
+                if !p.take(now) {
+                    break;
+                }
+            }
             let key = self.rng.below(self.cfg.znodes);
             let req = Request::SetData {
                 path: key_path(&self.cfg.root, key),
@@ -408,10 +449,21 @@ impl Writer<'_> {
         }
         let connect_by = now + Duration::from_secs(10);
         let mut ready_sent = false;
+        let mut next_fill = 0;
         loop {
             let now = self.pool.turn(TURN, &mut out)?;
             for (slot, ev) in std::mem::take(&mut out) {
                 self.on_event(slot, ev, now, &tx);
+            }
+            if self.pacer.is_some() {
+                // Paced: replies do not free a send by themselves; offer
+                // the sends that came due, starting one session further on
+                // each turn.
+                let n = self.slots.len();
+                for i in 0..n {
+                    self.fill((next_fill + i) % n, now);
+                }
+                next_fill = (next_fill + 1) % n;
             }
             if !ready_sent && (self.established == self.slots.len() || now >= connect_by) {
                 ready_sent = true;
@@ -509,6 +561,7 @@ pub fn run(cfg: FailoverConfig) -> Result<FailoverOutcome, FailoverError> {
                         cfg_ref.clients
                     ],
                     rng: SplitMix64::derive(cfg_ref.seed, 0),
+                    pacer: cfg_ref.rate.map(|r| Pacer::new(r, start)),
                     value: value_bytes(cfg_ref.value_size),
                     stats: ThreadStats::new(),
                     series: SecondRecorder::new(start, cfg_ref.warmup.as_secs_f64().ceil() as u64),
@@ -667,6 +720,21 @@ mod tests {
         assert_eq!(expand("kill -9 {pid}", Some(42)), "kill -9 42");
         assert_eq!(expand("pkill-free {pid}", None), "pkill-free {pid}");
         assert_eq!(expand("systemctl kill zk", Some(1)), "systemctl kill zk");
+    }
+
+    #[test]
+    fn pacer_spaces_writes_and_does_not_burst_after_a_stall() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(100.0, t0); // one per 10 ms
+        assert!(p.take(t0));
+        assert!(!p.take(t0 + Duration::from_millis(5)));
+        assert!(p.take(t0 + Duration::from_millis(10)));
+        assert!(!p.take(t0 + Duration::from_millis(19)));
+        // After a 1 s stall: at most PACE_CATCH_UP + 1 sends at once.
+        let late = t0 + Duration::from_secs(1);
+        let burst = (0..100).take_while(|_| p.take(late)).count();
+        assert_eq!(burst, PACE_CATCH_UP as usize + 1);
+        assert!(p.take(late + Duration::from_millis(10)));
     }
 
     #[test]

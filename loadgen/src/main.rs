@@ -128,7 +128,8 @@ struct Args {
     #[arg(long)]
     threads: Option<usize>,
     /// Open loop: target ops/s in total; latency is measured from each
-    /// request's intended send time.
+    /// request's intended send time. Failover: a cap on writes/s in total
+    /// (sessions stay closed loop within it).
     #[arg(long)]
     rate: Option<f64>,
     /// Write the results as JSON to this file.
@@ -563,6 +564,7 @@ fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::R
         value_size: args.value_size,
         session_timeout_ms: args.session_timeout_ms,
         seed: args.seed,
+        rate: args.rate,
         kill_cmd: args.kill_cmd.clone().expect("validated"),
         restart_cmd: args.restart_cmd.clone(),
         restart_delay: Duration::from_secs_f64(args.restart_delay),
@@ -575,6 +577,10 @@ fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::R
     })?;
     let mut p = params(args, plan, nproc, "failover");
     p.read_ratio = "0:1".into();
+    if args.rate.is_some() {
+        // Closed loop with a cap, not open loop: latency is from the send.
+        p.mode = "paced";
+    }
     for (k, v) in [
         ("kill_cmd", args.kill_cmd.clone().into()),
         ("restart_cmd", args.restart_cmd.clone().into()),

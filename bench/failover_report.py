@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Summarise bench/failover.sh results: OUT/{roost,zookeeper}/failover.json
+(and OUT/elections-*/elections.json if present) as a Markdown section;
+with --docs FILE, rewrite that file's
+<!-- bench:failover-ensemble:begin/end --> section (appended if missing)."""
+import argparse
+import json
+import os
+import statistics
+
+MARK = "failover-ensemble"
+
+
+def load(out, system):
+    path = os.path.join(out, system, "failover.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.{digits}f}"
+    return f"{v:,}"
+
+
+def ratio(a, b):
+    if a is None or b is None or not b:
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def figures(report):
+    if report is None:
+        return {}
+    u = report["unavailability_ms"]
+    rounds = report["failover"]["rounds"]
+    kill_ms = [r["kill_cmd_ms"] for r in rounds]
+    return {
+        "rounds": len(rounds),
+        "p50": u["p50"],
+        "p99": u["p99"],
+        "max": u["max"],
+        "unrecovered": u["unrecovered"],
+        "errors": sum(r["errors"] for r in rounds),
+        "sessions_lost": sum(r["sessions_lost"] for r in rounds),
+        "reconnects": sum(r["reconnects"] for r in rounds),
+        "kill_cmd_ms": statistics.median(kill_ms) if kill_ms else None,
+        "over_200": sum(1 for w in u["rounds"] if w >= 200.0),
+        "windows": u["rounds"],
+        "writes": report["failover"].get("writes_acked_total"),
+    }
+
+
+def parse_ts(line):
+    """Epoch ms of a Roost (2026-11-22T10:14:01.418790Z) or ZooKeeper
+    (2026-11-22 10:14:01,418, local time) log line, else None."""
+    import datetime
+    head = line[:27]
+    try:
+        if len(head) > 19 and head[10] == "T":
+            t = datetime.datetime.strptime(head[:26], "%Y-%m-%dT%H:%M:%S.%f")
+            t = t.replace(tzinfo=datetime.timezone.utc)
+        elif len(head) > 19 and head[10] == " " and head[19] == ",":
+            t = datetime.datetime.strptime(head[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone()
+        else:
+            return None
+    except ValueError:
+        return None
+    return t.timestamp() * 1000.0
+
+
+def timeline(out, system):
+    """Per kill: which member, when a new leader took office (ms after the
+    kill, from the members' logs), how many terms/elections that took, and
+    elections that no kill explains (e.g. while a killed member restarted)."""
+    d = os.path.join(out, system)
+    events = os.path.join(d, "events.log")
+    if not os.path.exists(events):
+        return None
+    kills = []
+    for line in open(events):
+        f = line.split()
+        if len(f) >= 4 and f[1] == "kill":
+            kills.append((float(f[0]), f[3]))
+    import glob
+    import re
+    took = []  # (ms, member, term or None)
+    for log in sorted(glob.glob(os.path.join(d, "m*.log"))):
+        member = os.path.basename(log).split(".")[0]
+        for line in open(log, errors="replace"):
+            if " leading term=" in line:
+                m = re.search(r"term=(\d+)", line)
+                took.append((parse_ts(line), member, int(m.group(1))))
+            elif "QuorumPeer@" in line and line.rstrip().endswith("- LEADING"):
+                took.append((parse_ts(line), member, None))
+    took = sorted(t for t in took if t[0] is not None)
+    rounds, explained = [], set()
+    for i, (k, victim) in enumerate(kills):
+        nxt = kills[i + 1][0] if i + 1 < len(kills) else float("inf")
+        after = [t for t in took if k <= t[0] < nxt]
+        before = [t for t in took if t[0] < k]
+        first = after[0] if after else None
+        if first:
+            explained.add(first)
+        terms = (first[2] - before[-1][2]) if first and before and first[2] and before[-1][2] else None
+        rounds.append({
+            "killed": victim,
+            "new_leader": first[1] if first else None,
+            "leading_after_ms": round(first[0] - k) if first else None,
+            "terms_used": terms,
+            "other_elections": len(after) - (1 if first else 0),
+        })
+    first_start = took[0] if took else None
+    unexplained = [t for t in took if t not in explained and t is not first_start]
+    return {"rounds": rounds, "unexplained": len(unexplained)}
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--docs")
+    a = ap.parse_args()
+    roost = figures(load(a.out, "roost"))
+    zk = figures(load(a.out, "zookeeper"))
+    any_report = load(a.out, "roost") or load(a.out, "zookeeper")
+    params = any_report["params"] if any_report else {}
+    extra = params.get("extra", params)
+    lines = []
+    run = read_text(os.path.join(a.out, "run.txt"))
+    for l in run.splitlines():
+        lines.append(f"- {l}")
+    members = sum(1 for n in os.listdir(os.path.join(a.out, "roost" if roost else "zookeeper"))
+                  if n.endswith(".zoo.cfg"))
+    lines.append(
+        f"- {members} members; {params.get('clients', '?')} sessions × "
+        f"{params.get('outstanding', '?')} outstanding setData (1 KiB, 100 znodes"
+        + (f", at most {params['rate_ops_per_s']:.0f}/s in total" if params.get('rate_ops_per_s') else "")
+        + "), "
+        f"--servers listing every member; {extra.get('rounds', '?')} rounds, "
+        f"{extra.get('kill_interval_s', '?')} s of writes before each kill"
+    )
+    lines.append("")
+    lines.append("| leader kill -9 → first write acked | Roost | ZooKeeper | Roost/ZooKeeper |")
+    lines.append("|---|---:|---:|---:|")
+    for key, label in [("p50", "unavailability p50 (ms)"), ("p99", "unavailability p99 (ms)"),
+                       ("max", "unavailability max (ms)")]:
+        lines.append(f"| {label} | {fmt(roost.get(key))} | {fmt(zk.get(key))} | "
+                     f"{ratio(roost.get(key), zk.get(key))} |")
+    for key, label in [("over_200", "rounds ≥ 200 ms"), ("unrecovered", "rounds never recovered"),
+                       ("errors", "client-visible errors (all rounds)"),
+                       ("sessions_lost", "sessions lost"),
+                       ("reconnects", "session re-attaches"),
+                       ("kill_cmd_ms", "kill command, median (ms)"),
+                       ("writes", "writes acked (whole run)")]:
+        lines.append(f"| {label} | {fmt(roost.get(key))} | {fmt(zk.get(key))} | |")
+    lines.append("")
+    for name, f in [("Roost", roost), ("ZooKeeper", zk)]:
+        if f:
+            lines.append(f"{name} windows, ms, by round: "
+                         + ", ".join(f"{w:.0f}" for w in f["windows"]))
+            lines.append("")
+    tl = {s: timeline(a.out, s) for s in ("roost", "zookeeper")}
+    if any(tl.values()):
+        lines.append("Per round, from the members' logs: ms from the kill until the new "
+                     "leader logged taking office (Roost `leading`, ZooKeeper `LEADING`), "
+                     "raft terms used (2 = a split vote), and further elections before "
+                     "the next kill (while the killed member restarted).")
+        lines.append("")
+        lines.append("| round | Roost window ms | Roost leading after ms | terms | further elections "
+                     "| ZooKeeper window ms | ZooKeeper LEADING after ms | further elections |")
+        lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        n = max(len(roost.get("windows", [])), len(zk.get("windows", [])))
+        for i in range(n):
+            def cell(f, t, key):
+                if key == "window":
+                    w = f.get("windows", [])
+                    return f"{w[i]:.0f}" if i < len(w) else "–"
+                if not t or i >= len(t["rounds"]):
+                    return "–"
+                v = t["rounds"][i][key]
+                return "–" if v is None else str(v)
+            lines.append(f"| {i + 1} | {cell(roost, tl['roost'], 'window')} "
+                         f"| {cell(roost, tl['roost'], 'leading_after_ms')} "
+                         f"| {cell(roost, tl['roost'], 'terms_used')} "
+                         f"| {cell(roost, tl['roost'], 'other_elections')} "
+                         f"| {cell(zk, tl['zookeeper'], 'window')} "
+                         f"| {cell(zk, tl['zookeeper'], 'leading_after_ms')} "
+                         f"| {cell(zk, tl['zookeeper'], 'other_elections')} |")
+        lines.append("")
+        json.dump(tl, open(os.path.join(a.out, "timeline.json"), "w"), indent=2)
+    for system in ("roost", "zookeeper"):
+        path = os.path.join(a.out, f"elections-{system}", "elections.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                e = json.load(f)
+            lines.append(
+                f"False elections ({system}, {e['duration_s']:.0f} s of write load, no kills): "
+                f"**{e['elections']}** (term {e['term_before']} → {e['term_after']}, "
+                f"{fmt(e['throughput_ops_per_s'], 0)} writes/s)")
+            lines.append("")
+    body = "\n".join(lines).rstrip() + "\n"
+    print(body, end="")
+    if a.docs:
+        begin, end = f"<!-- bench:{MARK}:begin -->", f"<!-- bench:{MARK}:end -->"
+        section = f"{begin}\n{body}{end}"
+        text = read_text(a.docs) + "\n"
+        if begin in text and end in text:
+            pre, rest = text.split(begin, 1)
+            _, post = rest.split(end, 1)
+            text = pre + section + post
+        else:
+            text = text + "\n" + section + "\n"
+        with open(a.docs, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
