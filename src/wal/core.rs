@@ -60,6 +60,74 @@ pub enum LogEvent {
 /// single flush when the queue is long.
 pub const BATCH_RECORDS_MAX: usize = 64 * 1024;
 
+/// The log core's view of its command channel: a pump task drains the
+/// cross-core channel with one long-lived `recv` into a local queue, and the
+/// loop below takes from that queue without blocking (`try_pop`) or waits for
+/// it (`next`).
+///
+/// Why: glommio's shared-channel receiver registers a new waker on every
+/// `recv` poll that finds the channel empty and only drops as many as items
+/// arrive, so polling `recv` once per batch (what a non-blocking check with
+/// `poll_once` does) leaks a waker clone per batch. At about 1,000 writes/s
+/// the task's reference count overflowed after a minute ("Waker invariant
+/// broken") and the log core died. Here exactly one waker is stored at a time.
+///
+/// Back-pressure is unchanged: while a flush is in flight the executor is
+/// blocked in io_uring, the pump does not run, and commands wait in the
+/// bounded cross-core channel.
+struct Inbox {
+    queue: std::cell::RefCell<std::collections::VecDeque<LogCommand>>,
+    closed: std::cell::Cell<bool>,
+    waiter: std::cell::RefCell<Option<std::task::Waker>>,
+}
+
+impl Inbox {
+    fn start(commands: ConnectedReceiver<LogCommand>) -> std::rc::Rc<Inbox> {
+        let inbox = std::rc::Rc::new(Inbox {
+            queue: Default::default(),
+            closed: Default::default(),
+            waiter: Default::default(),
+        });
+        let pump = inbox.clone();
+        glommio::spawn_local(async move {
+            loop {
+                let cmd = commands.recv().await;
+                match cmd {
+                    Some(cmd) => pump.queue.borrow_mut().push_back(cmd),
+                    None => pump.closed.set(true),
+                }
+                if let Some(w) = pump.waiter.borrow_mut().take() {
+                    w.wake();
+                }
+                if pump.closed.get() {
+                    return;
+                }
+            }
+        })
+        .detach();
+        inbox
+    }
+
+    fn try_pop(&self) -> Option<LogCommand> {
+        self.queue.borrow_mut().pop_front()
+    }
+
+    /// The next command, or None once the channel is closed and drained.
+    async fn next(&self) -> Option<LogCommand> {
+        std::future::poll_fn(|cx| {
+            if let Some(cmd) = self.try_pop() {
+                return std::task::Poll::Ready(Some(cmd));
+            }
+            if self.closed.get() {
+                return std::task::Poll::Ready(None);
+            }
+            *self.waiter.borrow_mut() = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
+
 /// Runs the log core until the command channel closes. See the module doc.
 pub async fn run_log_core(
     writer: LogWriter,
@@ -67,6 +135,7 @@ pub async fn run_log_core(
     events: ConnectedSender<LogEvent>,
 ) {
     let mut writer = writer;
+    let inbox = Inbox::start(commands);
     let mut failed = false;
     // A failed preparation is retried only after the next batch, not in a
     // tight loop.
@@ -78,19 +147,21 @@ pub async fn run_log_core(
         // Idle: prepare the next segment in bounded steps, checking for
         // commands between steps.
         let first = loop {
-            if let Some(cmd) = futures_lite::future::poll_once(commands.recv()).await {
-                break cmd;
+            // Lets the pump move whatever arrived into the inbox.
+            futures_lite::future::yield_now().await;
+            if let Some(cmd) = inbox.try_pop() {
+                break Some(cmd);
             }
             if failed || prepare_blocked {
-                break commands.recv().await;
+                break inbox.next().await;
             }
             match writer.prepare_next() {
                 Ok(true) => continue,
-                Ok(false) => break commands.recv().await,
+                Ok(false) => break inbox.next().await,
                 Err(e) => {
                     tracing::warn!(error = %e, "preparing the next log segment failed; will retry");
                     prepare_blocked = true;
-                    break commands.recv().await;
+                    break inbox.next().await;
                 }
             }
         };
@@ -125,11 +196,13 @@ pub async fn run_log_core(
         };
         // Records taken into this batch (of either mode).
         let mut records = absorb(first, &mut batch, &mut persists);
-        // Group commit: everything already queued joins this batch.
+        // Group commit: everything already queued joins this batch (the
+        // yield lets the pump drain the cross-core channel into the inbox).
+        futures_lite::future::yield_now().await;
         while records < BATCH_RECORDS_MAX {
-            match futures_lite::future::poll_once(commands.recv()).await {
-                Some(Some(cmd)) => records += absorb(cmd, &mut batch, &mut persists),
-                _ => break,
+            match inbox.try_pop() {
+                Some(cmd) => records += absorb(cmd, &mut batch, &mut persists),
+                None => break,
             }
         }
         if failed {
@@ -419,6 +492,54 @@ mod tests {
         let (log, events) = client.join().unwrap();
         core.join().unwrap();
         (log, events, probe.snapshot())
+    }
+
+    /// One record per batch, waiting for each to be durable, so the command
+    /// channel is empty after every batch: with a non-blocking `poll_once`
+    /// of the channel this leaked a waker per batch and the log core died
+    /// ("Waker invariant broken") after about 32k batches.
+    #[test]
+    fn log_core_survives_many_small_batches_on_an_idle_channel() {
+        const BATCHES: i64 = 40_000;
+        let dev = FaultyDevice::new();
+        let cfg = WalConfig {
+            segment_bytes: 4 << 20,
+            sync_mode: SyncMode::Fdatasync,
+        };
+        let (writer, rec) = LogWriter::open(Path::new("/idle"), cfg, Box::new(dev)).unwrap();
+        let (cmd_tx, cmd_rx) = shared_channel::new_bounded(16);
+        let (ev_tx, ev_rx) = shared_channel::new_bounded(16);
+        let core = LocalExecutorBuilder::default()
+            .name("log-core-idle")
+            .spawn(move || async move {
+                let rx = cmd_rx.connect().await;
+                let tx = ev_tx.connect().await;
+                run_log_core(writer, rx, tx).await;
+            })
+            .unwrap();
+        let client = LocalExecutorBuilder::default()
+            .name("consensus-idle")
+            .spawn(move || async move {
+                let tx = cmd_tx.connect().await;
+                let rx = ev_rx.connect().await;
+                let mut z = rec.last_zxid;
+                for _ in 0..BATCHES {
+                    z += 1;
+                    let rec = LogRecord {
+                        zxid: z,
+                        term: 0,
+                        time_ms: 0,
+                        txn: txn(z),
+                    };
+                    tx.send(LogCommand::Append(vec![rec])).await.unwrap();
+                    assert_eq!(rx.recv().await, Some(LogEvent::Durable(z)));
+                }
+                z
+            })
+            .unwrap();
+        let last = client.join().unwrap();
+        core.join().unwrap();
+        assert_eq!(last, BATCHES);
     }
 
     #[test]
