@@ -4,6 +4,7 @@
 //! time passed in); outputs are queued [`Output`]s the runtime drains and
 //! sends. No I/O happens here, which is what lets the tests drive it directly.
 
+use super::gather::{tree_and_sessions_report, Gathers};
 use super::log::TxnLog;
 use super::messages::*;
 use crate::auth::AuthIds;
@@ -88,17 +89,7 @@ pub struct Core<L: TxnLog> {
     outputs: Vec<Output>,
     next_reap_ms: i64,
     /// Four-letter words waiting for every shard's report.
-    pending_gathers: Vec<PendingGather>,
-    next_gather_token: u64,
-    shard_count: usize,
-}
-
-pub(crate) struct PendingGather {
-    pub token: u64,
-    pub shard: ShardId,
-    pub conn: ConnId,
-    pub word: &'static str,
-    pub reports: Vec<crate::net::ShardReport>,
+    gathers: Gathers,
 }
 
 impl<L: TxnLog> Core<L> {
@@ -159,9 +150,7 @@ impl<L: TxnLog> Core<L> {
             in_flight: VecDeque::new(),
             outputs: Vec::new(),
             next_reap_ms,
-            pending_gathers: Vec::new(),
-            next_gather_token: 1,
-            shard_count,
+            gathers: Gathers::new(shard_count),
         }
     }
 
@@ -502,65 +491,20 @@ impl<L: TxnLog> Core<L> {
 
     /// A four-letter word asked for a view of every shard.
     pub fn gather(&mut self, shard: ShardId, conn: ConnId, word: &'static str) {
-        let token = self.next_gather_token;
-        self.next_gather_token += 1;
-        self.pending_gathers.push(PendingGather {
-            token,
-            shard,
-            conn,
-            word,
-            reports: Vec::new(),
-        });
-        self.outputs
-            .push(Output::Broadcast(ToShard::GatherRequest { token, word }));
+        let ask = self.gathers.start(shard, conn, word);
+        self.outputs.push(ask);
     }
 
     pub fn gather_reply(&mut self, token: u64, report: crate::net::ShardReport) {
-        let Some(idx) = self.pending_gathers.iter().position(|g| g.token == token) else {
+        let Some(done) = self.gathers.reply(token, report) else {
             return;
         };
-        self.pending_gathers[idx].reports.push(report);
-        if self.pending_gathers[idx].reports.len() < self.shard_count {
-            return;
-        }
-        let g = self.pending_gathers.swap_remove(idx);
-        let core = self.core_report();
-        self.outputs.push(Output::To(
-            g.shard,
-            ToShard::GatherResult {
-                conn: g.conn,
-                word: g.word,
-                reports: g.reports,
-                core,
-            },
-        ));
-    }
-
-    fn core_report(&self) -> CoreReport {
-        let tree = &self.pending;
-        let mut sessions: Vec<(SessionId, i32, i64)> = self
-            .sessions
-            .iter()
-            .map(|s| (s.id, s.timeout_ms, s.expires_at_ms))
-            .collect();
-        sessions.sort();
-        let mut ephemerals_by_session: Vec<(SessionId, Vec<String>)> = tree
-            .ephemerals
-            .iter()
-            .map(|(sid, paths)| (*sid, paths.iter().map(|p| p.to_string()).collect()))
-            .collect();
-        ephemerals_by_session.sort();
-        CoreReport {
-            last_zxid: self.published_zxid,
-            node_count: tree.node_count(),
-            approximate_data_size: tree.approximate_data_size,
-            ephemerals_count: tree.ephemerals.values().map(|s| s.len()).sum(),
-            sessions,
-            ephemerals_by_session,
+        let core = CoreReport {
             log_failure: self.log.failure().map(str::to_owned),
             log_metrics: self.log.metrics(),
-            ensemble: None,
-        }
+            ..tree_and_sessions_report(&self.pending, &self.sessions, self.published_zxid)
+        };
+        self.outputs.push(done.into_output(core));
     }
 }
 

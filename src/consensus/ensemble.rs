@@ -42,6 +42,7 @@
 //! served state that may be stale and sessions that may have expired.
 
 use super::core::{CoreConfig, Output};
+use super::gather::{tree_and_sessions_report, Gathers};
 use super::membership::Membership;
 use super::messages::*;
 use super::raft_storage::SnapStorage;
@@ -227,7 +228,7 @@ pub struct Member {
     persists: Vec<PersistRequest>,
     next_reap_ms: i64,
     log_failure: Option<String>,
-    pending_gathers: Vec<super::core::PendingGather>,
+    gathers: Gathers,
     /// The current membership, as `/zookeeper/config` shows it.
     membership: Membership,
     /// Sessions this leader proposed that are not applied yet (already in
@@ -235,8 +236,6 @@ pub struct Member {
     proposed_sessions: std::collections::HashSet<SessionId>,
     /// Set when an applied reconfig changed who the peers are.
     membership_changed: Option<Vec<crate::config::ServerSpec>>,
-    next_gather_token: u64,
-    shard_count: usize,
     mono_ms: i64,
 }
 
@@ -391,12 +390,10 @@ impl Member {
             persists,
             next_reap_ms,
             log_failure: None,
-            pending_gathers: Vec::new(),
+            gathers: Gathers::new(shard_count),
             membership,
             membership_changed,
             proposed_sessions: std::collections::HashSet::new(),
-            next_gather_token: 1,
-            shard_count,
             mono_ms,
             cfg,
             node,
@@ -1888,38 +1885,20 @@ impl Member {
     // ---- four-letter words ----
 
     pub fn gather(&mut self, shard: ShardId, conn: ConnId, word: &'static str) {
-        let token = self.next_gather_token;
-        self.next_gather_token += 1;
-        self.pending_gathers.push(super::core::PendingGather {
-            token,
-            shard,
-            conn,
-            word,
-            reports: Vec::new(),
-        });
-        self.outputs
-            .push(Output::Broadcast(ToShard::GatherRequest { token, word }));
+        let ask = self.gathers.start(shard, conn, word);
+        self.outputs.push(ask);
     }
 
     pub fn gather_reply(&mut self, token: u64, report: crate::net::ShardReport) {
-        let Some(idx) = self.pending_gathers.iter().position(|g| g.token == token) else {
+        let Some(done) = self.gathers.reply(token, report) else {
             return;
         };
-        self.pending_gathers[idx].reports.push(report);
-        if self.pending_gathers[idx].reports.len() < self.shard_count {
-            return;
-        }
-        let g = self.pending_gathers.swap_remove(idx);
-        let core = self.core_report();
-        self.outputs.push(Output::To(
-            g.shard,
-            ToShard::GatherResult {
-                conn: g.conn,
-                word: g.word,
-                reports: g.reports,
-                core,
-            },
-        ));
+        let core = CoreReport {
+            log_failure: self.log_failure.clone(),
+            ensemble: Some(self.ensemble_report()),
+            ..tree_and_sessions_report(&self.tree, &self.sessions, self.applied_zxid)
+        };
+        self.outputs.push(done.into_output(core));
     }
 
     pub fn ensemble_report(&self) -> EnsembleReport {
@@ -1952,33 +1931,6 @@ impl Member {
             followers,
             voters: self.cfg.voters.clone(),
             learners: self.cfg.learners.clone(),
-        }
-    }
-
-    fn core_report(&self) -> CoreReport {
-        let tree = &self.tree;
-        let mut sessions: Vec<(SessionId, i32, i64)> = self
-            .sessions
-            .iter()
-            .map(|s| (s.id, s.timeout_ms, s.expires_at_ms))
-            .collect();
-        sessions.sort();
-        let mut ephemerals_by_session: Vec<(SessionId, Vec<String>)> = tree
-            .ephemerals
-            .iter()
-            .map(|(sid, paths)| (*sid, paths.iter().map(|p| p.to_string()).collect()))
-            .collect();
-        ephemerals_by_session.sort();
-        CoreReport {
-            last_zxid: self.applied_zxid,
-            node_count: tree.node_count(),
-            approximate_data_size: tree.approximate_data_size,
-            ephemerals_count: tree.ephemerals.values().map(|s| s.len()).sum(),
-            sessions,
-            ephemerals_by_session,
-            log_failure: self.log_failure.clone(),
-            log_metrics: Vec::new(),
-            ensemble: Some(self.ensemble_report()),
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod core;
 pub mod ensemble;
+pub mod gather;
 pub mod log;
 pub mod membership;
 pub mod messages;
