@@ -15,9 +15,9 @@
 //! core: it is rare) before the log reset that follows it is persisted.
 
 use super::{
-    clock, dispatch, placement_of, pump, run_snapshotter, shard_channels, spawn_shards, Outboxes,
-    SnapshotDone, SnapshotJob, EXECUTOR_IO_MEMORY_BYTES, LOG_COMMAND_QUEUE_MAX,
-    LOG_EVENT_QUEUE_MAX,
+    clock, dispatch, join_executors, placement_of, pump, run_snapshotter, shard_channels,
+    spawn_shards, start_log_core, Outboxes, SnapshotDone, SnapshotJob, EXECUTOR_IO_MEMORY_BYTES,
+    LOG_COMMAND_QUEUE_MAX, LOG_EVENT_QUEUE_MAX,
 };
 use crate::config::{Config, PeerRole};
 use crate::consensus::ensemble::{
@@ -28,7 +28,7 @@ use crate::consensus::wire::FRAME_FORWARD;
 use crate::consensus::{CoreConfig, ToConsensus, ToShard};
 use crate::transport::{PeerEvent, PeerTransport, TransportConfig};
 use crate::tree::DataTree;
-use crate::wal::{LogCommand, LogEvent, RaftEntryKind, RaftPersist, RaftRecord, RaftRecovery};
+use crate::wal::{LogCommand, LogEvent, RaftEntryKind, RaftPersist, RaftRecord};
 use anyhow::{bail, Context};
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
 use glommio::LocalExecutorBuilder;
@@ -184,27 +184,17 @@ pub(super) fn run(
 
     let (log_commands_tx, log_commands_rx) = shared_channel::new_bounded(LOG_COMMAND_QUEUE_MAX);
     let (log_events_tx, log_events_rx) = shared_channel::new_bounded(LOG_EVENT_QUEUE_MAX);
-    let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
     let wal_dir = super::storage::wal_dir(&config);
     let wal_config = config.wal_config();
-    let log_core = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
-        .name("roost-log")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || {
-            run_raft_log(
-                wal_dir,
-                wal_config,
-                recovery_tx,
-                log_commands_rx,
-                log_events_tx,
-            )
-        })
-        .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
-    let recovery = match recovery_rx.recv() {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => bail!("the log executor stopped during recovery"),
-    };
+    let (log_core, recovery) = start_log_core(
+        plan.log_cpu,
+        move |device| {
+            crate::wal::LogWriter::open_raft(&wal_dir, wal_config, device)
+                .with_context(|| format!("opening the raft log in {}", wal_dir.display()))
+        },
+        log_commands_rx,
+        log_events_tx,
+    )?;
     let hs = recovery.hard_state;
     tracing::info!(
         entries = recovery.entries.len(),
@@ -371,49 +361,14 @@ pub(super) fn run(
         to_shard_rx,
     )?;
     tracing::info!(%addr, my_id = me.id, quorum = %listen, "roost serving (ensemble member)");
-    for handle in shards {
-        handle
-            .join()
-            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
-    }
-    for (name, handle) in [
-        ("consensus", consensus),
-        ("log", log_core),
-        ("snapshotter", snapshotter),
-    ] {
-        handle
-            .join()
-            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
-    }
-    Ok(())
-}
-
-async fn run_raft_log(
-    dir: std::path::PathBuf,
-    wal_config: crate::wal::WalConfig,
-    recovery: std::sync::mpsc::Sender<anyhow::Result<RaftRecovery>>,
-    commands: SharedReceiver<LogCommand>,
-    events: SharedSender<LogEvent>,
-) {
-    let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
-        .context("creating the log's io_uring")
-        .and_then(|device| {
-            crate::wal::LogWriter::open_raft(&dir, wal_config, Box::new(device))
-                .with_context(|| format!("opening the raft log in {}", dir.display()))
-        });
-    let writer = match opened {
-        Ok((writer, report)) => {
-            let _ = recovery.send(Ok(report));
-            writer
-        }
-        Err(e) => {
-            let _ = recovery.send(Err(e));
-            return;
-        }
-    };
-    let commands = commands.connect().await;
-    let events = events.connect().await;
-    crate::wal::run_log_core(writer, commands, events).await;
+    join_executors(
+        shards,
+        [
+            ("consensus", consensus),
+            ("log", log_core),
+            ("snapshotter", snapshotter),
+        ],
+    )
 }
 
 struct MemberWiring {

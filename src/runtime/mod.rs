@@ -19,7 +19,7 @@ use crate::ops::write::OpsConfig;
 use crate::proto::{SessionId, Zxid};
 use crate::snapshot::SessionRecord;
 use crate::tree::DataTree;
-use crate::wal::{DurableLog, LogCommand, LogEvent, LogRecord, WalProbe};
+use crate::wal::{DurableLog, LogCommand, LogEvent, WalProbe};
 use anyhow::{bail, Context};
 use glommio::channels::local_channel;
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
@@ -94,30 +94,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", snapshot_dir.display()))?;
     let (log_commands_tx, log_commands_rx) = shared_channel::new_bounded(LOG_COMMAND_QUEUE_MAX);
     let (log_events_tx, log_events_rx) = shared_channel::new_bounded(LOG_EVENT_QUEUE_MAX);
-    let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
     // From here to the "recovered" line is the whole start-up cost of the
     // data: opening and scanning the log, loading the snapshot, replay.
     let recovery_started = std::time::Instant::now();
     let wal_dir = storage::wal_dir(&config);
     let wal_config = config.wal_config();
-    let log_core = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
-        .name("roost-log")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || {
-            run_log(
-                wal_dir,
-                wal_config,
-                recovery_tx,
-                log_commands_rx,
-                log_events_tx,
-            )
-        })
-        .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
-    let (records, wal_probe) = match recovery_rx.recv() {
-        Ok(Ok(opened)) => opened,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => bail!("the log executor stopped during recovery"),
-    };
+    let (log_core, (records, wal_probe)) = start_log_core(
+        plan.log_cpu,
+        move |device| {
+            let (writer, recovery) = crate::wal::LogWriter::open(&wal_dir, wal_config, device)
+                .with_context(|| format!("opening the transaction log in {}", wal_dir.display()))?;
+            let probe = writer.probe();
+            Ok((writer, (recovery.records, probe)))
+        },
+        log_commands_rx,
+        log_events_tx,
+    )?;
     let (recovered, report) = storage::recover(&snapshot_dir, records)?;
     tracing::info!(
         snapshot = ?report.snapshot.as_ref().map(|(p, _)| p.display().to_string()),
@@ -173,21 +165,14 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         to_shard_rx,
     )?;
     tracing::info!(%addr, "roost serving (standalone)");
-    for handle in shards {
-        handle
-            .join()
-            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
-    }
-    for (name, handle) in [
-        ("consensus", consensus),
-        ("log", log_core),
-        ("snapshotter", snapshotter),
-    ] {
-        handle
-            .join()
-            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
-    }
-    Ok(())
+    join_executors(
+        shards,
+        [
+            ("consensus", consensus),
+            ("log", log_core),
+            ("snapshotter", snapshotter),
+        ],
+    )
 }
 
 type ShardChannels = (
@@ -570,35 +555,66 @@ fn after_step(core: &mut LiveCore, outboxes: &Outboxes) {
     dispatch(core.take_outputs(), outboxes);
 }
 
-/// Runs the log core: opens (recovering) the log, reports the records to
-/// start-up, then group-commits until the process ends.
-async fn run_log(
-    dir: std::path::PathBuf,
-    wal_config: crate::wal::WalConfig,
-    recovery: std::sync::mpsc::Sender<anyhow::Result<(Vec<LogRecord>, Arc<WalProbe>)>>,
+/// Starts the log core on `cpu`: `open` opens (recovering) the log there,
+/// with the core's io_uring device, and returns the writer plus what start-up
+/// needs from recovery; this waits for that, then the core group-commits
+/// until the process ends. Standalone and ensemble members differ only in
+/// `open`.
+fn start_log_core<T: Send + 'static>(
+    cpu: Option<usize>,
+    open: impl FnOnce(Box<dyn crate::io::LogDevice>) -> anyhow::Result<(crate::wal::LogWriter, T)>
+        + Send
+        + 'static,
     commands: SharedReceiver<LogCommand>,
     events: SharedSender<LogEvent>,
-) {
-    let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
-        .context("creating the log's io_uring")
-        .and_then(|device| {
-            crate::wal::LogWriter::open(&dir, wal_config, Box::new(device))
-                .with_context(|| format!("opening the transaction log in {}", dir.display()))
-        });
-    let writer = match opened {
-        Ok((writer, recovery_report)) => {
-            let probe = writer.probe();
-            let _ = recovery.send(Ok((recovery_report.records, probe)));
-            writer
-        }
-        Err(e) => {
-            let _ = recovery.send(Err(e));
-            return;
-        }
-    };
-    let commands = commands.connect().await;
-    let events = events.connect().await;
-    crate::wal::run_log_core(writer, commands, events).await;
+) -> anyhow::Result<(glommio::ExecutorJoinHandle<()>, T)> {
+    let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
+    let log_core = LocalExecutorBuilder::new(placement_of(cpu))
+        .name("roost-log")
+        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
+        .spawn(move || async move {
+            let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
+                .context("creating the log's io_uring")
+                .and_then(|device| open(Box::new(device)));
+            let writer = match opened {
+                Ok((writer, recovered)) => {
+                    let _ = recovery_tx.send(Ok(recovered));
+                    writer
+                }
+                Err(e) => {
+                    let _ = recovery_tx.send(Err(e));
+                    return;
+                }
+            };
+            let commands = commands.connect().await;
+            let events = events.connect().await;
+            crate::wal::run_log_core(writer, commands, events).await;
+        })
+        .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
+    match recovery_rx.recv() {
+        Ok(Ok(recovered)) => Ok((log_core, recovered)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => bail!("the log executor stopped during recovery"),
+    }
+}
+
+/// Waits for the shards, then the other executors (they run until the
+/// process is killed; a return is a failure to report).
+fn join_executors(
+    shards: Vec<glommio::ExecutorJoinHandle<anyhow::Result<()>>>,
+    others: [(&str, glommio::ExecutorJoinHandle<()>); 3],
+) -> anyhow::Result<()> {
+    for handle in shards {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("client shard failed: {e:?}"))??;
+    }
+    for (name, handle) in others {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("{name} executor failed: {e:?}"))?;
+    }
+    Ok(())
 }
 
 /// A snapshot to write: a published tree version and the live sessions.
