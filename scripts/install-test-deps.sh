@@ -3,7 +3,8 @@
 # machine (run as root). A second run only checks and skips:
 #   - Debian packages: zookeeper + zookeeper-bin (zkCli.sh and the reference
 #     server), tmux (drives zkCli.sh interactively), default-jre-headless
-#     (pulled in by zookeeper anyway), python3-venv.
+#     (pulled in by zookeeper anyway), python3-venv, iproute2 (`ip netns`
+#     for the partition tests).
 #   - A Python venv at .venv with tests/kazoo/requirements.txt
 #     (kazoo 2.11.0, pytest, pytest-timeout, gevent, eventlet, pure-sasl, ...).
 #   - kazoo 2.11.0's sdist (its test suite ships in it), unpacked at
@@ -20,7 +21,7 @@ REQ="$ROOT/tests/kazoo/requirements.txt"
 log() { echo "[install-test-deps] $*" >&2; }
 
 # ---- 1. Debian packages ------------------------------------------------------
-APT_PKGS=(zookeeper zookeeper-bin tmux python3-venv)
+APT_PKGS=(zookeeper zookeeper-bin tmux python3-venv iproute2)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -10,6 +10,7 @@ const USAGE: &str = "usage:
   roost serve [--config FILE]     run a server (default: standalone on 127.0.0.1:2181, data in ./roost-data)
   roost cli [-server HOST:PORT] [CMD ARGS]  zkCli-compatible shell; with CMD, run it once and exit
   roost log dump DIR              print every record of the transaction log in DIR (dataLogDir/roost-wal)
+  roost log entries DIR           print the records a restart would recover from DIR, decoded, one a line
   roost snapshot inspect FILE     print a snapshot's header, checksums, sessions and nodes
   roost version                   print the version";
 
@@ -35,7 +36,20 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 roost::wal::dump(std::path::Path::new(dir), &mut out)
                     .with_context(|| format!("dumping the log in {dir}"))
             }
-            _ => bail!("usage: roost log dump DIR"),
+            (Some("entries"), Some(dir)) => {
+                let path = std::path::Path::new(dir);
+                let mut out = std::io::stdout().lock();
+                roost::wal::dump::live_records(path)
+                    .and_then(|log| {
+                        roost::wal::dump::print_live(
+                            &log,
+                            &roost::consensus::wire::describe_entry,
+                            &mut out,
+                        )
+                    })
+                    .with_context(|| format!("reading the log in {dir}"))
+            }
+            _ => bail!("usage: roost log dump DIR | roost log entries DIR"),
         },
         Some("snapshot") => match (args.get(1).map(String::as_str), args.get(2)) {
             (Some("inspect"), Some(file)) => {

@@ -1,10 +1,20 @@
 //! Linearizability under faults: clients on every member of a real 3-member
 //! ensemble run random versioned creates, sets, deletes and reads on a few
 //! znodes while a seeded nemesis kills (-9) and restarts the leader or a
-//! follower and pauses members (SIGSTOP/SIGCONT). The recorded history is
-//! then checked with the project's Porcupine-style checker (`lincheck`):
-//! writes linearizable, follower reads sequentially consistent per session.
-//! Also: no session expires, and the ensemble takes writes at the end.
+//! follower, pauses members (SIGSTOP/SIGCONT), and cuts a member off the
+//! network (each member runs in its own network namespace; see
+//! tests/common/netlab.rs): from its peers only (its clients still reach
+//! it), or from everyone.
+//!
+//! Operations whose outcome the client never learnt (timeouts, connection
+//! loss) are resolved from the committed log before checking: after the
+//! run the leader's log is read with `roost log entries`; a set or create
+//! took effect exactly if its (unique) value is there, and deletes are
+//! resolved by counting. An acknowledged write missing from the log fails
+//! the test outright. The history is then checked with the project's
+//! Porcupine-style checker (`lincheck`): writes linearizable, follower
+//! reads sequentially consistent per session. Also: no session expires,
+//! and the ensemble takes writes at the end.
 //!
 //! Every run is reproducible from its seed (the op mix and the fault
 //! schedule; thread timing still varies). `ROOST_LIN_SEEDS=1,2,3` picks
@@ -14,6 +24,7 @@ mod common;
 
 use common::ensemble::Ensemble;
 use lincheck::{Input, Operation, Options, Output};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
@@ -172,40 +183,169 @@ async fn client_loop(
     }
 }
 
-/// The seeded fault schedule: every 0.8-1.6 s one fault, healed before the next.
+/// The fault kinds in the order the nemesis takes them; each seed starts at
+/// its own place (`2 * seed`), so seeds 1, 2 and 3 of 10 s (4-5 faults each)
+/// cover every kind between them, the leader's kill twice as often.
+const FAULT_ROTATION: [Fault; 6] = [
+    Fault::KillLeader,
+    Fault::Pause,
+    Fault::KillFollower,
+    Fault::CutFromPeers,
+    Fault::KillLeader,
+    Fault::CutOff,
+];
+
+#[derive(Clone, Copy)]
+enum Fault {
+    /// kill -9 the leader, restart it 0.3-1 s later.
+    KillLeader,
+    /// kill -9 a follower, restart it 0.3-1 s later.
+    KillFollower,
+    /// SIGSTOP the leader or a follower for 0.3-1.5 s.
+    Pause,
+    /// Cut the leader or a follower off from its peers (its clients still
+    /// reach it) for 0.5-2.5 s.
+    CutFromPeers,
+    /// Cut the leader or a follower off from everyone for 0.5-2.5 s.
+    CutOff,
+}
+
+/// The seeded fault schedule: every 0.8-1.6 s one fault, healed before the
+/// next. The kinds rotate ([`FAULT_ROTATION`]); victims and durations come
+/// from the seed.
 fn nemesis(e: &mut Ensemble, seed: u64, deadline: Instant, log: &mut Vec<String>) {
     let mut rng = Rng(seed.wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut round = 2 * seed as usize;
     while Instant::now() + Duration::from_millis(1500) < deadline {
         std::thread::sleep(Duration::from_millis(800 + rng.below(800)));
         let leader = e.wait_leader();
         let followers: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
         let follower = followers[rng.below(2) as usize];
-        match rng.below(4) {
-            0 | 1 => {
+        let role = |id: u64| if id == leader { "leader" } else { "follower" };
+        let kind = FAULT_ROTATION[round % FAULT_ROTATION.len()];
+        round += 1;
+        match kind {
+            Fault::KillLeader => {
                 log.push(format!("kill -9 leader {leader}"));
                 e.kill(leader);
                 std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
                 e.restart(leader);
             }
-            2 => {
+            Fault::KillFollower => {
                 log.push(format!("kill -9 follower {follower}"));
                 e.kill(follower);
                 std::thread::sleep(Duration::from_millis(300 + rng.below(700)));
                 e.restart(follower);
             }
-            _ => {
+            Fault::Pause => {
                 let victim = if rng.below(2) == 0 { leader } else { follower };
-                log.push(format!("SIGSTOP {victim}"));
+                log.push(format!("SIGSTOP {victim} ({})", role(victim)));
                 e.pause(victim);
                 std::thread::sleep(Duration::from_millis(300 + rng.below(1200)));
                 e.resume(victim);
+            }
+            Fault::CutFromPeers => {
+                let victim = if rng.below(2) == 0 { leader } else { follower };
+                log.push(format!(
+                    "cut {victim} ({}) off from its peers",
+                    role(victim)
+                ));
+                e.cut_off_peers(victim);
+                std::thread::sleep(Duration::from_millis(500 + rng.below(2000)));
+                e.heal(victim);
+            }
+            Fault::CutOff => {
+                let victim = if rng.below(2) == 0 { leader } else { follower };
+                log.push(format!("cut {victim} ({}) off entirely", role(victim)));
+                e.cut_off(victim);
+                std::thread::sleep(Duration::from_millis(500 + rng.below(2000)));
+                e.heal(victim);
             }
         }
     }
 }
 
+/// What the committed log says about the test's znodes.
+struct CommittedLog {
+    /// Every value a committed create or setData on `/lin/k*` wrote.
+    values: HashSet<Vec<u8>>,
+    /// Committed deletes per (path, expected version).
+    deletes: HashMap<(String, i32), usize>,
+    /// The final `/lin/after` create is there (the log reaches the end).
+    has_after: bool,
+}
+
+impl CommittedLog {
+    /// Reads a stopped member's live log with `roost log entries`. Every
+    /// entry up to the final write is committed: that write committed, and
+    /// raft commits a log prefix.
+    fn read(wal: &std::path::Path) -> CommittedLog {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost"))
+            .args(["log", "entries"])
+            .arg(wal)
+            .output()
+            .expect("run roost log entries");
+        assert!(
+            out.status.success(),
+            "roost log entries {}: {}",
+            wal.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            !text.contains("compacted") && !text.contains("UNDECODABLE"),
+            "the log must hold every entry, decoded:\n{}",
+            &text[..text.len().min(2000)]
+        );
+        let mut log = CommittedLog {
+            values: HashSet::new(),
+            deletes: HashMap::new(),
+            has_after: false,
+        };
+        for line in text.lines() {
+            // "... setData /lin/k1 data=5B:\"c3-17\" version=4",
+            // "... create /lin/k1 data=5B:\"c3-17\" acl=1 kind=...",
+            // "... delete /lin/k1 version=3".
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let Some(at) = words
+                .iter()
+                .position(|w| matches!(*w, "setData" | "create" | "delete"))
+            else {
+                continue;
+            };
+            let (op, path) = (words[at], words.get(at + 1).copied().unwrap_or(""));
+            if op == "create" && path == "/lin/after" {
+                log.has_after = true;
+            }
+            if !path.starts_with("/lin/k") {
+                continue;
+            }
+            let field = |name: &str| {
+                words[at + 2..]
+                    .iter()
+                    .find_map(|w| w.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+            };
+            if op == "delete" {
+                let version: i32 = field("version=").parse().unwrap();
+                *log.deletes.entry((path.to_string(), version)).or_default() += 1;
+            } else {
+                let data = field("data=");
+                let value = data
+                    .split_once(":\"")
+                    .and_then(|(_, v)| v.strip_suffix('"'))
+                    .unwrap_or_else(|| panic!("data is not short text in {line:?}"));
+                log.values.insert(value.as_bytes().to_vec());
+            }
+        }
+        log
+    }
+}
+
 fn run_seed(seed: u64, secs: u64) {
-    let mut e = Ensemble::start(3, 0, "");
+    // Sessions of 10 s (tickTime 200 would cap them at 4 s); no snapshots,
+    // so the leader's log holds every committed entry for the resolution.
+    let mut e = Ensemble::start_partitionable(3, "maxSessionTimeout=10000\nsnapCount=100000000\n");
     let addrs: Vec<String> = e.members.iter().map(|m| m.addr.to_string()).collect();
     let all = addrs.join(",");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -271,11 +411,45 @@ fn run_seed(seed: u64, secs: u64) {
         .await
         .unwrap();
     });
-    let s = shared.lock().unwrap();
+    let leader = e.wait_leader();
+    // Stop every member so the leader's log is complete and still.
+    for id in 1..=3 {
+        e.kill(id);
+    }
+    let committed = CommittedLog::read(&e.member(leader).dir.join("data").join("roost-wal"));
+    assert!(
+        committed.has_after,
+        "seed {seed}: the final write is not in member {leader}'s log"
+    );
+    let mut s = shared.lock().unwrap();
     let unknown = s.history.iter().filter(|o| o.is_unknown()).count();
+    let lost: Vec<&Operation> = s
+        .history
+        .iter()
+        .filter(|o| matches!(o.output, Some(Output::Ok | Output::SetOk { .. })))
+        .filter(|o| {
+            o.input
+                .written_value()
+                .is_some_and(|v| !committed.values.contains(v))
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "seed {seed}: acknowledged writes missing from the committed log (faults {faults:?}): {lost:?}"
+    );
+    let by_value = lincheck::resolve_by_committed_values(&mut s.history, &committed.values);
+    let by_count = lincheck::resolve_deletes_by_count(&mut s.history, &committed.deletes)
+        .unwrap_or_else(|e| panic!("seed {seed}: {e} (faults {faults:?})"));
     eprintln!(
-        "seed {seed}: {} ops ({unknown} unknown), faults: {faults:?}",
-        s.history.len()
+        "seed {seed}: {} ops ({unknown} unknown: {} committed and {} not per the log, \
+         {} deletes open), faults: {faults:?}",
+        s.history.len(),
+        by_value.committed + by_count.committed,
+        by_value.not_committed + by_count.not_committed,
+        s.history
+            .iter()
+            .filter(|o| o.is_unknown() && o.resolution == lincheck::Resolution::Unknown)
+            .count(),
     );
     assert!(
         s.session_expired.is_empty(),
@@ -298,7 +472,7 @@ fn run_seed(seed: u64, secs: u64) {
 }
 
 #[test]
-fn histories_under_kills_restarts_and_pauses_are_linearizable() {
+fn histories_under_kills_restarts_pauses_and_partitions_are_linearizable() {
     let seeds: Vec<u64> = std::env::var("ROOST_LIN_SEEDS")
         .ok()
         .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())

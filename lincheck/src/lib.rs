@@ -587,6 +587,64 @@ pub fn resolve_by_committed_values(
     r
 }
 
+/// Resolves unknown-outcome `Delete`s by counting: `committed[(key,
+/// expected_version)]` is how many delete transactions with that expected
+/// version the committed log holds for `key`. Subtracting the completed
+/// successful deletes leaves `r` to share among the `u` unknown ones: all
+/// of them took effect if `r == u`, none if `r == 0`; otherwise they stay
+/// unknown. Sound when the log holds every committed transaction on the
+/// keys and the only deletes on them are the history's (failed deletes log
+/// an error, not a delete).
+///
+/// Returns an error naming the key if the log holds *fewer* deletes than
+/// were acknowledged: an acknowledged write was lost.
+pub fn resolve_deletes_by_count(
+    history: &mut [Operation],
+    committed: &HashMap<(String, i32), usize>,
+) -> Result<Resolved, String> {
+    let mut acked: HashMap<(String, i32), usize> = HashMap::new();
+    let mut unknown: HashMap<(String, i32), usize> = HashMap::new();
+    for op in history.iter() {
+        let Input::Delete { expected_version } = op.input else {
+            continue;
+        };
+        let k = (op.key.clone(), expected_version);
+        match &op.output {
+            Some(Output::Ok) => *acked.entry(k).or_default() += 1,
+            None if op.resolution == Resolution::Unknown => *unknown.entry(k).or_default() += 1,
+            _ => {}
+        }
+    }
+    for (k, &n) in &acked {
+        let in_log = committed.get(k).copied().unwrap_or(0);
+        if in_log < n {
+            return Err(format!(
+                "{n} deletes of {} with version {} were acknowledged but the log holds {in_log}",
+                k.0, k.1
+            ));
+        }
+    }
+    let mut r = Resolved::default();
+    resolve_with(history, |op| {
+        let Input::Delete { expected_version } = op.input else {
+            return op.resolution;
+        };
+        let k = (op.key.clone(), expected_version);
+        let left = committed.get(&k).copied().unwrap_or(0) - acked.get(&k).copied().unwrap_or(0);
+        let open = unknown.get(&k).copied().unwrap_or(0);
+        if left == 0 {
+            r.not_committed += 1;
+            Resolution::NotCommitted
+        } else if left == open {
+            r.committed += 1;
+            Resolution::Committed
+        } else {
+            op.resolution
+        }
+    });
+    Ok(r)
+}
+
 fn validate(history: &[Operation]) -> Result<(), HistoryError> {
     for (i, op) in history.iter().enumerate() {
         let err = |m: &str| {

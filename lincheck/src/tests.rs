@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::*;
 
@@ -466,6 +466,52 @@ fn committed_resolution_forces_the_effect() {
     assert_illegal(&h, ViolationKind::NotLinearizable);
     h[1].resolution = Resolution::Unknown;
     assert_ok(&h);
+}
+
+#[test]
+fn deletes_resolved_by_counting_the_log() {
+    let key = |k: &str, ev: i32| (k.to_string(), ev);
+    let mut h = vec![
+        op(1, 0, 10, Input::create("x"), Output::Ok),
+        op(1, 20, 30, Input::delete(0), Output::Ok),
+        pending(2, 20, Input::delete(0)),
+        pending(3, 40, Input::delete(-1)),
+        pending(4, 40, Input::delete(-1)),
+        pending(5, 40, Input::delete(7)),
+        pending(6, 40, Input::delete(7)),
+    ];
+    // One delete at version 0 (the acknowledged one), two at -1, one at 7.
+    let committed: HashMap<(String, i32), usize> =
+        [(key(K, 0), 1), (key(K, -1), 2), (key(K, 7), 1)]
+            .into_iter()
+            .collect();
+    let r = resolve_deletes_by_count(&mut h, &committed).unwrap();
+    assert_eq!(
+        r,
+        Resolved {
+            committed: 2,
+            not_committed: 1
+        }
+    );
+    use Resolution::*;
+    let res: Vec<Resolution> = h.iter().map(|o| o.resolution).collect();
+    // Version 7: one of two took effect; which one is not known.
+    assert_eq!(
+        res,
+        vec![
+            Unknown,
+            Unknown,
+            NotCommitted,
+            Committed,
+            Committed,
+            Unknown,
+            Unknown
+        ]
+    );
+    // An acknowledged delete missing from the log is a lost write.
+    let lost: HashMap<(String, i32), usize> = HashMap::new();
+    let err = resolve_deletes_by_count(&mut h, &lost).unwrap_err();
+    assert!(err.contains("acknowledged"), "{err}");
 }
 
 #[test]

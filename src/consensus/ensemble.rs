@@ -630,7 +630,7 @@ impl Member {
                 Err(e) => tracing::warn!(from, error = %e, "malformed raft message"),
             },
             FRAME_FORWARD => match decode_forward(body) {
-                Ok(f) => self.on_forward(from, f, wall_ms),
+                Ok(f) => self.on_forward(f, wall_ms),
                 Err(e) => tracing::warn!(from, error = %e, "malformed forwarded request"),
             },
             FRAME_REPLY => match decode_reply(body) {
@@ -663,7 +663,7 @@ impl Member {
         self.node.report_unreachable(peer);
     }
 
-    fn on_forward(&mut self, from: MemberId, f: Forward, wall_ms: i64) {
+    fn on_forward(&mut self, f: Forward, wall_ms: i64) {
         match f {
             Forward::Write {
                 origin,
@@ -671,7 +671,10 @@ impl Member {
                 auth,
                 request,
             } => {
-                debug_assert_eq!(origin.member, from);
+                // The sender need not be `origin.member`: a member that was
+                // leader when the write reached it, and no longer is,
+                // relays it to the leader it now knows (`route_write`); the
+                // reply still goes to the origin's member.
                 self.route_write(origin, session_id, auth, request, wall_ms);
             }
             Forward::Connect {

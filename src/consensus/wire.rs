@@ -247,6 +247,27 @@ pub fn decode_entry(data: &[u8]) -> Result<EntryPayload, WireError> {
     })
 }
 
+/// One line describing a normal entry's data, for `roost log entries`.
+pub fn describe_entry(data: &[u8]) -> String {
+    match decode_entry(data) {
+        Ok(p) => {
+            let origin = p.origin.map_or(String::new(), |o| {
+                format!(
+                    " from member {} conn {} xid {}",
+                    o.member, o.origin.conn, o.origin.xid
+                )
+            });
+            format!(
+                "zxid 0x{:x} time {}{origin} {}",
+                p.zxid,
+                p.time_ms,
+                crate::wal::txn_codec::summarize_txn(&p.txn)
+            )
+        }
+        Err(e) => format!("UNDECODABLE entry of {} bytes: {e}", data.len()),
+    }
+}
+
 /// Follower -> leader.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Forward {
@@ -598,6 +619,26 @@ mod tests {
         assert_eq!(bytes[0], ENTRY_FORMAT_VERSION);
         assert_eq!(decode_entry(&bytes).unwrap(), p);
         assert!(decode_entry(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn describe_entry_names_origin_and_shows_short_text_data() {
+        let p = EntryPayload {
+            zxid: (2 << 32) | 5,
+            time_ms: 7,
+            origin: Some(origin()),
+            connect: None,
+            txn: Txn::SetData {
+                path: std::sync::Arc::from("/lin/k1"),
+                data: Some(std::sync::Arc::from(&b"c3-17"[..])),
+                new_version: 4,
+            },
+        };
+        assert_eq!(
+            describe_entry(&encode_entry(&p)),
+            "zxid 0x200000005 time 7 from member 3 conn 77 xid 12 setData /lin/k1 data=5B:\"c3-17\" version=4"
+        );
+        assert!(describe_entry(&[9, 9]).starts_with("UNDECODABLE entry of 2 bytes"));
     }
 
     #[test]

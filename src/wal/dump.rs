@@ -9,11 +9,15 @@
 //! changing anything. Corruption is printed, not returned as an error, so
 //! the operator sees everything up to the damage. Superseded raft records
 //! are printed too (in file order); the last line counts the live ones.
+//!
+//! `roost log entries DIR` ([`live_records`], [`print_live`]) prints only
+//! what a restart would recover, one decoded record a line.
 
 use super::hardstate::{HardStateFile, HARDSTATE_FILE_NAME};
-use super::raft::RaftEntryKind;
+use super::raft::{RaftEntryKind, RaftRecord};
+use super::record::LogRecord;
 use super::record::SegmentHeaderParse;
-use super::recovery::{classify, scan_segment, Content, Payload, Stop};
+use super::recovery::{classify, scan_segment, Content, Payload, SegmentScan, Stop};
 use super::txn_codec::summarize_txn;
 use super::WalError;
 use crate::io::{DirectMode, LogDevice, UringDevice};
@@ -48,46 +52,38 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
         }
         .map_err(w)?;
     }
-    let mut scans = Vec::new();
-    let mut prev = None;
-    for name in names {
-        let Some(seq) = super::record::parse_segment_file_name(&name) else {
-            if super::record::parse_prep_file_name(&name).is_some() {
-                writeln!(
-                    out,
-                    "{name}: interrupted preparation (deleted at next start)"
-                )
-                .map_err(w)?;
-            }
-            continue;
-        };
-        let path = dir.join(&name);
-        let file = dev
-            .open(&path, false)
-            .map_err(|e| WalError::io("open", &path, 0, e))?;
-        let bytes = dev.read_all(file);
-        dev.close(file);
-        let bytes = bytes.map_err(|e| WalError::io("read", &path, 0, e))?;
-        let scan = scan_segment(seq, path, &bytes, prev);
+    for name in names
+        .iter()
+        .filter(|n| super::record::parse_prep_file_name(n).is_some())
+    {
+        writeln!(
+            out,
+            "{name}: interrupted preparation (deleted at next start)"
+        )
+        .map_err(w)?;
+    }
+    let scans = scan_segments(dir, dev, &names)?;
+    for scan in &scans {
+        let name = scan
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let bytes_len = scan.file_len;
         match &scan.header {
             SegmentHeaderParse::Zero => {
                 writeln!(
                     out,
                     "{name}: {} bytes, prepared (header never written)",
-                    bytes.len()
+                    bytes_len
                 )
             }
             SegmentHeaderParse::Valid(h) => writeln!(
                 out,
                 "{name}: {} bytes, seq {} first_index {} (0x{:x}) segment_bytes {}",
-                bytes.len(),
-                h.seq,
-                h.first_index,
-                h.first_index,
-                h.segment_bytes
+                bytes_len, h.seq, h.first_index, h.first_index, h.segment_bytes
             ),
             SegmentHeaderParse::Bad(r) => {
-                writeln!(out, "{name}: {} bytes, BAD HEADER: {r}", bytes.len())
+                writeln!(out, "{name}: {} bytes, BAD HEADER: {r}", bytes_len)
             }
         }
         .map_err(w)?;
@@ -138,10 +134,6 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
             ),
         }
         .map_err(w)?;
-        if let Some(r) = scan.records.last() {
-            prev = Some(r.as_prev());
-        }
-        scans.push(scan);
     }
     match classify(scans) {
         Ok(c) => {
@@ -170,6 +162,119 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
         Err(e) => writeln!(out, "log: REFUSES TO START: {e}"),
     }
     .map_err(w)?;
+    Ok(())
+}
+
+/// Reads and scans every segment of `dir` (in sequence order), each scan
+/// continuing from the previous segment's last record.
+fn scan_segments(
+    dir: &Path,
+    dev: &mut dyn LogDevice,
+    names: &[String],
+) -> Result<Vec<SegmentScan>, WalError> {
+    let mut scans = Vec::new();
+    let mut prev = None;
+    for name in names {
+        let Some(seq) = super::record::parse_segment_file_name(name) else {
+            continue;
+        };
+        let path = dir.join(name);
+        let file = dev
+            .open(&path, false)
+            .map_err(|e| WalError::io("open", &path, 0, e))?;
+        let bytes = dev.read_all(file);
+        dev.close(file);
+        let bytes = bytes.map_err(|e| WalError::io("read", &path, 0, e))?;
+        let scan = scan_segment(seq, path, &bytes, prev);
+        if let Some(r) = scan.records.last() {
+            prev = Some(r.as_prev());
+        }
+        scans.push(scan);
+    }
+    Ok(scans)
+}
+
+/// What a restart would recover from a log directory: the records left
+/// after torn tails are cut and superseded raft entries dropped.
+#[derive(Debug)]
+pub enum LiveLog {
+    Empty,
+    /// A standalone server's transactions, in zxid order.
+    Txns(Vec<LogRecord>),
+    /// A member's raft entries, in index order; `first_index` is where the
+    /// log starts after compaction (None: from the beginning).
+    Raft {
+        first_index: Option<u64>,
+        entries: Vec<RaftRecord>,
+    },
+}
+
+/// Reads the live records of the log in `dir` without changing anything
+/// (`roost log entries`; tests use it to see what was committed).
+pub fn live_records(dir: &Path) -> Result<LiveLog, WalError> {
+    let mut dev =
+        UringDevice::new(DirectMode::Off).map_err(|e| WalError::io("io_uring", dir, 0, e))?;
+    live_records_with(dir, &mut dev)
+}
+
+/// [`live_records`] through any device.
+pub fn live_records_with(dir: &Path, dev: &mut dyn LogDevice) -> Result<LiveLog, WalError> {
+    let mut names = dev.list(dir).map_err(|e| WalError::io("list", dir, 0, e))?;
+    names.sort();
+    let scans = scan_segments(dir, dev, &names)?;
+    Ok(match classify(scans)?.content {
+        Content::Empty => LiveLog::Empty,
+        Content::Txn { records, .. } => LiveLog::Txns(records),
+        Content::Raft {
+            entries,
+            first_index,
+            ..
+        } => LiveLog::Raft {
+            first_index,
+            entries,
+        },
+    })
+}
+
+/// Prints `log` one record a line. `describe_raft` turns a normal raft
+/// entry's data into text (the entry format belongs to the consensus
+/// module, which the caller brings).
+pub fn print_live(
+    log: &LiveLog,
+    describe_raft: &dyn Fn(&[u8]) -> String,
+    out: &mut dyn Write,
+) -> Result<(), WalError> {
+    match log {
+        LiveLog::Empty => writeln!(out, "log: empty").map_err(w)?,
+        LiveLog::Txns(records) => {
+            for r in records {
+                writeln!(
+                    out,
+                    "zxid 0x{:x} time {} {}",
+                    r.zxid,
+                    r.time_ms,
+                    summarize_txn(&r.txn)
+                )
+                .map_err(w)?;
+            }
+        }
+        LiveLog::Raft {
+            first_index,
+            entries,
+        } => {
+            if let Some(f) = first_index.filter(|&f| f > 1) {
+                writeln!(out, "log starts at index {f} (earlier entries compacted)").map_err(w)?;
+            }
+            for e in entries {
+                let what = match e.kind {
+                    RaftEntryKind::Normal if e.data.is_empty() => "noop (new leader)".to_string(),
+                    RaftEntryKind::Normal => describe_raft(&e.data),
+                    k => format!("{k:?} data {} bytes", e.data.len()),
+                };
+                writeln!(out, "index {} term {} {what}", e.index, e.term).map_err(w)?;
+            }
+        }
+    }
     Ok(())
 }
 

@@ -830,6 +830,26 @@ fn raft_dump_prints_entries_resets_and_hard_state() {
     assert!(!text.contains("context 2 bytes  data"), "{text}");
 }
 
+#[test]
+fn live_records_leave_out_superseded_entries() {
+    let dev = FaultyDevice::new();
+    let (mut w, _) = open(&dev).unwrap();
+    w.persist(&[persist(1, entries(1, 5, 1, 3))]).unwrap();
+    // 4..5 of term 2 replace 4..5 of term 1: only the new ones are live.
+    w.persist(&[persist(2, entries(4, 5, 2, 0))]).unwrap();
+    drop(w);
+    let mut d = dev.clone();
+    let log = dump::live_records_with(&dir(), &mut d).unwrap();
+    let mut out = Vec::new();
+    dump::print_live(&log, &|data| format!("{} data bytes", data.len()), &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(
+        text,
+        "index 1 term 1 3 data bytes\nindex 2 term 1 3 data bytes\nindex 3 term 1 3 data bytes\n\
+         index 4 term 2 noop (new leader)\nindex 5 term 2 noop (new leader)\n"
+    );
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("roost-raft-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -387,9 +387,23 @@ impl<'a> Reader<'a> {
 
 /// One line describing a txn, for `roost log dump`.
 pub fn summarize_txn(txn: &Txn) -> String {
+    /// Length, then the bytes themselves when they are short printable
+    /// text (what test tools and operators look for), else a hex prefix.
     fn data_len(d: &Option<Arc<[u8]>>) -> String {
-        d.as_ref()
-            .map_or("null".into(), |d| format!("{}B", d.len()))
+        const SHOWN: usize = 64;
+        let Some(d) = d.as_ref() else {
+            return "null".into();
+        };
+        let printable = d.iter().all(|b| (0x20..0x7f).contains(b) && *b != b'"');
+        if d.is_empty() {
+            "0B".into()
+        } else if printable && d.len() <= SHOWN {
+            format!("{}B:\"{}\"", d.len(), String::from_utf8_lossy(d))
+        } else {
+            let hex: String = d.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            let more = if d.len() > 16 { "..." } else { "" };
+            format!("{}B:0x{hex}{more}", d.len())
+        }
     }
     match txn {
         Txn::Create(c) => format!(

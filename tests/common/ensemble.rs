@@ -1,8 +1,11 @@
-//! A real ensemble for integration tests: N `roost serve` processes on
-//! loopback, each with its own zoo.cfg, data directory and log, killed (by
-//! PID) on drop. Members can be killed, restarted and paused.
+//! A real ensemble for integration tests: N `roost serve` processes, each
+//! with its own zoo.cfg, data directory and log, killed (by PID) on drop.
+//! Members can be killed, restarted and paused; started with
+//! [`Ensemble::start_partitionable`] (each in its own network namespace,
+//! see [`NetLab`]) they can also be cut off the network.
 
-use super::{four_letter, free_port, spawn_roost, READY_TIMEOUT_SECS};
+use super::netlab::NetLab;
+use super::{four_letter, free_port, spawn_roost_in, READY_TIMEOUT_SECS};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Child;
@@ -41,6 +44,8 @@ impl Member {
 pub struct Ensemble {
     pub members: Vec<Member>,
     root: PathBuf,
+    /// Set when the members run in network namespaces.
+    net: Option<NetLab>,
 }
 
 impl Ensemble {
@@ -48,21 +53,47 @@ impl Ensemble {
     /// observers) with `extra` appended to every zoo.cfg, and waits until
     /// one leads and every member answers.
     pub fn start(n: usize, observers: usize, extra: &str) -> Ensemble {
+        Self::start_with(n, observers, extra, None)
+    }
+
+    /// Like [`Ensemble::start`] with `n` voters, each member in its own
+    /// network namespace so that it can be cut off ([`Ensemble::cut_off`]).
+    pub fn start_partitionable(n: usize, extra: &str) -> Ensemble {
+        Self::start_with(n, 0, extra, Some(NetLab::create(n)))
+    }
+
+    fn start_with(n: usize, observers: usize, extra: &str, net: Option<NetLab>) -> Ensemble {
         let root =
             std::env::temp_dir().join(format!("roost-ens-{}-{}", std::process::id(), free_port()));
-        let ports: Vec<(u16, u16, u16)> = (0..n)
-            .map(|_| (free_port(), free_port(), free_port()))
+        // (client address, peer host, quorum port, election port): on
+        // loopback every member needs its own ports; in namespaces each
+        // has its own addresses and the usual ports.
+        let hosts: Vec<(SocketAddr, String, u16, u16)> = (1..=n as u64)
+            .map(|id| match &net {
+                None => (
+                    SocketAddr::from(([127, 0, 0, 1], free_port())),
+                    "127.0.0.1".to_string(),
+                    free_port(),
+                    free_port(),
+                ),
+                Some(lab) => (
+                    SocketAddr::from((lab.client_addr(id), 2181)),
+                    lab.peer_addr(id).to_string(),
+                    2888,
+                    3888,
+                ),
+            })
             .collect();
         let mut servers = String::new();
-        for (i, (_, quorum, election)) in ports.iter().enumerate() {
+        for (i, (_, host, quorum, election)) in hosts.iter().enumerate() {
             let role = if i >= n - observers { ":observer" } else { "" };
             servers.push_str(&format!(
-                "server.{}=127.0.0.1:{quorum}:{election}{role}\n",
+                "server.{}={host}:{quorum}:{election}{role}\n",
                 i + 1
             ));
         }
         let mut members = Vec::new();
-        for (i, (client, quorum, _)) in ports.iter().enumerate() {
+        for (i, (addr, _, quorum, _)) in hosts.iter().enumerate() {
             let id = i as u64 + 1;
             let dir = root.join(format!("m{id}"));
             std::fs::create_dir_all(dir.join("data")).unwrap();
@@ -75,20 +106,22 @@ impl Ensemble {
             std::fs::write(
                 dir.join("zoo.cfg"),
                 format!(
-                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\npreAllocSize=4096\n{peer_type}{servers}{extra}\n",
-                    dir.join("data").display()
+                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress={}\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\npreAllocSize=4096\n{peer_type}{servers}{extra}\n",
+                    dir.join("data").display(),
+                    addr.port(),
+                    addr.ip(),
                 ),
             )
             .unwrap();
             members.push(Member {
                 id,
-                addr: format!("127.0.0.1:{client}").parse().unwrap(),
+                addr: *addr,
                 quorum_port: *quorum,
                 dir,
                 child: None,
             });
         }
-        let mut e = Ensemble { members, root };
+        let mut e = Ensemble { members, root, net };
         for id in 1..=n as u64 {
             e.spawn(id);
         }
@@ -146,9 +179,10 @@ impl Ensemble {
     }
 
     fn spawn(&mut self, id: u64) {
+        let netns = self.net.as_ref().map(|lab| lab.namespace(id).to_string());
         let m = &mut self.members[id as usize - 1];
         assert!(m.child.is_none(), "member {id} is already running");
-        m.child = Some(spawn_roost(&m.dir));
+        m.child = Some(spawn_roost_in(&m.dir, netns.as_deref()));
     }
 
     pub fn member(&self, id: u64) -> &Member {
@@ -232,6 +266,30 @@ impl Ensemble {
 
     pub fn resume(&self, id: u64) {
         self.signal(id, libc::SIGCONT);
+    }
+
+    fn lab(&self) -> &NetLab {
+        self.net
+            .as_ref()
+            .expect("network faults need Ensemble::start_partitionable")
+    }
+
+    /// Cuts member `id` off from the other members; its clients still
+    /// reach it (a leader keeps its clients but loses its quorum).
+    pub fn cut_off_peers(&self, id: u64) {
+        self.lab().set_peer_link(id, false);
+    }
+
+    /// Cuts member `id` off from everyone: peers and clients.
+    pub fn cut_off(&self, id: u64) {
+        self.lab().set_peer_link(id, false);
+        self.lab().set_client_link(id, false);
+    }
+
+    /// Restores every link of member `id`.
+    pub fn heal(&self, id: u64) {
+        self.lab().set_peer_link(id, true);
+        self.lab().set_client_link(id, true);
     }
 
     pub fn logs(&self) -> String {

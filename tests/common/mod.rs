@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod ensemble;
+pub mod netlab;
 pub mod zk;
 
 use std::io::{Read, Write};
@@ -175,13 +176,26 @@ impl Drop for Server {
 
 /// Starts `roost serve` on `dir/zoo.cfg`, appending its stderr to `dir/server.log`.
 pub fn spawn_roost(dir: &std::path::Path) -> Child {
+    spawn_roost_in(dir, None)
+}
+
+/// [`spawn_roost`] inside network namespace `netns` (through `ip netns
+/// exec`, which execs in place: the child's pid is the server's).
+pub fn spawn_roost_in(dir: &std::path::Path, netns: Option<&str>) -> Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("server.log"))
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_roost"))
-        .args(["serve", "--config"])
+    let mut cmd = match netns {
+        None => Command::new(env!("CARGO_BIN_EXE_roost")),
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_roost")]);
+            c
+        }
+    };
+    cmd.args(["serve", "--config"])
         .arg(dir.join("zoo.cfg"))
         .stdout(Stdio::null())
         .stderr(log)
