@@ -455,6 +455,78 @@ fn a_leader_whose_log_fails_hands_leadership_over_and_writes_go_on() {
 }
 
 #[test]
+fn a_write_forwarded_to_a_former_leader_is_relayed_and_answered_at_its_origin() {
+    let mut c = Cluster::new(3);
+    let old = c.elect();
+    // Leadership moves off `old` (its log failed); `old` follows the new one.
+    c.m(old).log_failed("disk full".into());
+    let now = c.now;
+    c.m(old).drive(now);
+    c.pump();
+    let mut new = old;
+    for _ in 0..100 {
+        c.tick(1);
+        match c.leader() {
+            Some(l) if l != old => {
+                new = l;
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_ne!(new, old);
+    c.tick(5);
+    let origin_member = (1..=3).find(|&i| i != new && i != old).unwrap();
+    let session = c.connect(origin_member, 21);
+    // A write `origin_member` forwarded while `old` still led arrives at
+    // `old` only now: `old` relays it to `new` (the frame reaches `new`
+    // from `old`, not from the origin), and the origin's member answers.
+    let forward = crate::consensus::wire::Forward::Write {
+        origin: crate::consensus::wire::RemoteOrigin {
+            member: origin_member,
+            origin: Origin {
+                shard: 0,
+                conn: 21,
+                xid: 5,
+                opcode: OpCode::Create,
+            },
+        },
+        session_id: session,
+        auth: AuthIds::default(),
+        request: Request::Create {
+            opcode: OpCode::Create,
+            req: CreateRequest {
+                path: "/relayed".into(),
+                data: Some(b"v".to_vec()),
+                acl: Some(Acl::open_unsafe()),
+                flags: 0,
+                ttl: -1,
+            },
+        },
+    };
+    let body = crate::consensus::wire::encode_forward(&forward);
+    let now = c.now;
+    c.m(old).peer_frame(
+        origin_member,
+        crate::consensus::wire::FRAME_FORWARD,
+        &body,
+        now,
+        now,
+    );
+    c.m(old).drive(now);
+    c.pump();
+    c.tick(3);
+    let r = c.reply_for(origin_member, 21, 5);
+    assert!(
+        matches!(r, Some(Ok(Response::Create { ref path })) if path == "/relayed"),
+        "{r:?}"
+    );
+    for id in 1..=3 {
+        assert!(c.tree_of(id).get("/relayed").is_some(), "member {id}");
+    }
+}
+
+#[test]
 fn members_snapshot_and_compact_their_logs_every_snap_count_entries() {
     let mut c = Cluster::with_snap_count(3, 20);
     let leader = c.elect();
