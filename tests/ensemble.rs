@@ -274,14 +274,95 @@ fn an_observer_serves_reads_forwards_writes_and_never_leads() {
     assert_eq!(e.member(observer).mode().as_deref(), Some("observer"));
 }
 
+/// reconfig needs it enabled and super (super:test, as kazoo's harness).
+const RECONFIG: &str =
+    "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n";
+
+#[test]
+fn reconfig_adds_a_real_voter_and_removes_one_and_quorum_follows() {
+    let mut e = Ensemble::start(3, 0, RECONFIG);
+    let leader = e.wait_leader();
+    let (four, spec) = e.start_joining_member(RECONFIG);
+    let others: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
+    let (removed, killed) = (others[0], others[1]);
+    let rt = rt();
+    rt.block_on(async {
+        let admin = client(&e.member(leader).addr.to_string(), Duration::from_secs(10)).await;
+        admin
+            .auth("digest".into(), b"super:test".to_vec())
+            .await
+            .unwrap();
+        let add = zk::EnsembleUpdate::Incremental {
+            joinings: vec![spec.as_str()].into_iter(),
+            leavings: Vec::new().into_iter(),
+        };
+        let (data, _) = admin.update_ensemble(add, None).await.unwrap();
+        let text = String::from_utf8(data).unwrap();
+        assert!(text.contains(&format!("server.{four}=")), "{text}");
+    });
+    // The new member catches up from the leader and follows.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while e.member(four).mode().as_deref() != Some("follower") {
+        assert!(
+            Instant::now() < deadline,
+            "member {four} did not join as a follower:\n{}",
+            e.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    rt.block_on(async {
+        let on_four = client(&e.member(four).addr.to_string(), Duration::from_secs(10)).await;
+        on_four.sync("/").await.unwrap();
+        let (config, _) = on_four.get_data("/zookeeper/config").await.unwrap();
+        assert!(String::from_utf8(config)
+            .unwrap()
+            .contains(&format!("server.{four}=")));
+        on_four
+            .create("/via-four", b"", &persistent())
+            .await
+            .unwrap();
+        let admin = client(&e.member(leader).addr.to_string(), Duration::from_secs(10)).await;
+        admin
+            .auth("digest".into(), b"super:test".to_vec())
+            .await
+            .unwrap();
+        let removed_id = removed.to_string();
+        let leave = zk::EnsembleUpdate::Incremental {
+            joinings: Vec::new().into_iter(),
+            leavings: vec![removed_id.as_str()].into_iter(),
+        };
+        let (data, _) = admin.update_ensemble(leave, None).await.unwrap();
+        let text = String::from_utf8(data).unwrap();
+        assert!(!text.contains(&format!("server.{removed}=")), "{text}");
+    });
+    // Voters are now {leader, killed, four}. With `removed` and `killed`
+    // down, writes still commit only if `four` votes and `removed` no
+    // longer counts (with {1,2,3,4} two of four would be no quorum, and
+    // without four, one of two).
+    e.kill(removed);
+    e.kill(killed);
+    let connect = format!("{},{}", e.member(leader).addr, e.member(four).addr);
+    rt.block_on(async {
+        let c = client(&connect, Duration::from_secs(10)).await;
+        eventually("write with two of three voters", || {
+            c.create("/after-membership-change", b"", &persistent())
+        })
+        .await;
+        let on_four = client(&e.member(four).addr.to_string(), Duration::from_secs(10)).await;
+        on_four.sync("/").await.unwrap();
+        assert!(on_four
+            .check_stat("/after-membership-change")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(on_four.check_stat("/via-four").await.unwrap().is_some());
+    });
+}
+
 #[test]
 fn reconfig_adds_and_removes_an_observer_through_raft() {
     // super:test, as kazoo's harness configures it.
-    let e = Ensemble::start(
-        3,
-        0,
-        "reconfigEnabled=true\nDigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
-    );
+    let e = Ensemble::start(3, 0, RECONFIG);
     let joining = "server.100=127.0.0.1:1:2:observer;127.0.0.1:3";
     rt().block_on(async {
         let plain = client(&e.connect_string(), Duration::from_secs(4)).await;

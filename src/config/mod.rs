@@ -327,9 +327,15 @@ pub struct Config {
     pub raft_heartbeat_ticks: u32,
     pub raft_election_ticks: u32,
     /// `roost.sessionSecret`: keys session passwords in an ensemble (must be
-    /// the same on every member). Unset: derived from the member list, so
-    /// passwords are as guessable as ZooKeeper's own.
+    /// the same on every member). Unset: a fixed key (or `roost.ensembleId`),
+    /// so passwords are as guessable as ZooKeeper's own, and members that
+    /// join later by `reconfig` verify them all the same.
     pub session_secret: Option<String>,
+    /// `roost.ensembleId`: members refuse peers that give another one in
+    /// their handshake (two ensembles sharing hosts). Not derived from the
+    /// member list, which `reconfig` changes and joining members list
+    /// differently.
+    pub ensemble_id: Option<String>,
 
     /// Unknown keys and accepted-but-ignored settings, for the caller to log.
     pub warnings: Vec<String>,
@@ -384,6 +390,7 @@ impl Default for Config {
             raft_heartbeat_ticks: 5,
             raft_election_ticks: 100,
             session_secret: None,
+            ensemble_id: None,
             warnings: Vec::new(),
         }
     }
@@ -700,6 +707,7 @@ impl Config {
             "roost.heartbeatTicks" => self.raft_heartbeat_ticks = at.int(value)?,
             "roost.electionTicks" => self.raft_election_ticks = at.int(value)?,
             "roost.sessionSecret" => self.session_secret = Some(at.non_empty(value)?.to_string()),
+            "roost.ensembleId" => self.ensemble_id = Some(at.non_empty(value)?.to_string()),
             _ => return self.apply_family(at, key, value, pending),
         }
         Ok(true)

@@ -334,6 +334,16 @@ fn bad_super_digest() {
 }
 
 #[test]
+fn ensemble_identity_keys() {
+    let c = parse("roost.ensembleId=prod-eu-1\nroost.sessionSecret=s3cret\n");
+    assert_eq!(c.ensemble_id.as_deref(), Some("prod-eu-1"));
+    assert_eq!(c.session_secret.as_deref(), Some("s3cret"));
+    let d = parse("");
+    assert_eq!((d.ensemble_id, d.session_secret), (None, None));
+    assert_invalid(&parse_err("roost.ensembleId=\n"), "roost.ensembleId", 1);
+}
+
+#[test]
 fn bad_roost_limits() {
     assert_invalid(&parse_err("roost.cores=a\n"), "roost.cores", 1);
     assert_invalid(

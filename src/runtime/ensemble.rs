@@ -14,10 +14,11 @@
 //! leader is written into the snapshot directory (synchronously, on this
 //! core: it is rare) before the log reset that follows it is persisted.
 
+use super::executor::spawn_executor;
 use super::{
     clock, dispatch, join_executors, placement_of, pump, run_snapshotter, shard_channels,
-    spawn_shards, start_log_core, Outboxes, SnapshotDone, SnapshotJob, EXECUTOR_IO_MEMORY_BYTES,
-    LOG_COMMAND_QUEUE_MAX, LOG_EVENT_QUEUE_MAX,
+    spawn_shards, start_log_core, Outboxes, SnapshotDone, SnapshotJob, LOG_COMMAND_QUEUE_MAX,
+    LOG_EVENT_QUEUE_MAX,
 };
 use crate::config::{Config, PeerRole};
 use crate::consensus::ensemble::{
@@ -31,7 +32,6 @@ use crate::tree::DataTree;
 use crate::wal::{LogCommand, LogEvent, RaftEntryKind, RaftPersist, RaftRecord};
 use anyhow::{bail, Context};
 use glommio::channels::shared_channel::{self, SharedReceiver, SharedSender};
-use glommio::LocalExecutorBuilder;
 use raft::eraftpb::{Entry, EntryType, HardState};
 use sha1::{Digest, Sha1};
 use std::cell::RefCell;
@@ -59,19 +59,23 @@ fn resolve(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("member address {host}:{port} has no address"))
 }
 
-/// Identifies the ensemble on the peer handshake: the member list.
+/// Identifies the ensemble on the peer handshake: `roost.ensembleId`, or a
+/// fixed tag when unset. Not the member list: `reconfig` changes it, and a
+/// member joining by `reconfig` lists itself where the others do not yet.
 fn cluster_tag(config: &Config) -> u64 {
     let mut h = Sha1::new();
-    for s in &config.servers {
-        h.update(format!("{}={}:{};", s.id, s.host, s.quorum_port).as_bytes());
+    h.update(b"roost-ensemble-id:");
+    if let Some(id) = &config.ensemble_id {
+        h.update(id.as_bytes());
     }
     let d = h.finalize();
     u64::from_be_bytes(d[..8].try_into().expect("sha1 has 20 bytes"))
 }
 
-/// Session passwords must verify on every member, so the key is shared:
-/// `roost.sessionSecret` if set, else derived from the member list (as
-/// guessable as ZooKeeper's fixed key, see the config doc).
+/// Session passwords must verify on every member, including members that
+/// join later, so the key is shared: `roost.sessionSecret` if set, else
+/// derived from the ensemble id (a fixed key if that is unset too: as
+/// guessable as ZooKeeper's own fixed key, see the config doc).
 fn ensemble_secret(config: &Config) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (i, chunk) in out.chunks_mut(16).enumerate() {
@@ -317,16 +321,15 @@ pub(super) fn run(
     let (snap_done_tx, snap_done_rx) = shared_channel::new_bounded(1);
     let retain = config.autopurge_snap_retain_count.max(3) as usize;
     let snapshotter_dir = snapshot_dir.clone();
-    let snapshotter = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
-        .name("roost-snapshot")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx))
-        .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
+    let snapshotter = spawn_executor("roost-snapshot", placement_of(plan.log_cpu), move || {
+        run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx)
+    })
+    .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
-        .name("roost-consensus")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || {
+    let consensus = spawn_executor(
+        "roost-consensus",
+        placement_of(plan.consensus_cpu),
+        move || {
             run_member(MemberWiring {
                 config: ensemble_config,
                 membership,
@@ -343,8 +346,9 @@ pub(super) fn run(
                 log_commands: log_commands_tx,
                 log_events: log_events_rx,
             })
-        })
-        .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
     let initial_tree = match ready_rx.recv() {
         Ok(Ok(tree)) => tree,
         Ok(Err(e)) => return Err(e),

@@ -7,6 +7,7 @@
 
 pub mod clock;
 mod ensemble;
+pub mod executor;
 pub mod placement;
 pub mod storage;
 
@@ -21,9 +22,10 @@ use crate::snapshot::SessionRecord;
 use crate::tree::DataTree;
 use crate::wal::{DurableLog, LogCommand, LogEvent, WalProbe};
 use anyhow::{bail, Context};
+use executor::spawn_executor;
 use glommio::channels::local_channel;
 use glommio::channels::shared_channel::{self, ConnectedSender, SharedReceiver, SharedSender};
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::Placement;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -38,9 +40,6 @@ pub const CORE_TO_SHARD_QUEUE_MAX: usize = 16384;
 pub const LOG_COMMAND_QUEUE_MAX: usize = 1024;
 /// Durable-watermark events queued from the log core.
 pub const LOG_EVENT_QUEUE_MAX: usize = 1024;
-/// Registered io_uring buffer memory per executor. The shards do socket I/O
-/// only, which does not use registered buffers.
-const EXECUTOR_IO_MEMORY_BYTES: usize = 1 << 20;
 
 /// Runs the server until the process is killed. Returns only on start-up errors.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -127,18 +126,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let (snap_done_tx, snap_done_rx) = shared_channel::new_bounded(1);
     let retain = config.autopurge_snap_retain_count.max(3) as usize;
     let snapshotter_dir = snapshot_dir.clone();
-    let snapshotter = LocalExecutorBuilder::new(placement_of(plan.log_cpu))
-        .name("roost-snapshot")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx))
-        .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
+    let snapshotter = spawn_executor("roost-snapshot", placement_of(plan.log_cpu), move || {
+        run_snapshotter(snapshotter_dir, retain, snap_jobs_rx, snap_done_tx)
+    })
+    .map_err(|e| anyhow::anyhow!("starting the snapshotter: {e}"))?;
 
     let (to_core_tx, to_core_rx, to_shard_tx, to_shard_rx) = shard_channels(shard_count);
 
-    let consensus = LocalExecutorBuilder::new(placement_of(plan.consensus_cpu))
-        .name("roost-consensus")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || {
+    let consensus = spawn_executor(
+        "roost-consensus",
+        placement_of(plan.consensus_cpu),
+        move || {
             run_consensus(ConsensusWiring {
                 config: core_config,
                 recovered,
@@ -151,8 +149,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                 snapshot_jobs: snap_jobs_tx,
                 snapshot_done: snap_done_rx,
             })
-        })
-        .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
 
     let shards = spawn_shards(
         &config,
@@ -234,10 +233,10 @@ fn spawn_shards(
         let ip_counts = ip_counts_shared();
         let backlog = config.client_port_listen_backlog;
         let touch_interval_ms = (config.tick_time_ms as u64 / 2).clamp(10, 200);
-        let handle = LocalExecutorBuilder::new(placement_of(Some(cpu)))
-            .name(&format!("roost-shard-{i}"))
-            .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-            .spawn(move || {
+        let handle = spawn_executor(
+            &format!("roost-shard-{i}"),
+            placement_of(Some(cpu)),
+            move || {
                 run_shard(
                     i,
                     addr,
@@ -249,8 +248,9 @@ fn spawn_shards(
                     ip_counts,
                     touch_interval_ms,
                 )
-            })
-            .map_err(|e| anyhow::anyhow!("starting client shard {i}: {e}"))?;
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("starting client shard {i}: {e}"))?;
         shards.push(handle);
     }
     Ok(shards)
@@ -569,28 +569,25 @@ fn start_log_core<T: Send + 'static>(
     events: SharedSender<LogEvent>,
 ) -> anyhow::Result<(glommio::ExecutorJoinHandle<()>, T)> {
     let (recovery_tx, recovery_rx) = std::sync::mpsc::channel();
-    let log_core = LocalExecutorBuilder::new(placement_of(cpu))
-        .name("roost-log")
-        .io_memory(EXECUTOR_IO_MEMORY_BYTES)
-        .spawn(move || async move {
-            let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
-                .context("creating the log's io_uring")
-                .and_then(|device| open(Box::new(device)));
-            let writer = match opened {
-                Ok((writer, recovered)) => {
-                    let _ = recovery_tx.send(Ok(recovered));
-                    writer
-                }
-                Err(e) => {
-                    let _ = recovery_tx.send(Err(e));
-                    return;
-                }
-            };
-            let commands = commands.connect().await;
-            let events = events.connect().await;
-            crate::wal::run_log_core(writer, commands, events).await;
-        })
-        .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
+    let log_core = spawn_executor("roost-log", placement_of(cpu), move || async move {
+        let opened = crate::io::UringDevice::new(crate::io::DirectMode::Auto)
+            .context("creating the log's io_uring")
+            .and_then(|device| open(Box::new(device)));
+        let writer = match opened {
+            Ok((writer, recovered)) => {
+                let _ = recovery_tx.send(Ok(recovered));
+                writer
+            }
+            Err(e) => {
+                let _ = recovery_tx.send(Err(e));
+                return;
+            }
+        };
+        let commands = commands.connect().await;
+        let events = events.connect().await;
+        crate::wal::run_log_core(writer, commands, events).await;
+    })
+    .map_err(|e| anyhow::anyhow!("starting the log executor: {e}"))?;
     match recovery_rx.recv() {
         Ok(Ok(recovered)) => Ok((log_core, recovered)),
         Ok(Err(e)) => Err(e),

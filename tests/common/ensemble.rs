@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 pub struct Member {
     pub id: u64,
     pub addr: SocketAddr,
-    pub quorum_port: u16,
+    /// This member's `server.N=` line (without the client address).
+    pub server_line: String,
     pub dir: PathBuf,
     child: Option<Child>,
 }
@@ -84,39 +85,24 @@ impl Ensemble {
                 ),
             })
             .collect();
-        let mut servers = String::new();
-        for (i, (_, host, quorum, election)) in hosts.iter().enumerate() {
-            let role = if i >= n - observers { ":observer" } else { "" };
-            servers.push_str(&format!(
-                "server.{}={host}:{quorum}:{election}{role}\n",
-                i + 1
-            ));
-        }
+        let lines: Vec<String> = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, (_, host, quorum, election))| {
+                let role = if i >= n - observers { ":observer" } else { "" };
+                format!("server.{}={host}:{quorum}:{election}{role}", i + 1)
+            })
+            .collect();
+        let servers: String = lines.iter().map(|l| format!("{l}\n")).collect();
         let mut members = Vec::new();
-        for (i, (addr, _, quorum, _)) in hosts.iter().enumerate() {
+        for (i, (addr, ..)) in hosts.iter().enumerate() {
             let id = i as u64 + 1;
             let dir = root.join(format!("m{id}"));
-            std::fs::create_dir_all(dir.join("data")).unwrap();
-            std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
-            let peer_type = if i >= n - observers {
-                "peerType=observer\n"
-            } else {
-                ""
-            };
-            std::fs::write(
-                dir.join("zoo.cfg"),
-                format!(
-                    "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress={}\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\npreAllocSize=4096\n{peer_type}{servers}{extra}\n",
-                    dir.join("data").display(),
-                    addr.port(),
-                    addr.ip(),
-                ),
-            )
-            .unwrap();
+            write_member_config(&dir, id, *addr, i >= n - observers, &servers, extra);
             members.push(Member {
                 id,
                 addr: *addr,
-                quorum_port: *quorum,
+                server_line: lines[i].clone(),
                 dir,
                 child: None,
             });
@@ -125,19 +111,6 @@ impl Ensemble {
         for id in 1..=n as u64 {
             e.spawn(id);
         }
-        // KNOWN BUG (docs/replication.md, "start-up stall"): on a loaded
-        // machine a freshly started member occasionally stops answering
-        // client connections for a minute or more while its raft side runs.
-        // Until it is fixed, a member that does not answer within 20 s is
-        // dumped (threads, into the run directory and stderr), killed and
-        // started once more, so the tests keep checking replication.
-        if !e.ready_within(Duration::from_secs(20)) {
-            for id in 1..=n as u64 {
-                if e.member(id).mode().is_none() {
-                    e.respawn_stalled(id);
-                }
-            }
-        }
         e.wait_leader();
         for m in &e.members {
             wait_answering(m);
@@ -145,37 +118,36 @@ impl Ensemble {
         e
     }
 
-    /// One leader, and every running member answers `srvr`, within `limit`.
-    fn ready_within(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            let modes: Vec<Option<String>> = self
-                .members
-                .iter()
-                .filter(|m| m.is_running())
-                .map(|m| m.mode())
-                .collect();
-            let leaders = modes
-                .iter()
-                .filter(|m| m.as_deref() == Some("leader"))
-                .count();
-            if leaders == 1 && modes.iter().all(Option::is_some) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    /// The start-up stall workaround (see `start`): keep the evidence, restart.
-    fn respawn_stalled(&mut self, id: u64) {
-        let m = self.member(id);
-        let dump = m.pid().map(thread_dump).unwrap_or_default();
-        let evidence = format!("log:\n{}\nthreads:\n{}", tail(&m.log(), 40), dump);
-        let _ = std::fs::write(self.root.join(format!("stall-m{id}.txt")), &evidence);
-        eprintln!("KNOWN BUG start-up stall: member {id} did not answer in 20 s; restarting it\n{evidence}");
-        self.kill(id);
+    /// Starts one more member (on loopback), listing the current members and
+    /// itself as a voter, as a server about to be added by `reconfig` is
+    /// configured. Returns its id and the `server.N=...;client` spec to
+    /// pass to `reconfig -add`. It serves once the ensemble has added it.
+    pub fn start_joining_member(&mut self, extra: &str) -> (u64, String) {
+        assert!(self.net.is_none(), "joining members are on loopback only");
+        let id = self.members.len() as u64 + 1;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let line = format!(
+            "server.{id}=127.0.0.1:{}:{}:participant",
+            free_port(),
+            free_port()
+        );
+        let mut servers: String = self
+            .members
+            .iter()
+            .map(|m| format!("{}\n", m.server_line))
+            .collect();
+        servers.push_str(&format!("{line}\n"));
+        let dir = self.root.join(format!("m{id}"));
+        write_member_config(&dir, id, addr, false, &servers, extra);
+        self.members.push(Member {
+            id,
+            addr,
+            server_line: line.clone(),
+            dir,
+            child: None,
+        });
         self.spawn(id);
+        (id, format!("{line};{addr}"))
     }
 
     fn spawn(&mut self, id: u64) {
@@ -237,18 +209,10 @@ impl Ensemble {
         let _ = child.wait();
     }
 
-    /// Starts a killed member again on the same config and data (with the
-    /// start-up stall workaround of `start`).
+    /// Starts a killed member again on the same config and data and waits
+    /// until it answers.
     pub fn restart(&mut self, id: u64) {
         self.spawn(id);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.member(id).mode().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.respawn_stalled(id);
         wait_answering(self.member(id));
     }
 
@@ -301,13 +265,37 @@ impl Ensemble {
     }
 }
 
+/// Writes member `id`'s zoo.cfg and myid under `dir`.
+fn write_member_config(
+    dir: &std::path::Path,
+    id: u64,
+    addr: SocketAddr,
+    observer: bool,
+    servers: &str,
+    extra: &str,
+) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data").join("myid"), format!("{id}\n")).unwrap();
+    let peer_type = if observer { "peerType=observer\n" } else { "" };
+    std::fs::write(
+        dir.join("zoo.cfg"),
+        format!(
+            "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress={}\n4lw.commands.whitelist=*\nextendedTypesEnabled=true\npreAllocSize=4096\n{peer_type}{servers}{extra}\n",
+            dir.join("data").display(),
+            addr.port(),
+            addr.ip(),
+        ),
+    )
+    .unwrap();
+}
+
 fn tail(s: &str, lines: usize) -> String {
     let v: Vec<&str> = s.lines().collect();
     v[v.len().saturating_sub(lines)..].join("\n")
 }
 
 /// Every thread's stack of a stuck member (needs gdb; empty without it), so a
-/// start-up stall seen in CI can be diagnosed from the test output.
+/// member that does not answer in CI can be diagnosed from the test output.
 fn thread_dump(pid: u32) -> String {
     std::process::Command::new("timeout")
         .args([
