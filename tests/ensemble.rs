@@ -5,21 +5,9 @@
 mod common;
 
 use common::ensemble::Ensemble;
-use common::zk::{persistent, rt};
+use common::zk::{client_at as client, persistent, rt};
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
-
-async fn client(addr: &str, session_timeout: Duration) -> zk::Client {
-    tokio::time::timeout(
-        Duration::from_secs(15),
-        zk::Client::connector()
-            .session_timeout(session_timeout)
-            .connect(addr),
-    )
-    .await
-    .expect("connect timed out")
-    .expect("connect")
-}
 
 /// Retries `op` for up to 10 s while the ensemble elects (ConnectionLoss and
 /// friends are expected then), returning the first success.

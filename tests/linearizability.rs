@@ -244,20 +244,20 @@ fn nemesis(e: &mut Ensemble, seed: u64, deadline: Instant, log: &mut Vec<String>
                 std::thread::sleep(Duration::from_millis(300 + rng.below(1200)));
                 e.resume(victim);
             }
-            Fault::CutFromPeers => {
+            Fault::CutFromPeers | Fault::CutOff => {
                 let victim = if rng.below(2) == 0 { leader } else { follower };
-                log.push(format!(
-                    "cut {victim} ({}) off from its peers",
-                    role(victim)
-                ));
-                e.cut_off_peers(victim);
-                std::thread::sleep(Duration::from_millis(500 + rng.below(2000)));
-                e.heal(victim);
-            }
-            Fault::CutOff => {
-                let victim = if rng.below(2) == 0 { leader } else { follower };
-                log.push(format!("cut {victim} ({}) off entirely", role(victim)));
-                e.cut_off(victim);
+                let from_everyone = matches!(kind, Fault::CutOff);
+                let whom = if from_everyone {
+                    "entirely"
+                } else {
+                    "from its peers"
+                };
+                log.push(format!("cut {victim} ({}) off {whom}", role(victim)));
+                if from_everyone {
+                    e.cut_off(victim);
+                } else {
+                    e.cut_off_peers(victim);
+                }
                 std::thread::sleep(Duration::from_millis(500 + rng.below(2000)));
                 e.heal(victim);
             }

@@ -317,6 +317,25 @@ impl Cluster {
         found
     }
 
+    /// Elects a leader, fails its log, and waits (up to 1 s of ticks) for
+    /// leadership to move elsewhere. Returns (old leader, new leader).
+    fn fail_the_leaders_log(&mut self) -> (u64, u64) {
+        let old = self.elect();
+        self.m(old)
+            .log_failed("transaction log failed: disk full".into());
+        let now = self.now;
+        self.m(old).drive(now);
+        self.pump();
+        for _ in 0..100 {
+            self.tick(1);
+            match self.leader() {
+                Some(new) if new != old => return (old, new),
+                _ => {}
+            }
+        }
+        panic!("leadership must move off the member with a failed log");
+    }
+
     fn tree_of(&self, id: u64) -> Arc<DataTree> {
         self.members[id as usize - 1]
             .as_ref()
@@ -427,26 +446,7 @@ fn a_minority_member_closes_its_clients_and_the_majority_goes_on() {
 #[test]
 fn a_leader_whose_log_fails_hands_leadership_over_and_writes_go_on() {
     let mut c = Cluster::new(3);
-    let old = c.elect();
-    c.m(old)
-        .log_failed("transaction log failed: disk full".into());
-    let now = c.now;
-    c.m(old).drive(now);
-    c.pump();
-    let mut new = old;
-    for _ in 0..100 {
-        c.tick(1);
-        if let Some(l) = c.leader() {
-            if l != old {
-                new = l;
-                break;
-            }
-        }
-    }
-    assert_ne!(
-        new, old,
-        "leadership must move off the member with a failed log"
-    );
+    let (old, new) = c.fail_the_leaders_log();
     let follower = (1..=3).find(|&i| i != new && i != old).unwrap();
     let session = c.connect(follower, 3);
     assert!(c
@@ -457,24 +457,8 @@ fn a_leader_whose_log_fails_hands_leadership_over_and_writes_go_on() {
 #[test]
 fn a_write_forwarded_to_a_former_leader_is_relayed_and_answered_at_its_origin() {
     let mut c = Cluster::new(3);
-    let old = c.elect();
-    // Leadership moves off `old` (its log failed); `old` follows the new one.
-    c.m(old).log_failed("disk full".into());
-    let now = c.now;
-    c.m(old).drive(now);
-    c.pump();
-    let mut new = old;
-    for _ in 0..100 {
-        c.tick(1);
-        match c.leader() {
-            Some(l) if l != old => {
-                new = l;
-                break;
-            }
-            _ => {}
-        }
-    }
-    assert_ne!(new, old);
+    // Leadership moves off `old`; `old` follows the new leader.
+    let (old, new) = c.fail_the_leaders_log();
     c.tick(5);
     let origin_member = (1..=3).find(|&i| i != new && i != old).unwrap();
     let session = c.connect(origin_member, 21);

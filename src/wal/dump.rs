@@ -17,7 +17,7 @@ use super::hardstate::{HardStateFile, HARDSTATE_FILE_NAME};
 use super::raft::{RaftEntryKind, RaftRecord};
 use super::record::LogRecord;
 use super::record::SegmentHeaderParse;
-use super::recovery::{classify, scan_segment, Content, Payload, SegmentScan, Stop};
+use super::recovery::{classify, scan_dir, Content, Payload, Stop};
 use super::txn_codec::summarize_txn;
 use super::WalError;
 use crate::io::{DirectMode, LogDevice, UringDevice};
@@ -62,7 +62,7 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
         )
         .map_err(w)?;
     }
-    let scans = scan_segments(dir, dev, &names)?;
+    let scans = scan_dir(dir, dev)?;
     for scan in &scans {
         let name = scan
             .path
@@ -165,35 +165,6 @@ pub fn dump_with(dir: &Path, dev: &mut dyn LogDevice, out: &mut dyn Write) -> Re
     Ok(())
 }
 
-/// Reads and scans every segment of `dir` (in sequence order), each scan
-/// continuing from the previous segment's last record.
-fn scan_segments(
-    dir: &Path,
-    dev: &mut dyn LogDevice,
-    names: &[String],
-) -> Result<Vec<SegmentScan>, WalError> {
-    let mut scans = Vec::new();
-    let mut prev = None;
-    for name in names {
-        let Some(seq) = super::record::parse_segment_file_name(name) else {
-            continue;
-        };
-        let path = dir.join(name);
-        let file = dev
-            .open(&path, false)
-            .map_err(|e| WalError::io("open", &path, 0, e))?;
-        let bytes = dev.read_all(file);
-        dev.close(file);
-        let bytes = bytes.map_err(|e| WalError::io("read", &path, 0, e))?;
-        let scan = scan_segment(seq, path, &bytes, prev);
-        if let Some(r) = scan.records.last() {
-            prev = Some(r.as_prev());
-        }
-        scans.push(scan);
-    }
-    Ok(scans)
-}
-
 /// What a restart would recover from a log directory: the records left
 /// after torn tails are cut and superseded raft entries dropped.
 #[derive(Debug)]
@@ -219,9 +190,7 @@ pub fn live_records(dir: &Path) -> Result<LiveLog, WalError> {
 
 /// [`live_records`] through any device.
 pub fn live_records_with(dir: &Path, dev: &mut dyn LogDevice) -> Result<LiveLog, WalError> {
-    let mut names = dev.list(dir).map_err(|e| WalError::io("list", dir, 0, e))?;
-    names.sort();
-    let scans = scan_segments(dir, dev, &names)?;
+    let scans = scan_dir(dir, dev)?;
     Ok(match classify(scans)?.content {
         Content::Empty => LiveLog::Empty,
         Content::Txn { records, .. } => LiveLog::Txns(records),

@@ -17,11 +17,18 @@ pub fn rt() -> tokio::runtime::Runtime {
 /// A connected client with the given session timeout; fails the test if the
 /// connection takes more than 10 s.
 pub async fn client_with_timeout(server: &Server, session_timeout: Duration) -> zk::Client {
+    client_at(&server.connect_string(), session_timeout).await
+}
+
+/// A client connected through `connect` (`host:port[,host:port...]`) with
+/// the given session timeout; fails the test if that takes more than 15 s
+/// (ensembles may be electing).
+pub async fn client_at(connect: &str, session_timeout: Duration) -> zk::Client {
     tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(15),
         zk::Client::connector()
             .session_timeout(session_timeout)
-            .connect(&server.connect_string()),
+            .connect(connect),
     )
     .await
     .expect("connect timed out")
