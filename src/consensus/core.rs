@@ -283,9 +283,19 @@ impl<L: TxnLog> Core<L> {
         }
     }
 
-    /// A sync barrier: answered after everything before it.
-    pub fn sync(&mut self, origin: Origin, path: String) {
-        self.reply_in_order(origin, Ok(Response::Sync { path }));
+    /// A `sync`, or a read that must see every write acknowledged before it
+    /// arrived on any shard (`roost.readConsistency=linearizable` with
+    /// several shards): answered in order behind everything in flight, so
+    /// the shard has processed every commit released before it when it
+    /// answers the request.
+    pub fn read_barrier(&mut self, origin: Origin) {
+        self.passthrough(
+            origin.shard,
+            ToShard::ReadBarrier {
+                conn: origin.conn,
+                xid: origin.xid,
+            },
+        );
     }
 
     /// A ConnectRequest (digest §4.3).
