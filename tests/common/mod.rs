@@ -173,6 +173,16 @@ impl Drop for Server {
     }
 }
 
+/// The server binary: `ROOST_BIN` if set, else cargo's. Worktrees sharing
+/// one CARGO_TARGET_DIR overwrite each other's `target/release/roost` (cargo
+/// uplifts every worktree's build to that one path), so a run may point at a
+/// copy of its own build instead.
+pub fn roost_bin() -> std::path::PathBuf {
+    std::env::var_os("ROOST_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_roost").into())
+}
+
 /// Starts `roost serve` on `dir/zoo.cfg`, appending its stderr to `dir/server.log`.
 pub fn spawn_roost(dir: &std::path::Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -180,7 +190,7 @@ pub fn spawn_roost(dir: &std::path::Path) -> Child {
         .append(true)
         .open(dir.join("server.log"))
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_roost"))
+    Command::new(roost_bin())
         .args(["serve", "--config"])
         .arg(dir.join("zoo.cfg"))
         .stdout(Stdio::null())
