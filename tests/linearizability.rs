@@ -3,7 +3,9 @@
 //! znodes while a seeded nemesis kills (-9) and restarts the leader or a
 //! follower and pauses members (SIGSTOP/SIGCONT). The recorded history is
 //! then checked with the project's Porcupine-style checker (`lincheck`):
-//! writes linearizable, follower reads sequentially consistent per session.
+//! writes linearizable, follower reads sequentially consistent per session;
+//! with `roost.readConsistency=linearizable` on every member, every read
+//! linearizable too.
 //! Also: no session expires, and the ensemble takes writes at the end.
 //!
 //! Every run is reproducible from its seed (the op mix and the fault
@@ -56,6 +58,7 @@ fn now_ns(origin: Instant) -> u64 {
 async fn client_loop(
     id: u64,
     connect: String,
+    linearizable_reads: bool,
     seed: u64,
     origin: Instant,
     deadline: Instant,
@@ -83,6 +86,7 @@ async fn client_loop(
         let value = format!("c{id}-{n}").into_bytes();
         let roll = rng.below(100);
         let input = match roll {
+            0..=39 if linearizable_reads => Input::linearizable_get(),
             0..=39 => Input::get(),
             40..=64 => Input::set(value.clone(), seen[k]),
             65..=79 => Input::set(value.clone(), -1),
@@ -204,8 +208,16 @@ fn nemesis(e: &mut Ensemble, seed: u64, deadline: Instant, log: &mut Vec<String>
     }
 }
 
-fn run_seed(seed: u64, secs: u64) {
-    let mut e = Ensemble::start(3, 0, "");
+/// `linearizable_reads`: every member runs with
+/// `roost.readConsistency=linearizable` and every read is checked as
+/// linearizable (not merely sequentially consistent).
+fn run_seed(seed: u64, secs: u64, linearizable_reads: bool) {
+    let extra = if linearizable_reads {
+        "roost.readConsistency=linearizable\n"
+    } else {
+        ""
+    };
+    let mut e = Ensemble::start(3, 0, extra);
     let addrs: Vec<String> = e.members.iter().map(|m| m.addr.to_string()).collect();
     let all = addrs.join(",");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -239,6 +251,7 @@ fn run_seed(seed: u64, secs: u64) {
         tasks.push(rt.spawn(client_loop(
             id,
             connect,
+            linearizable_reads,
             seed,
             origin,
             deadline,
@@ -297,17 +310,30 @@ fn run_seed(seed: u64, secs: u64) {
     );
 }
 
-#[test]
-fn histories_under_kills_restarts_and_pauses_are_linearizable() {
+fn seeds_and_secs(default_seeds: &[u64]) -> (Vec<u64>, u64) {
     let seeds: Vec<u64> = std::env::var("ROOST_LIN_SEEDS")
         .ok()
         .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .unwrap_or_else(|| vec![1, 2, 3]);
+        .unwrap_or_else(|| default_seeds.to_vec());
     let secs: u64 = std::env::var("ROOST_LIN_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    (seeds, secs)
+}
+
+#[test]
+fn histories_under_kills_restarts_and_pauses_are_linearizable() {
+    let (seeds, secs) = seeds_and_secs(&[1, 2, 3]);
     for seed in seeds {
-        run_seed(seed, secs);
+        run_seed(seed, secs, false);
+    }
+}
+
+#[test]
+fn with_linearizable_reads_every_read_is_linearizable_under_kills_restarts_and_pauses() {
+    let (seeds, secs) = seeds_and_secs(&[4, 5]);
+    for seed in seeds {
+        run_seed(seed, secs, true);
     }
 }
