@@ -576,6 +576,21 @@ fn with_linearizable_reads_a_read_on_a_follower_sees_every_write_acknowledged_be
                 assert!(stat.is_some(), "round {i}: {path} not visible");
             }
         }
+        // The follower's client pipelines read, write, read, sync, read: each
+        // read sees exactly this connection's writes sent before it (the
+        // write waits in the member until the first read's barrier passed).
+        let r1 = reader.get_data("/lin");
+        let w = reader.set_data("/lin", b"piped", None);
+        let r2 = reader.get_data("/lin");
+        let s = reader.sync("/lin");
+        let r3 = reader.check_stat("/lin");
+        let (d1, _) = within("r1", r1).await;
+        within("w", w).await;
+        let (d2, _) = within("r2", r2).await;
+        within("sync", s).await;
+        let st = within("r3", r3).await.expect("exists");
+        assert_eq!((d1.as_slice(), d2.as_slice()), (&b"300"[..], &b"piped"[..]));
+        assert_eq!(st.version, 301);
     });
     let mntr = common::four_letter(e.member(reader_id).addr, "mntr").unwrap();
     let metric = |k: &str| -> u64 {
@@ -583,7 +598,7 @@ fn with_linearizable_reads_a_read_on_a_follower_sees_every_write_acknowledged_be
             .find_map(|l| l.strip_prefix(k)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("{k} missing in mntr:\n{mntr}"))
     };
-    assert!(metric("roost_read_barriers") >= 306, "{mntr}");
+    assert!(metric("roost_read_barriers") >= 309, "{mntr}");
     assert!(metric("roost_read_index_rounds") >= 1, "{mntr}");
 }
 

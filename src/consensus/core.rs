@@ -597,6 +597,34 @@ mod tests {
     }
 
     #[test]
+    fn a_read_barrier_passes_behind_every_commit_proposed_before_it() {
+        let mut c = core();
+        let sid = connect(&mut c, 1, 0);
+        let auth = AuthIds::default();
+        c.write(
+            origin(1, OpCode::Create),
+            sid,
+            &auth,
+            &create("/a", 0),
+            0,
+            1000,
+        );
+        let read = Origin {
+            conn: 2,
+            ..origin(7, OpCode::GetData)
+        };
+        c.read_barrier(read);
+        c.release();
+        match &c.take_outputs()[..] {
+            [Output::Broadcast(ToShard::Commit(commit)), Output::To(0, ToShard::ReadBarrier { conn: 2, xid: 7 })] =>
+            {
+                assert!(commit.tree.get("/a").is_some());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
     fn new_sessions_consume_a_zxid() {
         let mut c = core();
         connect(&mut c, 1, 0);
