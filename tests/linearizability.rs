@@ -16,6 +16,9 @@
 //! reads sequentially consistent per session. Also: no session expires,
 //! and the ensemble takes writes at the end.
 //!
+//! With `roost.readConsistency=linearizable` on every member (the second
+//! test), every read is checked as linearizable too.
+//!
 //! Every run is reproducible from its seed (the op mix and the fault
 //! schedule; thread timing still varies). `ROOST_LIN_SEEDS=1,2,3` picks
 //! seeds, `ROOST_LIN_SECS` the length of each run.
@@ -67,6 +70,7 @@ fn now_ns(origin: Instant) -> u64 {
 async fn client_loop(
     id: u64,
     connect: String,
+    linearizable_reads: bool,
     seed: u64,
     origin: Instant,
     deadline: Instant,
@@ -94,6 +98,7 @@ async fn client_loop(
         let value = format!("c{id}-{n}").into_bytes();
         let roll = rng.below(100);
         let input = match roll {
+            0..=39 if linearizable_reads => Input::linearizable_get(),
             0..=39 => Input::get(),
             40..=64 => Input::set(value.clone(), seen[k]),
             65..=79 => Input::set(value.clone(), -1),
@@ -280,7 +285,7 @@ impl CommittedLog {
     /// entry up to the final write is committed: that write committed, and
     /// raft commits a log prefix.
     fn read(wal: &std::path::Path) -> CommittedLog {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost"))
+        let out = std::process::Command::new(common::roost_bin())
             .args(["log", "entries"])
             .arg(wal)
             .output()
@@ -342,10 +347,17 @@ impl CommittedLog {
     }
 }
 
-fn run_seed(seed: u64, secs: u64) {
+/// `linearizable_reads`: every member runs with
+/// `roost.readConsistency=linearizable` and every read is checked as
+/// linearizable (not merely sequentially consistent).
+fn run_seed(seed: u64, secs: u64, linearizable_reads: bool) {
     // Sessions of 10 s (tickTime 200 would cap them at 4 s); no snapshots,
     // so the leader's log holds every committed entry for the resolution.
-    let mut e = Ensemble::start_partitionable(3, "maxSessionTimeout=10000\nsnapCount=100000000\n");
+    let mut extra = String::from("maxSessionTimeout=10000\nsnapCount=100000000\n");
+    if linearizable_reads {
+        extra.push_str("roost.readConsistency=linearizable\n");
+    }
+    let mut e = Ensemble::start_partitionable(3, &extra);
     let addrs: Vec<String> = e.members.iter().map(|m| m.addr.to_string()).collect();
     let all = addrs.join(",");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -379,6 +391,7 @@ fn run_seed(seed: u64, secs: u64) {
         tasks.push(rt.spawn(client_loop(
             id,
             connect,
+            linearizable_reads,
             seed,
             origin,
             deadline,
@@ -471,17 +484,40 @@ fn run_seed(seed: u64, secs: u64) {
     );
 }
 
-#[test]
-fn histories_under_kills_restarts_pauses_and_partitions_are_linearizable() {
+/// The two tests take turns: each runs three members and six clients, and
+/// two at once on a 2-core machine would mostly measure the machine.
+static ONE_ENSEMBLE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn seeds_and_secs(default_seeds: &[u64]) -> (Vec<u64>, u64) {
     let seeds: Vec<u64> = std::env::var("ROOST_LIN_SEEDS")
         .ok()
         .map(|s| s.split(',').map(|x| x.trim().parse().unwrap()).collect())
-        .unwrap_or_else(|| vec![1, 2, 3]);
+        .unwrap_or_else(|| default_seeds.to_vec());
     let secs: u64 = std::env::var("ROOST_LIN_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
+    (seeds, secs)
+}
+
+#[test]
+fn histories_under_kills_restarts_pauses_and_partitions_are_linearizable() {
+    let _turn = ONE_ENSEMBLE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (seeds, secs) = seeds_and_secs(&[1, 2, 3]);
     for seed in seeds {
-        run_seed(seed, secs);
+        run_seed(seed, secs, false);
+    }
+}
+
+#[test]
+fn with_linearizable_reads_every_read_is_linearizable_under_the_same_faults() {
+    let _turn = ONE_ENSEMBLE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let (seeds, secs) = seeds_and_secs(&[4, 5]);
+    for seed in seeds {
+        run_seed(seed, secs, true);
     }
 }

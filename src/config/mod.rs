@@ -336,6 +336,9 @@ pub struct Config {
     /// member list, which `reconfig` changes and joining members list
     /// differently.
     pub ensemble_id: Option<String>,
+    /// `roost.readConsistency`: what a read on this member may observe.
+    /// Per server; a no-op on a standalone server (see [`ReadConsistency`]).
+    pub read_consistency: ReadConsistency,
 
     /// Unknown keys and accepted-but-ignored settings, for the caller to log.
     pub warnings: Vec<String>,
@@ -391,7 +394,42 @@ impl Default for Config {
             raft_election_ticks: 100,
             session_secret: None,
             ensemble_id: None,
+            read_consistency: ReadConsistency::Sequential,
             warnings: Vec::new(),
+        }
+    }
+}
+
+/// What a read served by an ensemble member may observe (`roost.readConsistency`).
+///
+/// A standalone server applies every write before answering anything after
+/// it, so its reads are linearizable in both modes and the key changes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// ZooKeeper's contract: reads are served at once from the state this
+    /// member has applied, which may lag the leader (sequential consistency
+    /// per session; `sync` first for an up-to-date read).
+    #[default]
+    Sequential,
+    /// Every read waits for a raft ReadIndex round started after it arrived
+    /// and for this member to apply the index it returns, as `sync` does.
+    Linearizable,
+}
+
+impl ReadConsistency {
+    /// The zoo.cfg spelling (case-insensitive on input).
+    pub fn parse(value: &str) -> Option<ReadConsistency> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "sequential" => Some(ReadConsistency::Sequential),
+            "linearizable" => Some(ReadConsistency::Linearizable),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadConsistency::Sequential => "sequential",
+            ReadConsistency::Linearizable => "linearizable",
         }
     }
 }
@@ -708,6 +746,10 @@ impl Config {
             "roost.electionTicks" => self.raft_election_ticks = at.int(value)?,
             "roost.sessionSecret" => self.session_secret = Some(at.non_empty(value)?.to_string()),
             "roost.ensembleId" => self.ensemble_id = Some(at.non_empty(value)?.to_string()),
+            "roost.readConsistency" => {
+                self.read_consistency = ReadConsistency::parse(value)
+                    .ok_or_else(|| at.err(format!("`{value}` is not sequential or linearizable")))?
+            }
             _ => return self.apply_family(at, key, value, pending),
         }
         Ok(true)
@@ -841,6 +883,18 @@ impl Config {
     /// `standaloneEnabled`), as ZooKeeper decides.
     pub fn is_standalone(&self) -> bool {
         self.servers.is_empty() || (self.servers.len() == 1 && self.standalone_enabled)
+    }
+
+    /// True when reads must pass a barrier before they are served:
+    /// `roost.readConsistency=linearizable` on an ensemble member (a raft
+    /// ReadIndex round), or on a standalone server with more than one client
+    /// shard (the core's in-order queue: another shard may not have processed
+    /// a commit yet when the writer's own shard has answered it). A
+    /// standalone server with one shard applies every commit on that shard
+    /// before any later request, so there the key is a no-op.
+    pub fn read_barriers(&self, client_shards: usize) -> bool {
+        self.read_consistency == ReadConsistency::Linearizable
+            && (!self.is_standalone() || client_shards > 1)
     }
 
     /// The server id `conf` prints and session ids carry: 0 when standalone.

@@ -487,3 +487,41 @@ fn log_segments_must_hold_the_largest_request() {
     c.pre_alloc_size_kib = 4096;
     c.validate().unwrap();
 }
+
+#[test]
+fn read_consistency_defaults_to_sequential_and_parses_both_modes() {
+    let c = parse("tickTime=2000\n");
+    assert_eq!(c.read_consistency, ReadConsistency::Sequential);
+    assert!(!c.read_barriers(1) && !c.read_barriers(4));
+    let c = parse("roost.readConsistency=linearizable\n");
+    assert_eq!(c.read_consistency, ReadConsistency::Linearizable);
+    // Standalone with one shard: accepted, but reads need no barrier there;
+    // with several shards they pass the core's in-order queue.
+    assert!(c.is_standalone());
+    assert!(!c.read_barriers(1));
+    assert!(c.read_barriers(2));
+    let c = parse("roost.readConsistency = Sequential \n");
+    assert_eq!(c.read_consistency, ReadConsistency::Sequential);
+    // On an ensemble member the barrier is on.
+    let mut c = parse(&format!("{ENSEMBLE}roost.readConsistency=linearizable\n"));
+    c.set_my_id(Some("1\n"), Path::new("/var/lib/zookeeper/myid"))
+        .unwrap();
+    c.validate().unwrap();
+    assert!(c.read_barriers(1));
+}
+
+#[test]
+fn bad_read_consistency_names_the_key_and_line() {
+    let err = parse_err("tickTime=2000\nroost.readConsistency=strong\n");
+    assert_invalid(&err, "roost.readConsistency", 2);
+    let text = err.to_string();
+    assert!(
+        text.contains("roost.readConsistency") && text.contains("sequential or linearizable"),
+        "{text}"
+    );
+    assert_invalid(
+        &parse_err("roost.readConsistency=\n"),
+        "roost.readConsistency",
+        1,
+    );
+}

@@ -283,9 +283,19 @@ impl<L: TxnLog> Core<L> {
         }
     }
 
-    /// A sync barrier: answered after everything before it.
-    pub fn sync(&mut self, origin: Origin, path: String) {
-        self.reply_in_order(origin, Ok(Response::Sync { path }));
+    /// A `sync`, or a read that must see every write acknowledged before it
+    /// arrived on any shard (`roost.readConsistency=linearizable` with
+    /// several shards): answered in order behind everything in flight, so
+    /// the shard has processed every commit released before it when it
+    /// answers the request.
+    pub fn read_barrier(&mut self, origin: Origin) {
+        self.passthrough(
+            origin.shard,
+            ToShard::ReadBarrier {
+                conn: origin.conn,
+                xid: origin.xid,
+            },
+        );
     }
 
     /// A ConnectRequest (digest §4.3).
@@ -583,6 +593,34 @@ mod tests {
                 flags,
                 ttl: -1,
             },
+        }
+    }
+
+    #[test]
+    fn a_read_barrier_passes_behind_every_commit_proposed_before_it() {
+        let mut c = core();
+        let sid = connect(&mut c, 1, 0);
+        let auth = AuthIds::default();
+        c.write(
+            origin(1, OpCode::Create),
+            sid,
+            &auth,
+            &create("/a", 0),
+            0,
+            1000,
+        );
+        let read = Origin {
+            conn: 2,
+            ..origin(7, OpCode::GetData)
+        };
+        c.read_barrier(read);
+        c.release();
+        match &c.take_outputs()[..] {
+            [Output::Broadcast(ToShard::Commit(commit)), Output::To(0, ToShard::ReadBarrier { conn: 2, xid: 7 })] =>
+            {
+                assert!(commit.tree.get("/a").is_some());
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
 

@@ -73,8 +73,17 @@ pub const WAITING_REQUESTS_MAX: usize = 16 * 1024;
 pub const HELD_REPLIES_MAX: usize = 64 * 1024;
 /// When the leader's connection drops, campaign within 1..=this ticks.
 pub const DEAD_LEADER_CAMPAIGN_JITTER_TICKS: usize = 5;
-/// Outstanding `sync`s (ReadIndex requests) per member.
-pub const PENDING_SYNCS_MAX: usize = 16 * 1024;
+/// Outstanding read barriers (`sync`s, and reads under
+/// `roost.readConsistency=linearizable`) per member, over all rounds. Beyond
+/// it the asking connection is closed (the client retries elsewhere).
+pub const PENDING_BARRIERS_MAX: usize = 64 * 1024;
+/// A ReadIndex round unanswered for this many heartbeat intervals is asked
+/// again with the same token: a forwarded `MsgReadIndex` lost with a peer
+/// connection is never retransmitted by raft, and without a leader change
+/// nothing else would restart it. Re-asking with the same token is safe (any
+/// answer to it was computed after every barrier of the round arrived) and
+/// never discards the first ask's answer, so a slow round is not starved.
+pub const READ_ROUND_RESEND_HEARTBEATS: i64 = 4;
 
 /// Timing and membership of the ensemble.
 #[derive(Clone, Debug)]
@@ -151,10 +160,33 @@ enum Deferred {
         conn: ConnId,
         request: ConnectRequest,
     },
-    Sync {
-        origin: Origin,
-        path: String,
-    },
+}
+
+/// A `sync` or a linearizable read, answered ([`ToShard::ReadBarrier`])
+/// once this member has applied the leader's commit index as of a ReadIndex
+/// round started after it arrived; its shard then answers the request.
+type Barrier = Origin;
+
+/// A write that arrived on a connection with a barrier outstanding: it is
+/// not routed until that barrier is answered, so the earlier read or sync
+/// is served at a state without it (ZooKeeper executes a client's requests
+/// in order) and its reply cannot overtake theirs.
+#[derive(Debug)]
+struct ParkedWrite {
+    origin: Origin,
+    session_id: SessionId,
+    auth: AuthIds,
+    request: Request,
+}
+
+/// One ReadIndex round in flight: many barriers share it (batching).
+#[derive(Debug)]
+struct ReadRound {
+    /// raft's request context (big-endian bytes on the wire).
+    token: u64,
+    /// When it was last asked (monotonic ms), for the resend.
+    asked_ms: i64,
+    barriers: Vec<Barrier>,
 }
 
 /// The ensemble view for four-letter words.
@@ -170,6 +202,10 @@ pub struct EnsembleReport {
     pub followers: Vec<(MemberId, u64, u64)>,
     pub voters: Vec<MemberId>,
     pub learners: Vec<MemberId>,
+    /// ReadIndex rounds started and barriers they answered (syncs and
+    /// linearizable reads): barriers / rounds is the batching factor.
+    pub read_rounds: u64,
+    pub read_barriers: u64,
 }
 
 /// One ensemble member's consensus state. Single owner: the consensus executor.
@@ -212,11 +248,25 @@ pub struct Member {
     held: VecDeque<(Zxid, ShardId, ToShard)>,
     /// Local requests whose reply is outstanding, per connection.
     in_doubt: HashMap<(ShardId, ConnId), u32>,
-    /// ReadIndex token -> the sync it answers.
-    syncs: HashMap<u64, (Origin, String)>,
-    /// (read index, token) confirmed by the leader, waiting for apply.
-    syncs_confirmed: VecDeque<(u64, u64)>,
-    next_sync_token: u64,
+    /// Barriers that arrived after the round in flight was asked (or while
+    /// no leader was known): they go into the next round, never the current
+    /// one, whose index may predate them.
+    barriers_next: Vec<Barrier>,
+    /// At most one ReadIndex round in flight: whatever arrives meanwhile is
+    /// batched into the next, so a read-heavy load costs one round per
+    /// round trip, not one per read.
+    read_round: Option<ReadRound>,
+    /// Rounds the leader confirmed: (read index, barriers), in order,
+    /// waiting until this member has applied that index.
+    barriers_confirmed: VecDeque<(u64, Vec<Barrier>)>,
+    next_round_token: u64,
+    read_rounds_started: u64,
+    barriers_answered: u64,
+    /// Outstanding barriers per connection (for parking its writes).
+    barriers_by_conn: HashMap<(ShardId, ConnId), u32>,
+    /// Writes parked behind their connection's barriers, in arrival order.
+    parked_writes: HashMap<(ShardId, ConnId), VecDeque<ParkedWrite>>,
+    parked_writes_count: usize,
     /// Tokens of persists in flight with their ready numbers and the
     /// messages to send once durable.
     unpersisted: VecDeque<(u64, bool, Vec<Message>)>,
@@ -379,9 +429,15 @@ impl Member {
             waiting: VecDeque::new(),
             held: VecDeque::new(),
             in_doubt: HashMap::new(),
-            syncs: HashMap::new(),
-            syncs_confirmed: VecDeque::new(),
-            next_sync_token: 1,
+            barriers_next: Vec::new(),
+            read_round: None,
+            barriers_confirmed: VecDeque::new(),
+            next_round_token: 1,
+            read_rounds_started: 0,
+            barriers_answered: 0,
+            barriers_by_conn: HashMap::new(),
+            parked_writes: HashMap::new(),
+            parked_writes_count: 0,
             unpersisted: VecDeque::new(),
             persisted_through: 0,
             last_saved_term_vote,
@@ -460,7 +516,6 @@ impl Member {
             .keys()
             .copied()
             .filter(|k| !parked.contains(k))
-            .filter(|k| !self.syncs.values().any(|(o, _)| (o.shard, o.conn) == *k))
             .collect();
         for (shard, conn) in in_doubt {
             self.in_doubt.remove(&(shard, conn));
@@ -483,7 +538,6 @@ impl Member {
                     conn,
                     ..
                 } if *member == me => Some((*shard, *conn)),
-                Deferred::Sync { origin, .. } => Some((origin.shard, origin.conn)),
                 _ => None,
             })
             .collect()
@@ -524,6 +578,25 @@ impl Member {
         wall_ms: i64,
     ) {
         self.mono_ms = mono_ms;
+        let key = (origin.shard, origin.conn);
+        if self.barriers_by_conn.contains_key(&key) {
+            if self.parked_writes_count >= WAITING_REQUESTS_MAX {
+                tracing::warn!("too many writes parked behind reads: closing the connection");
+                self.close_connection(self.cfg.my_id, origin.shard, origin.conn);
+                return;
+            }
+            self.parked_writes_count += 1;
+            self.parked_writes
+                .entry(key)
+                .or_default()
+                .push_back(ParkedWrite {
+                    origin,
+                    session_id,
+                    auth,
+                    request,
+                });
+            return;
+        }
         self.note_in_doubt(origin.shard, origin.conn);
         let origin = RemoteOrigin {
             member: self.cfg.my_id,
@@ -532,9 +605,13 @@ impl Member {
         self.route_write(origin, session_id, auth, request, wall_ms);
     }
 
-    pub fn sync(&mut self, origin: Origin, path: String) {
-        self.note_in_doubt(origin.shard, origin.conn);
-        self.start_sync(origin, path);
+    /// A `sync`, or a read under `roost.readConsistency=linearizable`: it
+    /// may be answered once this member has applied the leader's commit
+    /// index as of a ReadIndex round started after now. Barriers are never
+    /// in doubt (a lost round is asked again), so they are not counted in
+    /// `in_doubt`.
+    pub fn read_barrier(&mut self, origin: Origin) {
+        self.add_barrier(origin);
     }
 
     pub fn connect(
@@ -584,6 +661,12 @@ impl Member {
 
     pub fn disconnected(&mut self, shard: ShardId, conn: ConnId, session_id: SessionId) {
         self.in_doubt.remove(&(shard, conn));
+        // Its barriers are answered into the void; its parked writes were
+        // sent nowhere and go with it.
+        self.barriers_by_conn.remove(&(shard, conn));
+        if let Some(parked) = self.parked_writes.remove(&(shard, conn)) {
+            self.parked_writes_count -= parked.len();
+        }
         let member = self.cfg.my_id;
         if self.is_leader() {
             self.owner_gone(member, shard, conn, session_id);
@@ -769,7 +852,6 @@ impl Member {
                     conn,
                     ..
                 } => Some((*member, *shard, *conn)),
-                Deferred::Sync { origin, .. } => Some((self.cfg.my_id, origin.shard, origin.conn)),
             } {
                 self.close_connection(member, shard, conn);
             }
@@ -845,19 +927,141 @@ impl Member {
         }
     }
 
-    fn start_sync(&mut self, origin: Origin, path: String) {
+    // ---- read barriers (sync, linearizable reads) ----
+
+    fn barriers_outstanding(&self) -> usize {
+        self.barriers_next.len()
+            + self.read_round.as_ref().map_or(0, |r| r.barriers.len())
+            + self
+                .barriers_confirmed
+                .iter()
+                .map(|(_, b)| b.len())
+                .sum::<usize>()
+    }
+
+    fn add_barrier(&mut self, barrier: Barrier) {
+        if self.barriers_outstanding() >= PENDING_BARRIERS_MAX {
+            tracing::warn!(
+                "too many reads and syncs waiting for ReadIndex: closing the connection"
+            );
+            self.close_connection(self.cfg.my_id, barrier.shard, barrier.conn);
+            return;
+        }
+        *self
+            .barriers_by_conn
+            .entry((barrier.shard, barrier.conn))
+            .or_insert(0) += 1;
+        self.barriers_next.push(barrier);
+        self.start_read_round();
+    }
+
+    /// Asks raft for the leader's commit index on behalf of every barrier
+    /// waiting, unless a round is in flight (they go next) or no leader can
+    /// answer yet (they wait for one, see `check_role`).
+    fn start_read_round(&mut self) {
+        if self.read_round.is_some() || self.barriers_next.is_empty() {
+            return;
+        }
         if self.node.raft.leader_id == 0 || (self.is_leader() && !self.leader_ready()) {
-            self.defer(Deferred::Sync { origin, path });
             return;
         }
-        if self.syncs.len() >= PENDING_SYNCS_MAX {
-            self.close_connection(self.cfg.my_id, origin.shard, origin.conn);
-            return;
-        }
-        let token = self.next_sync_token;
-        self.next_sync_token += 1;
-        self.syncs.insert(token, (origin, path));
+        let token = self.next_round_token;
+        self.next_round_token += 1;
+        self.read_rounds_started += 1;
+        self.read_round = Some(ReadRound {
+            token,
+            asked_ms: self.mono_ms,
+            barriers: std::mem::take(&mut self.barriers_next),
+        });
         self.node.read_index(token.to_be_bytes().to_vec());
+    }
+
+    /// raft confirmed a round: `index` was the leader's commit index when
+    /// it handled the request. Answers to other tokens (a round abandoned
+    /// at a leader change) are ignored.
+    fn read_round_confirmed(&mut self, token: u64, index: u64) {
+        if self.read_round.as_ref().map(|r| r.token) != Some(token) {
+            return;
+        }
+        let round = self.read_round.take().expect("checked above");
+        self.barriers_confirmed.push_back((index, round.barriers));
+        self.start_read_round();
+    }
+
+    /// Asks the round in flight again if it has gone unanswered too long.
+    fn resend_stale_read_round(&mut self) {
+        let resend_after_ms = READ_ROUND_RESEND_HEARTBEATS
+            * self.cfg.heartbeat_ticks as i64
+            * self.cfg.raft_tick_ms as i64;
+        let now = self.mono_ms;
+        let Some(round) = self.read_round.as_mut() else {
+            return;
+        };
+        if now - round.asked_ms < resend_after_ms || self.node.raft.leader_id == 0 {
+            return;
+        }
+        round.asked_ms = now;
+        let token = round.token;
+        tracing::debug!(token, "ReadIndex round unanswered: asking again");
+        self.node.read_index(token.to_be_bytes().to_vec());
+    }
+
+    /// Every barrier, oldest first, back to waiting for a new round (at a
+    /// leader change: a round asked of the old leader may never be answered).
+    /// A later round is still a round started after each barrier arrived.
+    fn requeue_barriers(&mut self) {
+        let mut all: Vec<Barrier> = Vec::with_capacity(self.barriers_outstanding());
+        for (_, b) in self.barriers_confirmed.drain(..) {
+            all.extend(b);
+        }
+        if let Some(round) = self.read_round.take() {
+            all.extend(round.barriers);
+        }
+        all.append(&mut self.barriers_next);
+        self.barriers_next = all;
+    }
+
+    /// Answers the confirmed rounds this member has applied far enough, in
+    /// order; the commits they follow were queued to the shards before.
+    fn answer_barriers(&mut self, wall_ms: i64) {
+        while let Some((index, _)) = self.barriers_confirmed.front() {
+            if *index > self.applied_index {
+                break;
+            }
+            let (_, barriers) = self.barriers_confirmed.pop_front().expect("front exists");
+            self.barriers_answered += barriers.len() as u64;
+            for origin in barriers {
+                self.outputs.push(Output::To(
+                    origin.shard,
+                    ToShard::ReadBarrier {
+                        conn: origin.conn,
+                        xid: origin.xid,
+                    },
+                ));
+                let key = (origin.shard, origin.conn);
+                let Some(n) = self.barriers_by_conn.get_mut(&key) else {
+                    continue; // the connection is gone
+                };
+                *n -= 1;
+                if *n == 0 {
+                    self.barriers_by_conn.remove(&key);
+                    self.unpark_writes(key, wall_ms);
+                }
+            }
+        }
+    }
+
+    /// Routes the writes a connection sent after its last barrier, now
+    /// answered, in order (their replies follow that barrier's on the FIFO).
+    fn unpark_writes(&mut self, key: (ShardId, ConnId), wall_ms: i64) {
+        let Some(parked) = self.parked_writes.remove(&key) else {
+            return;
+        };
+        self.parked_writes_count -= parked.len();
+        let mono_ms = self.mono_ms;
+        for w in parked {
+            self.write(w.origin, w.session_id, w.auth, w.request, mono_ms, wall_ms);
+        }
     }
 
     fn run_waiting(&mut self, wall_ms: i64) {
@@ -876,7 +1080,6 @@ impl Member {
                     conn,
                     request,
                 } => self.route_connect(member, shard, conn, request, wall_ms),
-                Deferred::Sync { origin, path } => self.start_sync(origin, path),
             }
         }
     }
@@ -1292,6 +1495,7 @@ impl Member {
     pub fn tick(&mut self, mono_ms: i64, wall_ms: i64) {
         self.mono_ms = mono_ms;
         self.node.tick();
+        self.resend_stale_read_round();
         if self.leader_ready() {
             for session_id in self.sessions.take_expired(mono_ms) {
                 tracing::info!(session = format!("{session_id:#x}"), "session expired");
@@ -1311,6 +1515,13 @@ impl Member {
                     "no leader: closing every client connection until one is elected"
                 );
                 self.clients_closed_for_no_leader = true;
+                // Every connection goes, so do the reads and syncs they wait
+                // on and the writes parked behind them.
+                self.requeue_barriers();
+                self.barriers_next.clear();
+                self.barriers_by_conn.clear();
+                self.parked_writes.clear();
+                self.parked_writes_count = 0;
                 self.outputs.push(Output::Broadcast(ToShard::CloseAll));
             }
         }
@@ -1386,7 +1597,7 @@ impl Member {
                     .try_into()
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
-                self.syncs_confirmed.push_back((rs.index, token));
+                self.read_round_confirmed(token, rs.index);
             }
             let entries = rd.take_entries();
             let hs = rd.hs().cloned();
@@ -1427,7 +1638,7 @@ impl Member {
             if self.snapshot_persist_pending.is_none() {
                 self.node.advance_apply_to(self.applied_index);
             }
-            self.answer_syncs();
+            self.answer_barriers(wall_ms);
         }
         self.check_role(wall_ms);
     }
@@ -1624,8 +1835,8 @@ impl Member {
         };
         self.outputs
             .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
+        // Barriers it satisfies are answered by `drive` right after.
         self.release_held();
-        self.answer_syncs();
         loaded.zxid
     }
 
@@ -1786,28 +1997,6 @@ impl Member {
             .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
     }
 
-    fn answer_syncs(&mut self) {
-        while let Some((index, _)) = self.syncs_confirmed.front() {
-            if *index > self.applied_index {
-                break;
-            }
-            let (_, token) = self.syncs_confirmed.pop_front().expect("front exists");
-            if let Some((origin, path)) = self.syncs.remove(&token) {
-                self.resolved(origin.shard, origin.conn);
-                self.outputs.push(Output::To(
-                    origin.shard,
-                    ToShard::Complete {
-                        zxid: self.applied_zxid,
-                        completion: Completion {
-                            origin,
-                            result: Ok(Response::Sync { path }),
-                        },
-                    },
-                ));
-            }
-        }
-    }
-
     fn become_ready(&mut self, wall_ms: i64) {
         self.epoch = self.node.raft.term as i64;
         self.counter = 0;
@@ -1822,6 +2011,7 @@ impl Member {
             "leading"
         );
         self.run_waiting(wall_ms);
+        self.start_read_round();
     }
 
     /// Notices leader and term changes (after every raft step).
@@ -1848,16 +2038,15 @@ impl Member {
         // Requests sent to the old leader (forwarded or proposed, no reply
         // yet) may or may not commit: their clients see ConnectionLoss and
         // retry. Requests still parked here were sent nowhere and stay.
-        // Syncs are simply asked again.
+        // Read barriers (sync, linearizable reads) are never in doubt: they
+        // wait for a round asked of the new leader (bounded: see `tick`).
         let parked = self.parked_connections();
-        let syncs: Vec<(Origin, String)> = self.syncs.drain().map(|(_, v)| v).collect();
-        self.syncs_confirmed.clear();
+        self.requeue_barriers();
         let in_doubt: Vec<(ShardId, ConnId)> = self
             .in_doubt
             .keys()
             .copied()
             .filter(|k| !parked.contains(k))
-            .filter(|k| !syncs.iter().any(|(o, _)| (o.shard, o.conn) == *k))
             .collect();
         for (shard, conn) in in_doubt {
             self.in_doubt.remove(&(shard, conn));
@@ -1877,9 +2066,7 @@ impl Member {
                 self.become_ready(wall_ms);
             }
         }
-        for (origin, path) in syncs {
-            self.start_sync(origin, path);
-        }
+        self.start_read_round();
         if leader != 0 && leader != self.cfg.my_id {
             self.run_waiting(wall_ms);
         }
@@ -1934,6 +2121,8 @@ impl Member {
             followers,
             voters: self.cfg.voters.clone(),
             learners: self.cfg.learners.clone(),
+            read_rounds: self.read_rounds_started,
+            read_barriers: self.barriers_answered,
         }
     }
 }

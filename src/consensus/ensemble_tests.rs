@@ -65,6 +65,16 @@ struct Cluster {
     /// Per member: where its snapshots are written (the snapshotter's job,
     /// done synchronously here).
     snap_dirs: Vec<SnapDir>,
+    /// Members that receive no raft appends (they lag): those frames wait
+    /// in `held_appends` until `release_appends`.
+    lagging: HashSet<MemberId>,
+    held_appends: Vec<(MemberId, MemberId, u8, Vec<u8>)>,
+    /// Per member, a model of its shard processing the FIFO in order: the
+    /// tree it reads from (the last commit's)...
+    shard_tree: Vec<Arc<DataTree>>,
+    /// ...and, per (member, conn, xid) whose read barrier passed, the tree
+    /// the shard serves that read from.
+    served: HashMap<(MemberId, ConnId, i32), Arc<DataTree>>,
 }
 
 impl Cluster {
@@ -73,16 +83,29 @@ impl Cluster {
     }
 
     fn with_snap_count(n: u64, snap_count: u64) -> Cluster {
+        Cluster::build(n, 0, snap_count)
+    }
+
+    /// `n` voters (ids 1..=n) and `observers` learners (ids after them).
+    fn build(n: u64, observers: u64, snap_count: u64) -> Cluster {
         let voters: Vec<u64> = (1..=n).collect();
-        let members = voters
+        let learners: Vec<u64> = (n + 1..=n + observers).collect();
+        let all: Vec<u64> = (1..=n + observers).collect();
+        let n = n + observers;
+        let members = all
             .iter()
             .map(|&id| {
-                let servers = voters
+                let servers = all
                     .iter()
                     .map(|v| {
+                        let role = if learners.contains(v) {
+                            ":observer"
+                        } else {
+                            ""
+                        };
                         crate::config::ServerSpec::parse(
                             *v,
-                            &format!("127.0.0.1:{}:{}", 2000 + v, 3000 + v),
+                            &format!("127.0.0.1:{}:{}{role}", 2000 + v, 3000 + v),
                         )
                         .unwrap()
                     })
@@ -92,7 +115,7 @@ impl Cluster {
                     my_id: id,
                     servers,
                     voters: voters.clone(),
-                    learners: vec![],
+                    learners: learners.clone(),
                     raft_tick_ms: 10,
                     election_ticks: 10,
                     heartbeat_ticks: 2,
@@ -118,6 +141,10 @@ impl Cluster {
             cut: HashSet::new(),
             now: 0,
             snap_dirs: (1..=n).map(SnapDir::new).collect(),
+            lagging: HashSet::new(),
+            held_appends: Vec::new(),
+            shard_tree: (0..n).map(|_| Arc::new(DataTree::new())).collect(),
+            served: HashMap::new(),
         }
     }
 
@@ -148,7 +175,18 @@ impl Cluster {
                 for out in m.take_outputs() {
                     progressed = true;
                     match out {
-                        Output::To(_, msg) | Output::Broadcast(msg) => self.delivered[i].push(msg),
+                        Output::To(_, msg) | Output::Broadcast(msg) => {
+                            match &msg {
+                                ToShard::Commit(c) => self.shard_tree[i] = c.tree.clone(),
+                                ToShard::ReadBarrier { conn, xid } => {
+                                    let tree = self.shard_tree[i].clone();
+                                    let first = self.served.insert((id, *conn, *xid), tree);
+                                    assert!(first.is_none(), "barrier {conn}/{xid} passed twice");
+                                }
+                                _ => {}
+                            }
+                            self.delivered[i].push(msg)
+                        }
                         Output::Snapshot {
                             tree,
                             sessions,
@@ -177,6 +215,13 @@ impl Cluster {
                 progressed = true;
                 if self.cut.contains(&from) || self.cut.contains(&to) {
                     continue;
+                }
+                if self.lagging.contains(&to) && kind == FRAME_RAFT {
+                    let msg = Message::parse_from_bytes(&body).unwrap();
+                    if msg.get_msg_type() == MessageType::MsgAppend {
+                        self.held_appends.push((from, to, kind, body));
+                        continue;
+                    }
                 }
                 let now = self.now;
                 if let Some(m) = self.members[to as usize - 1].as_mut() {
@@ -336,6 +381,31 @@ impl Cluster {
         panic!("leadership must move off the member with a failed log");
     }
 
+    /// Lets a lagging member receive appends again (the held ones first).
+    fn release_appends(&mut self, id: MemberId) {
+        self.lagging.remove(&id);
+        let (mine, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held_appends)
+            .into_iter()
+            .partition(|f| f.1 == id);
+        self.held_appends = others;
+        self.net.extend(mine);
+        self.pump();
+    }
+
+    /// A read (or sync) barrier asked on member `id` for `conn`/`xid`.
+    fn read_barrier(&mut self, id: MemberId, conn: ConnId, xid: i32) {
+        let origin = Origin {
+            shard: 0,
+            conn,
+            xid,
+            opcode: OpCode::GetData,
+        };
+        let now = self.now;
+        self.m(id).read_barrier(origin);
+        self.m(id).drive(now);
+        self.pump();
+    }
+
     fn tree_of(&self, id: u64) -> Arc<DataTree> {
         self.members[id as usize - 1]
             .as_ref()
@@ -409,19 +479,227 @@ fn sync_on_a_follower_answers_after_applying_the_leaders_commit() {
     let follower = (1..=3).find(|&i| i != leader).unwrap();
     let session = c.connect(follower, 11);
     c.create(follower, 11, session, "/s", 1).unwrap();
+    c.read_barrier(follower, 11, 9);
+    c.tick(2);
+    let served = c.served.get(&(follower, 11, 9)).expect("sync answered");
+    assert!(served.get("/s").is_some());
+}
+
+/// Members other than `a` and `b`.
+fn other(a: u64, b: u64) -> u64 {
+    (1..=3).find(|&i| i != a && i != b).unwrap()
+}
+
+/// Leader, a follower clients write through, and a follower that will lag.
+fn writer_and_lagging(c: &mut Cluster) -> (u64, u64, u64) {
+    let leader = c.elect();
+    let writer = (1..=3).find(|&i| i != leader).unwrap();
+    (leader, writer, other(leader, writer))
+}
+
+#[test]
+fn a_linearizable_read_on_a_lagging_follower_waits_for_the_write_acknowledged_before_it() {
+    let mut c = Cluster::new(3);
+    let (_, writer, lagging) = writer_and_lagging(&mut c);
+    let session = c.connect(writer, 11);
+    c.tick(5);
+    c.lagging.insert(lagging);
+    // Acknowledged on the writer's member: the leader and the writer hold
+    // a quorum; the lagging member has not even received the entry.
+    c.create(writer, 11, session, "/x", 1).unwrap();
+    assert!(c.tree_of(writer).get("/x").is_some());
+    // Sequential (ZooKeeper's default): the read is served at once from
+    // the lagging member's shard, and it is stale.
+    assert!(
+        c.shard_tree[lagging as usize - 1].get("/x").is_none(),
+        "the follower was meant to lag"
+    );
+    // Linearizable: the read waits for a ReadIndex round...
+    c.read_barrier(lagging, 21, 1);
+    c.tick(30);
+    assert!(
+        !c.served.contains_key(&(lagging, 21, 1)),
+        "served before the member applied the acknowledged write"
+    );
+    assert!(
+        c.m(lagging).ensemble_report().read_rounds >= 1,
+        "the round was asked"
+    );
+    // ...and is served once the member has applied what the leader had
+    // committed, from a shard state that holds it.
+    c.release_appends(lagging);
+    c.tick(5);
+    let served = c
+        .served
+        .get(&(lagging, 21, 1))
+        .expect("served after catch-up");
+    assert!(served.get("/x").is_some(), "a linearizable read was stale");
+}
+
+#[test]
+fn concurrent_reads_share_one_read_index_round() {
+    let mut c = Cluster::new(3);
+    let (_, writer, reader) = writer_and_lagging(&mut c);
+    let session = c.connect(writer, 11);
+    c.create(writer, 11, session, "/b", 1).unwrap();
+    let rounds_before = c.m(reader).ensemble_report().read_rounds;
+    // The first read starts a round; the 99 that arrive while it is in
+    // flight wait for the next one, which they all share.
+    let now = c.now;
+    for xid in 0..100 {
+        let origin = Origin {
+            shard: 0,
+            conn: 30 + (xid as u64 % 7),
+            xid,
+            opcode: OpCode::GetData,
+        };
+        c.m(reader).read_barrier(origin);
+    }
+    c.m(reader).drive(now);
+    c.pump();
+    c.tick(3);
+    for xid in 0..100 {
+        let tree = c
+            .served
+            .get(&(reader, 30 + (xid as u64 % 7), xid))
+            .expect("every read served");
+        assert!(tree.get("/b").is_some());
+    }
+    let report = c.m(reader).ensemble_report();
+    assert_eq!(report.read_rounds - rounds_before, 2, "one round per batch");
+    assert!(report.read_barriers >= 100);
+}
+
+#[test]
+fn reads_waiting_at_a_leader_change_are_served_fresh_by_the_new_leaders_round() {
+    let mut c = Cluster::new(3);
+    let (old, writer, lagging) = writer_and_lagging(&mut c);
+    let session = c.connect(writer, 11);
+    c.tick(5);
+    c.lagging.insert(lagging);
+    c.create(writer, 11, session, "/x", 1).unwrap();
+    c.read_barrier(lagging, 21, 1);
+    c.tick(3);
+    assert!(!c.served.contains_key(&(lagging, 21, 1)));
+    // The leader dies with the read waiting; the writer's member (which has
+    // the entry) is elected, and the lagging member catches up from it.
+    c.members[old as usize - 1] = None;
+    for id in [writer, lagging] {
+        c.m(id).peer_disconnected(old);
+    }
+    c.held_appends.clear();
+    // The new leader cannot commit its term's first entry while the only
+    // other member lags, so it cannot answer ReadIndex yet either.
+    for _ in 0..300 {
+        c.tick(1);
+        if c.m(writer).is_leader() {
+            break;
+        }
+    }
+    assert!(
+        c.m(writer).is_leader(),
+        "only the up-to-date member can win"
+    );
+    c.tick(20);
+    assert!(!c.served.contains_key(&(lagging, 21, 1)));
+    c.release_appends(lagging);
+    c.tick(10);
+    let served = c
+        .served
+        .get(&(lagging, 21, 1))
+        .expect("served after the new leader's round");
+    assert!(
+        served.get("/x").is_some(),
+        "stale read across the leader change"
+    );
+}
+
+#[test]
+fn a_write_after_a_waiting_read_on_the_same_connection_is_not_seen_by_it() {
+    let mut c = Cluster::new(3);
+    let (_, writer, lagging) = writer_and_lagging(&mut c);
+    let s1 = c.connect(writer, 11);
+    let s2 = c.connect(lagging, 21);
+    c.tick(5);
+    c.lagging.insert(lagging);
+    c.create(writer, 11, s1, "/x", 1).unwrap();
+    // Connection 21 pipelines a read and then a write of /y.
+    c.read_barrier(lagging, 21, 1);
     let origin = Origin {
         shard: 0,
-        conn: 11,
-        xid: 9,
-        opcode: OpCode::Sync,
+        conn: 21,
+        xid: 2,
+        opcode: OpCode::Create,
     };
-    c.m(follower).sync(origin, "/s".into());
+    let request = Request::Create {
+        opcode: OpCode::Create,
+        req: CreateRequest {
+            path: "/y".into(),
+            data: None,
+            acl: Some(Acl::open_unsafe()),
+            flags: 0,
+            ttl: -1,
+        },
+    };
     let now = c.now;
-    c.m(follower).drive(now);
+    c.m(lagging)
+        .write(origin, s2, AuthIds::default(), request, now, now);
+    c.m(lagging).drive(now);
     c.pump();
-    c.tick(2);
-    let r = c.reply_for(follower, 11, 9);
-    assert_eq!(r, Some(Ok(Response::Sync { path: "/s".into() })));
+    c.tick(5);
+    assert!(
+        c.tree_of(writer).get("/y").is_none(),
+        "the write went ahead of the read before it"
+    );
+    c.release_appends(lagging);
+    c.tick(10);
+    let served = c.served.get(&(lagging, 21, 1)).expect("read served");
+    assert!(served.get("/x").is_some());
+    assert!(
+        served.get("/y").is_none(),
+        "the read saw its own later write"
+    );
+    // The write's reply follows the read's barrier on the FIFO.
+    let msgs = &c.delivered[lagging as usize - 1];
+    let barrier_at = msgs
+        .iter()
+        .position(|m| matches!(m, ToShard::ReadBarrier { conn: 21, xid: 1 }));
+    let reply_at = msgs.iter().position(|m| match m {
+        ToShard::Commit(commit) => commit
+            .completion
+            .as_ref()
+            .is_some_and(|k| k.origin.conn == 21 && k.origin.xid == 2),
+        _ => false,
+    });
+    assert!(
+        barrier_at.is_some() && reply_at.is_some(),
+        "{barrier_at:?} {reply_at:?}"
+    );
+    assert!(barrier_at < reply_at);
+}
+
+#[test]
+fn a_linearizable_read_on_an_observer_waits_for_the_acknowledged_write() {
+    let mut c = Cluster::build(3, 1, 0);
+    let observer = 4;
+    let leader = c.elect();
+    assert_ne!(leader, observer);
+    let writer = (1..=3).find(|&i| i != leader).unwrap();
+    let session = c.connect(writer, 11);
+    c.tick(5);
+    c.lagging.insert(observer);
+    c.create(writer, 11, session, "/o", 1).unwrap();
+    // raft-rs forwards a learner's ReadIndex to the leader.
+    c.read_barrier(observer, 41, 1);
+    c.tick(10);
+    assert!(!c.served.contains_key(&(observer, 41, 1)));
+    c.release_appends(observer);
+    c.tick(10);
+    let served = c
+        .served
+        .get(&(observer, 41, 1))
+        .expect("served on the observer");
+    assert!(served.get("/o").is_some());
 }
 
 #[test]

@@ -36,8 +36,14 @@ pub enum ToConsensus {
         auth: AuthIds,
         request: Request,
     },
-    /// A sync barrier: answered once everything committed before it is applied.
-    Sync { origin: Origin, path: String },
+    /// A barrier for a `sync`, or for a read under
+    /// `roost.readConsistency=linearizable`: answered with
+    /// [`ToShard::ReadBarrier`] once this server has applied everything
+    /// committed before it arrived (an ensemble member: the leader's commit
+    /// index from a ReadIndex round started after it). The shard then
+    /// answers the request itself, in its connection's order. `origin`
+    /// names the request.
+    ReadBarrier { origin: Origin },
     /// A ConnectRequest (new session or re-attach).
     Connect {
         shard: ShardId,
@@ -93,7 +99,7 @@ pub struct Commit {
 #[derive(Debug)]
 pub enum ToShard {
     Commit(Arc<Commit>),
-    /// A reply that needed ordering but changed nothing (failed writes, sync).
+    /// A reply that needed ordering but changed nothing (failed writes).
     Complete {
         zxid: Zxid,
         completion: Completion,
@@ -105,6 +111,13 @@ pub enum ToShard {
         conn: ConnId,
         response: Option<ConnectResponse>,
         session_id: SessionId,
+    },
+    /// The read or sync `xid` on `conn` may be answered: this server has applied
+    /// everything committed before it arrived (every commit up to that point
+    /// precedes this message on the FIFO).
+    ReadBarrier {
+        conn: ConnId,
+        xid: Xid,
     },
     /// Close a connection (its session was re-attached elsewhere).
     CloseConnection {

@@ -93,6 +93,9 @@ pub fn server_view(
                 "roost_raft_applied_index",
                 e.applied_index.to_string(),
             ));
+            // Batching of syncs and linearizable reads: barriers / rounds.
+            extra_metrics.push(metric("roost_read_index_rounds", e.read_rounds.to_string()));
+            extra_metrics.push(metric("roost_read_barriers", e.read_barriers.to_string()));
             if e.role == "leader" {
                 // ZooKeeper's leader-only keys, then the lag of each member.
                 let voters = e.voters.len().saturating_sub(1);

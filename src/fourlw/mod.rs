@@ -186,8 +186,8 @@ fn conf(view: &ServerView) -> String {
     if let Some(q) = &c.quorum {
         let _ = write!(
             out,
-            "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType={}\nmembership: \n",
-            q.init_limit, q.sync_limit, q.election_port, q.quorum_port, q.peer_type
+            "initLimit={}\nsyncLimit={}\nelectionAlg=3\nelectionPort={}\nquorumPort={}\npeerType={}\nroost.readConsistency={}\nmembership: \n",
+            q.init_limit, q.sync_limit, q.election_port, q.quorum_port, q.peer_type, q.read_consistency
         );
         for line in &q.membership {
             out.push_str(line);

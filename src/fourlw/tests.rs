@@ -349,8 +349,27 @@ fn conf_quorum_adds_membership() {
     let mut v = sample_view();
     v.conf = ConfView::from_config(&config);
     let text = render("conf", &v);
-    assert!(text.contains("serverId=2\ninitLimit=10\nsyncLimit=5\nelectionAlg=3\nelectionPort=3889\nquorumPort=2889\npeerType=0\nmembership: \n"), "{text}");
+    assert!(text.contains("serverId=2\ninitLimit=10\nsyncLimit=5\nelectionAlg=3\nelectionPort=3889\nquorumPort=2889\npeerType=0\nroost.readConsistency=sequential\nmembership: \n"), "{text}");
     assert!(text.ends_with("server.1=zk1:2888:3888:participant\nserver.2=zk2:2889:3889:participant;0.0.0.0:2181\nversion=0\n"), "{text}");
+}
+
+#[test]
+fn conf_shows_linearizable_reads_on_a_member() {
+    let mut config = Config::parse(
+        "initLimit=10\nsyncLimit=5\ndataDir=/d\nserver.1=zk1:2888:3888\nserver.2=zk2:2889:3889\nroost.readConsistency=linearizable\n",
+        "zoo.cfg",
+    )
+    .unwrap();
+    config
+        .set_my_id(Some("1"), std::path::Path::new("myid"))
+        .unwrap();
+    let mut v = sample_view();
+    v.conf = ConfView::from_config(&config);
+    let text = render("conf", &v);
+    assert!(
+        text.contains("\nroost.readConsistency=linearizable\nmembership: \n"),
+        "{text}"
+    );
 }
 
 #[test]

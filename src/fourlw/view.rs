@@ -108,6 +108,9 @@ pub struct QuorumConfView {
     pub membership: Vec<String>,
     /// Configuration version (printed in hex as `version=`).
     pub config_version: i64,
+    /// `roost.readConsistency` (ensemble members only: a standalone
+    /// server's reads are linearizable whatever it says).
+    pub read_consistency: &'static str,
 }
 
 /// What `conf` prints.
@@ -148,6 +151,7 @@ impl ConfView {
                 },
                 membership: config.servers.iter().map(|s| s.to_string()).collect(),
                 config_version: 0,
+                read_consistency: config.read_consistency.as_str(),
             })
         };
         ConfView {

@@ -28,18 +28,22 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 pub enum Pending {
     /// The handshake is with the core.
     Connect,
-    /// A write or sync is with the core; its reply comes on the commit stream.
+    /// A write is with the core; its reply comes on the commit stream.
     Core {
         xid: Xid,
         opcode: OpCode,
         started_ms: i64,
     },
-    /// A local request queued behind a core request (FIFO per client).
+    /// A local request queued behind a core request (FIFO per client), or
+    /// a read waiting for its barrier.
     Local {
         xid: Xid,
         opcode: OpCode,
         request: LocalRequest,
         started_ms: i64,
+        /// A linearizable read whose `ToShard::ReadBarrier` has not come
+        /// yet: it and everything after it wait, even at the queue's head.
+        awaits_barrier: bool,
     },
 }
 
@@ -488,7 +492,7 @@ async fn handle_frame(
                 )
             }
             Ok(request) => {
-                if request.is_write() || matches!(request, Request::Sync { .. }) {
+                if request.is_write() {
                     let (shard_id, to_core) = {
                         let s = shard.borrow();
                         (s.id, s.to_core.clone())
@@ -499,17 +503,12 @@ async fn handle_frame(
                         xid,
                         opcode: op,
                     };
-                    let msg = match request {
-                        Request::Sync { path } => ToConsensus::Sync { origin, path },
-                        request => {
-                            let auth = conn.borrow().auth.clone();
-                            ToConsensus::Write {
-                                origin,
-                                session_id,
-                                auth,
-                                request,
-                            }
-                        }
+                    let auth = conn.borrow().auth.clone();
+                    let msg = ToConsensus::Write {
+                        origin,
+                        session_id,
+                        auth,
+                        request,
                     };
                     conn.borrow_mut().pending.push_back(Pending::Core {
                         xid,
@@ -517,6 +516,36 @@ async fn handle_frame(
                         started_ms,
                     });
                     to_core.send(msg).await.map_err(|_| ConnectionEnd::Closed)?;
+                    return Ok(());
+                }
+                let is_sync = matches!(request, Request::Sync { .. });
+                if is_sync || (request.is_read() && shard.borrow().settings.read_barriers) {
+                    // A sync, or a linearizable read: it queues in order with
+                    // everything else of this connection and is answered here
+                    // once the core says this shard has caught up with
+                    // everything committed before it arrived (an ensemble:
+                    // a ReadIndex round started after now).
+                    let (shard_id, to_core) = {
+                        let s = shard.borrow();
+                        (s.id, s.to_core.clone())
+                    };
+                    let origin = Origin {
+                        shard: shard_id,
+                        conn: conn.borrow().id,
+                        xid,
+                        opcode: op,
+                    };
+                    conn.borrow_mut().pending.push_back(Pending::Local {
+                        xid,
+                        opcode: op,
+                        request: LocalRequest::Request(request),
+                        started_ms,
+                        awaits_barrier: true,
+                    });
+                    to_core
+                        .send(ToConsensus::ReadBarrier { origin })
+                        .await
+                        .map_err(|_| ConnectionEnd::Closed)?;
                     return Ok(());
                 }
                 (op, LocalRequest::Request(request))
@@ -535,6 +564,7 @@ async fn handle_frame(
             opcode,
             request: local,
             started_ms,
+            awaits_barrier: false,
         });
     }
     Ok(())

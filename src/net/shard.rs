@@ -33,6 +33,9 @@ pub struct ShardSettings {
     /// auth/SASL is served; empty when authentication is not enforced.
     pub required_auth_schemes: Vec<String>,
     pub started_at_ms: i64,
+    /// Reads wait for a barrier from the core before they are served
+    /// (`Config::read_barriers`: `roost.readConsistency=linearizable`).
+    pub read_barriers: bool,
 }
 
 /// Connections per client IP across all shards (the `maxClientCnxns` cap).
@@ -123,6 +126,10 @@ impl Shard {
             } => {
                 let mut shard = this.borrow_mut();
                 shard.on_connect_result(conn, response, session_id);
+            }
+            ToShard::ReadBarrier { conn, xid } => {
+                let mut shard = this.borrow_mut();
+                shard.read_barrier_passed(conn, xid);
             }
             ToShard::CloseConnection { conn } => {
                 let shard = this.borrow();
@@ -315,14 +322,54 @@ impl Shard {
         self.run_deferred(&mut conn);
     }
 
-    /// Runs queued local requests until the head waits on the core.
+    /// The core has let read `xid` through: mark it, and run it (and what
+    /// follows) if nothing is ahead of it. Barriers of one connection pass
+    /// in the order the reads arrived (the core answers rounds in order), so
+    /// it must be the first read still waiting; anything else is a bug that
+    /// costs this connection only.
+    fn read_barrier_passed(&mut self, conn_id: ConnId, xid: Xid) {
+        let Some(conn_rc) = self.conns.get(&conn_id).cloned() else {
+            return;
+        };
+        let mut conn = conn_rc.borrow_mut();
+        let waiting = conn.pending.iter_mut().find_map(|p| match p {
+            Pending::Local {
+                xid: x,
+                awaits_barrier,
+                ..
+            } if *awaits_barrier => Some((*x, awaits_barrier)),
+            _ => None,
+        });
+        match waiting {
+            Some((x, awaits_barrier)) if x == xid => *awaits_barrier = false,
+            other => {
+                tracing::error!(
+                    conn = conn_id,
+                    xid,
+                    first_waiting = ?other.map(|(x, _)| x),
+                    "read barrier out of order for this connection (a bug): closing it"
+                );
+                conn.close_now();
+                return;
+            }
+        }
+        self.run_deferred(&mut conn);
+    }
+
+    /// Runs queued local requests until the head waits on the core (a
+    /// write, sync, handshake, or a read's barrier).
     pub fn run_deferred(&mut self, conn: &mut Conn) {
-        while let Some(Pending::Local { .. }) = conn.pending.front() {
+        while let Some(Pending::Local {
+            awaits_barrier: false,
+            ..
+        }) = conn.pending.front()
+        {
             let Some(Pending::Local {
                 xid,
                 opcode,
                 request,
                 started_ms,
+                ..
             }) = conn.pending.pop_front()
             else {
                 unreachable!("front was checked to be Local")
@@ -432,6 +479,9 @@ impl Shard {
                     Err(code) => conn.queue_result(xid, zxid, opcode, Err(&code), started),
                 }
             }
+            // Reads, and a sync whose barrier has passed (`execute_read`
+            // answers it: this shard has applied everything committed
+            // before it arrived).
             req => {
                 let ctx = self.read_context(conn);
                 let outcome = execute_read(&self.tree, &req, &ctx);

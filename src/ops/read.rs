@@ -97,8 +97,8 @@ pub fn execute_read(tree: &DataTree, req: &Request, ctx: &ReadContext) -> ReadOu
         ))),
         Request::MultiRead(ops) => Ok(Response::Multi(multi_read(tree, ops, ctx, &mut watches))),
         Request::WhoAmI => Ok(Response::WhoAmI(acl::client_info(&ctx.auth.ids))),
-        // Standalone answers at once; in a quorum the caller first waits for
-        // the leader's commit index (ReadIndex) and then calls this.
+        // The caller first passes a barrier: the core's in-order queue
+        // standalone, the leader's commit index (ReadIndex) in an ensemble.
         Request::Sync { path } => Ok(Response::Sync { path: path.clone() }),
         _ => Err(ErrorCode::Unimplemented),
     };

@@ -203,6 +203,23 @@ pub enum Request {
 }
 
 impl Request {
+    /// True for requests that read replicated state: under
+    /// `roost.readConsistency=linearizable` each waits for a read barrier.
+    /// (Watch management, auth, ping and whoAmI read no znode state.)
+    pub fn is_read(&self) -> bool {
+        matches!(
+            self,
+            Request::GetData { .. }
+                | Request::Exists { .. }
+                | Request::GetChildren { .. }
+                | Request::GetChildren2 { .. }
+                | Request::GetAllChildrenNumber { .. }
+                | Request::GetAcl { .. }
+                | Request::GetEphemerals { .. }
+                | Request::MultiRead(_)
+        )
+    }
+
     /// True for requests that change replicated state and so go through the
     /// consensus core (prep -> log -> apply -> commit stream).
     pub fn is_write(&self) -> bool {

@@ -602,7 +602,7 @@ fn handle_input(member: &mut Member, msg: ToConsensus) {
             auth,
             request,
         } => member.write(origin, session_id, auth, request, mono, wall),
-        ToConsensus::Sync { origin, path } => member.sync(origin, path),
+        ToConsensus::ReadBarrier { origin } => member.read_barrier(origin),
         ToConsensus::Connect {
             shard,
             conn,

@@ -228,6 +228,7 @@ fn spawn_shards(
             config: config.clone(),
             required_auth_schemes: required_auth_schemes(config),
             started_at_ms,
+            read_barriers: config.read_barriers(plan.shard_cpus.len()),
         };
         let tree = initial_tree.clone();
         let ip_counts = ip_counts_shared();
@@ -714,7 +715,7 @@ fn handle_input(core: &mut LiveCore, msg: ToConsensus) {
             auth,
             request,
         } => core.write(origin, session_id, &auth, &request, mono, wall),
-        ToConsensus::Sync { origin, path } => core.sync(origin, path),
+        ToConsensus::ReadBarrier { origin } => core.read_barrier(origin),
         ToConsensus::Connect {
             shard,
             conn,

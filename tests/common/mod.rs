@@ -174,6 +174,16 @@ impl Drop for Server {
     }
 }
 
+/// The server binary: `ROOST_BIN` if set, else cargo's. Worktrees sharing
+/// one CARGO_TARGET_DIR overwrite each other's `target/release/roost` (cargo
+/// uplifts every worktree's build to that one path), so a run may point at a
+/// copy of its own build instead.
+pub fn roost_bin() -> std::path::PathBuf {
+    std::env::var_os("ROOST_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_roost").into())
+}
+
 /// Starts `roost serve` on `dir/zoo.cfg`, appending its stderr to `dir/server.log`.
 pub fn spawn_roost(dir: &std::path::Path) -> Child {
     spawn_roost_in(dir, None)
@@ -188,10 +198,10 @@ pub fn spawn_roost_in(dir: &std::path::Path, netns: Option<&str>) -> Child {
         .open(dir.join("server.log"))
         .unwrap();
     let mut cmd = match netns {
-        None => Command::new(env!("CARGO_BIN_EXE_roost")),
+        None => Command::new(roost_bin()),
         Some(ns) => {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_roost")]);
+            c.args(["netns", "exec", ns]).arg(roost_bin());
             c
         }
     };
