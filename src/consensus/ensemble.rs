@@ -224,6 +224,12 @@ pub struct Member {
     snapshot_persist_pending: Option<u64>,
     /// Snapshots received from the leader and installed (for tests and logs).
     snapshots_installed: u64,
+    /// A snapshot received from the leader, decoded and checked before raft
+    /// saw its message (raft index, contents): raft-rs cannot be told "no"
+    /// once it has taken a snapshot, so a damaged one is refused at the door.
+    verified_snapshot: Option<(u64, crate::snapshot::Loaded)>,
+    /// Snapshots refused as damaged (mntr-style counter; tests read it).
+    snapshots_refused: u64,
     /// The committed, applied tree (every role).
     tree: DataTree,
     published: Arc<DataTree>,
@@ -412,6 +418,8 @@ impl Member {
             snapshot_in_flight: false,
             snapshot_persist_pending: None,
             snapshots_installed: 0,
+            verified_snapshot: None,
+            snapshots_refused: 0,
             published: Arc::new(tree.clone()),
             tree,
             applied_zxid,
@@ -706,6 +714,11 @@ impl Member {
         match kind {
             FRAME_RAFT => match Message::parse_from_bytes(body) {
                 Ok(msg) => {
+                    if msg.get_msg_type() == MessageType::MsgSnapshot
+                        && !self.verify_received_snapshot(from, &msg)
+                    {
+                        return;
+                    }
                     if let Err(e) = self.node.step(msg) {
                         tracing::debug!(from, error = %e, "raft message ignored");
                     }
@@ -1769,31 +1782,70 @@ impl Member {
         self.node.store().first_index().unwrap_or(0)
     }
 
+    /// Checks a snapshot the leader sent before raft sees it: the same
+    /// checks as loading the file from disk, and its raft point must be the
+    /// message's. A damaged one is refused (logged; the member keeps its
+    /// state, and the leader sends a snapshot again when the member's next
+    /// append response still lacks the entries); a good one is kept decoded
+    /// for [`Member::install_snapshot`].
+    fn verify_received_snapshot(&mut self, from: MemberId, msg: &Message) -> bool {
+        let snap = msg.get_snapshot();
+        let meta = snap.get_metadata();
+        let refused = |why: String| {
+            tracing::error!(
+                from,
+                index = meta.index,
+                term = meta.term,
+                bytes = snap.data.len(),
+                "refused a damaged snapshot from the leader: {why}"
+            );
+        };
+        match crate::snapshot::load_bytes(&snap.data) {
+            Ok(loaded) => match &loaded.raft {
+                Some(p) if (p.index, p.term) == (meta.index, meta.term) => {
+                    self.verified_snapshot = Some((meta.index, loaded));
+                    true
+                }
+                other => {
+                    refused(format!(
+                        "its raft point {:?} is not the message's",
+                        other.as_ref().map(|p| (p.index, p.term))
+                    ));
+                    self.snapshots_refused += 1;
+                    false
+                }
+            },
+            Err(e) => {
+                refused(e.to_string());
+                self.snapshots_refused += 1;
+                false
+            }
+        }
+    }
+
+    pub fn snapshots_refused(&self) -> u64 {
+        self.snapshots_refused
+    }
+
     /// Replaces the state with a snapshot received from the leader; returns
     /// the tree's zxid (the file name). Shards get the new tree as a commit
     /// without events.
     fn install_snapshot(&mut self, snap: &Snapshot) -> Zxid {
         let meta = snap.get_metadata();
-        // The leader sends the file it wrote; the same checks as loading it
-        // from disk. A damaged one cannot be refused to raft-rs any more.
-        let loaded = match crate::snapshot::load_bytes(&snap.data) {
-            Ok(l) => l,
-            Err(e) => panic!(
-                "the snapshot received for index {} is damaged: {e}",
-                meta.index
+        // Raft only hands over snapshots whose message passed
+        // `verify_received_snapshot`, which kept the decoded contents.
+        let loaded = match self.verified_snapshot.take() {
+            Some((index, loaded)) if index == meta.index => loaded,
+            other => panic!(
+                "raft installs snapshot {} but the verified one is {:?}",
+                meta.index,
+                other.map(|(i, _)| i)
             ),
         };
-        let Some(point) = loaded.raft else {
-            panic!(
-                "the snapshot received for index {} has no raft point",
-                meta.index
-            );
-        };
-        assert_eq!(
-            (point.index, point.term),
-            (meta.index, meta.term),
-            "received snapshot file and raft metadata disagree"
-        );
+        let point = loaded
+            .raft
+            .clone()
+            .expect("verify_received_snapshot checked the raft point");
         tracing::info!(
             index = point.index,
             term = point.term,

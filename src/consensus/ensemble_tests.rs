@@ -69,6 +69,9 @@ struct Cluster {
     /// in `held_appends` until `release_appends`.
     lagging: HashSet<MemberId>,
     held_appends: Vec<(MemberId, MemberId, u8, Vec<u8>)>,
+    /// How many more snapshots to damage in flight (one byte flipped in
+    /// the middle of the file).
+    damage_snapshots: usize,
     /// Per member, a model of its shard processing the FIFO in order: the
     /// tree it reads from (the last commit's)...
     shard_tree: Vec<Arc<DataTree>>,
@@ -143,6 +146,7 @@ impl Cluster {
             snap_dirs: (1..=n).map(SnapDir::new).collect(),
             lagging: HashSet::new(),
             held_appends: Vec::new(),
+            damage_snapshots: 0,
             shard_tree: (0..n).map(|_| Arc::new(DataTree::new())).collect(),
             served: HashMap::new(),
         }
@@ -216,6 +220,21 @@ impl Cluster {
                 if self.cut.contains(&from) || self.cut.contains(&to) {
                     continue;
                 }
+                let body = if self.damage_snapshots > 0 && kind == FRAME_RAFT {
+                    let mut msg = Message::parse_from_bytes(&body).unwrap();
+                    if msg.get_msg_type() == MessageType::MsgSnapshot {
+                        self.damage_snapshots -= 1;
+                        let mut data = msg.get_snapshot().data.to_vec();
+                        let middle = data.len() / 2;
+                        data[middle] ^= 0x40;
+                        msg.mut_snapshot().data = data.into();
+                        msg.write_to_bytes().unwrap()
+                    } else {
+                        body
+                    }
+                } else {
+                    body
+                };
                 if self.lagging.contains(&to) && kind == FRAME_RAFT {
                     let msg = Message::parse_from_bytes(&body).unwrap();
                     if msg.get_msg_type() == MessageType::MsgAppend {
@@ -823,6 +842,32 @@ fn members_snapshot_and_compact_their_logs_every_snap_count_entries() {
 }
 
 #[test]
+fn a_damaged_snapshot_is_refused_and_the_next_one_installed() {
+    let mut c = Cluster::with_snap_count(3, 20);
+    let leader = c.elect();
+    let session = c.connect(leader, 1);
+    let lagging = (1..=3).find(|&i| i != leader).unwrap();
+    c.tick(5);
+    c.cut.insert(lagging);
+    for i in 0..80 {
+        c.create(leader, 1, session, &format!("/missed{i}"), i + 2)
+            .unwrap();
+    }
+    c.tick(5);
+    let before = c.tree_of(lagging);
+    // The first snapshot sent arrives damaged: refused, nothing changes,
+    // no panic; the leader sends another, which is installed.
+    c.damage_snapshots = 1;
+    c.cut.clear();
+    c.tick(100);
+    assert_eq!(c.damage_snapshots, 0, "no snapshot was sent");
+    assert_eq!(c.m(lagging).snapshots_refused(), 1);
+    assert_eq!(c.m(lagging).snapshots_installed(), 1);
+    assert!(before.get("/missed79").is_none());
+    assert_eq!(*c.tree_of(lagging), *c.tree_of(leader));
+}
+
+#[test]
 fn a_member_that_missed_compacted_entries_is_sent_a_snapshot() {
     let mut c = Cluster::with_snap_count(3, 20);
     let leader = c.elect();
@@ -855,6 +900,7 @@ fn a_member_that_missed_compacted_entries_is_sent_a_snapshot() {
         "the caught-up tree differs from the leader's"
     );
     assert!(ours.get("/missed79").is_some());
+    assert_eq!(c.m(lagging).snapshots_refused(), 0);
     // The member keeps up after the snapshot: later writes reach it by log.
     c.create(leader, 1, session, "/later", 200).unwrap();
     c.tick(5);
