@@ -462,6 +462,30 @@ fn a_write_through_a_follower_commits_everywhere_and_is_answered_there() {
 }
 
 #[test]
+fn survivors_of_a_dead_leader_campaign_in_distinct_turns_that_rotate() {
+    let voters = [1, 2, 3, 4, 5];
+    for term in 0..10 {
+        let mut turns: Vec<usize> = [1, 2, 4, 5]
+            .iter()
+            .map(|&me| campaign_turn(&voters, 3, me, term))
+            .collect();
+        turns.sort_unstable();
+        assert_eq!(turns, vec![0, 1, 2, 3], "term {term}");
+    }
+    let firsts: HashSet<u64> = (0..4)
+        .map(|term| {
+            *[1, 2, 4, 5]
+                .iter()
+                .find(|&&me| campaign_turn(&voters, 3, me, term) == 0)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(firsts.len(), 4, "the first turn moves with the term");
+    // A learner is never first.
+    assert_eq!(campaign_turn(&[1, 2, 3], 1, 9, 7), 2);
+}
+
+#[test]
 fn killing_the_leader_elects_another_and_keeps_sessions_and_data() {
     let mut c = Cluster::new(3);
     let old = c.elect();
