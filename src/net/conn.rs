@@ -12,6 +12,7 @@ use crate::proto::*;
 use crate::runtime::clock;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::channels::shared_channel::ConnectedSender;
 use glommio::net::TcpStream;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -404,6 +405,24 @@ fn is_busy(conn: &Conn, settings: &ShardSettings) -> bool {
         || conn.out.len() >= settings.outbound_buffer_max
 }
 
+/// The way to the consensus core, and the origin naming request `xid` of
+/// this connection there (replies come back to it by that origin).
+fn core_route(
+    shard: &Rc<RefCell<Shard>>,
+    conn: &Rc<RefCell<Conn>>,
+    xid: Xid,
+    opcode: OpCode,
+) -> (Rc<ConnectedSender<ToConsensus>>, Origin) {
+    let s = shard.borrow();
+    let origin = Origin {
+        shard: s.id,
+        conn: conn.borrow().id,
+        xid,
+        opcode,
+    };
+    (s.to_core.clone(), origin)
+}
+
 async fn handle_frame(
     shard: &Rc<RefCell<Shard>>,
     conn: &Rc<RefCell<Conn>>,
@@ -493,16 +512,7 @@ async fn handle_frame(
             }
             Ok(request) => {
                 if request.is_write() {
-                    let (shard_id, to_core) = {
-                        let s = shard.borrow();
-                        (s.id, s.to_core.clone())
-                    };
-                    let origin = Origin {
-                        shard: shard_id,
-                        conn: conn.borrow().id,
-                        xid,
-                        opcode: op,
-                    };
+                    let (to_core, origin) = core_route(shard, conn, xid, op);
                     let auth = conn.borrow().auth.clone();
                     let msg = ToConsensus::Write {
                         origin,
@@ -525,16 +535,7 @@ async fn handle_frame(
                     // once the core says this shard has caught up with
                     // everything committed before it arrived (an ensemble:
                     // a ReadIndex round started after now).
-                    let (shard_id, to_core) = {
-                        let s = shard.borrow();
-                        (s.id, s.to_core.clone())
-                    };
-                    let origin = Origin {
-                        shard: shard_id,
-                        conn: conn.borrow().id,
-                        xid,
-                        opcode: op,
-                    };
+                    let (to_core, origin) = core_route(shard, conn, xid, op);
                     conn.borrow_mut().pending.push_back(Pending::Local {
                         xid,
                         opcode: op,
