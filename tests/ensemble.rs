@@ -167,18 +167,22 @@ fn killing_the_leader_keeps_data_sessions_and_ephemerals() {
     assert_eq!(mode, "follower");
 }
 
+/// Creates `parent` and its children `n000`.. `n{count-1}` through one
+/// session on the whole ensemble.
+async fn create_numbered(e: &Ensemble, parent: &str, count: usize) {
+    let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+    c.create(parent, b"", &persistent()).await.unwrap();
+    for i in 0..count {
+        c.create(&format!("{parent}/n{i:03}"), b"x", &persistent())
+            .await
+            .unwrap();
+    }
+}
+
 #[test]
 fn a_full_restart_recovers_every_acknowledged_write() {
     let mut e = Ensemble::start(3, 0, "");
-    rt().block_on(async {
-        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
-        c.create("/r", b"", &persistent()).await.unwrap();
-        for i in 0..50 {
-            c.create(&format!("/r/n{i:03}"), b"x", &persistent())
-                .await
-                .unwrap();
-        }
-    });
+    rt().block_on(create_numbered(&e, "/r", 50));
     for id in 1..=3 {
         e.kill(id);
     }
@@ -501,15 +505,7 @@ async fn list_on(addr: &str, path: &str) -> Vec<String> {
 #[test]
 fn with_snapshots_restarting_one_member_then_all_keeps_every_write() {
     let mut e = Ensemble::start(3, 0, "snapCount=50\n");
-    rt().block_on(async {
-        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
-        c.create("/s", b"", &persistent()).await.unwrap();
-        for i in 0..300 {
-            c.create(&format!("/s/n{i:03}"), b"x", &persistent())
-                .await
-                .unwrap();
-        }
-    });
+    rt().block_on(create_numbered(&e, "/s", 300));
     for id in 1..=3 {
         wait_for(&format!("member {id} wrote no snapshot"), &e, || {
             snapshot_files(&e, id) > 0

@@ -26,6 +26,7 @@
 mod common;
 
 use common::ensemble::Ensemble;
+use common::zk::{client_at, persistent, rt};
 use lincheck::{Input, Operation, Options, Output};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -106,7 +107,7 @@ async fn client_loop(
             _ => Input::delete(seen[k]),
         };
         let call = now_ns(origin);
-        let opts = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+        let opts = persistent();
         let result: Result<Output, zk::Error> = tokio::time::timeout(OP_TIMEOUT, async {
             match &input {
                 Input::Get { .. } => match client.get_data(&path).await {
@@ -347,6 +348,13 @@ impl CommittedLog {
     }
 }
 
+/// Creates `path` through a new session on `connect` (set-up and the final
+/// check that the ensemble still takes writes).
+async fn create_through(connect: &str, path: &str) {
+    let c = client_at(connect, Duration::from_secs(10)).await;
+    c.create(path, b"", &persistent()).await.unwrap();
+}
+
 /// `linearizable_reads`: every member runs with
 /// `roost.readConsistency=linearizable` and every read is checked as
 /// linearizable (not merely sequentially consistent).
@@ -360,25 +368,8 @@ fn run_seed(seed: u64, secs: u64, linearizable_reads: bool) {
     let mut e = Ensemble::start_partitionable(3, &extra);
     let addrs: Vec<String> = e.members.iter().map(|m| m.addr.to_string()).collect();
     let all = addrs.join(",");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = zk::Client::connector()
-            .session_timeout(Duration::from_secs(10))
-            .connect(&all)
-            .await
-            .unwrap();
-        c.create(
-            "/lin",
-            b"",
-            &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
-        )
-        .await
-        .unwrap();
-    });
+    let rt = rt();
+    rt.block_on(create_through(&all, "/lin"));
     let origin = Instant::now();
     let deadline = origin + Duration::from_secs(secs);
     let shared = Arc::new(Mutex::new(Shared::default()));
@@ -410,20 +401,7 @@ fn run_seed(seed: u64, secs: u64, linearizable_reads: bool) {
     });
     // The ensemble still works after the faults.
     e.wait_leader();
-    rt.block_on(async {
-        let c = zk::Client::connector()
-            .session_timeout(Duration::from_secs(10))
-            .connect(&all)
-            .await
-            .unwrap();
-        c.create(
-            "/lin/after",
-            b"",
-            &zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all()),
-        )
-        .await
-        .unwrap();
-    });
+    rt.block_on(create_through(&all, "/lin/after"));
     let leader = e.wait_leader();
     // Stop every member so the leader's log is complete and still.
     for id in 1..=3 {
