@@ -71,7 +71,20 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
+/// A panic on any executor thread ends the process, in every build (the
+/// release profile aborts already): a server with a dead consensus or log
+/// executor must not linger half-alive, holding its port and sessions,
+/// where a supervisor would restart it.
+fn abort_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::abort();
+    }));
+}
+
 fn serve(args: &[String]) -> anyhow::Result<()> {
+    abort_on_panic();
     let mut config_path: Option<PathBuf> = None;
     let mut i = 0;
     while i < args.len() {

@@ -707,3 +707,46 @@ fn with_linearizable_reads_a_resumed_paused_follower_does_not_serve_stale_data()
         }
     });
 }
+
+/// Issue 18, defect 1, as a user met it: a session storm against an
+/// ensemble that snapshots every few entries, every member killed -9 in the
+/// middle of it and restarted, round after round. A snapshot that held a
+/// session whose creation was still in flight made members abort on every
+/// restart ("created twice"), and the ensemble lost its quorum for good.
+/// Every member must come back every time, and the ensemble must take
+/// writes.
+#[test]
+fn every_member_comes_back_after_kills_in_the_middle_of_a_session_storm() {
+    let mut e = Ensemble::start(3, 0, "snapCount=20\n");
+    let addrs: Vec<std::net::SocketAddr> = e.members.iter().map(|m| m.addr).collect();
+    for round in 1..=5 {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let storm = common::session_storm(addrs.clone(), 8, stop.clone());
+        std::thread::sleep(Duration::from_millis(700));
+        for id in 1..=3 {
+            e.kill(id);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let established: u64 = storm.into_iter().map(|t| t.join().unwrap()).sum();
+        eprintln!("round {round}: {established} sessions established before the kill");
+        for id in 1..=3 {
+            e.restart(id);
+        }
+        e.wait_leader();
+        // Members abort a moment after they start, once they replay.
+        std::thread::sleep(Duration::from_millis(500));
+        let crashed = e.exited();
+        assert!(
+            crashed.is_empty(),
+            "round {round}: members ended after their restart: {crashed:?}\n{}",
+            e.logs()
+        );
+    }
+    rt().block_on(async {
+        let c = client(&e.connect_string(), Duration::from_secs(4)).await;
+        eventually("a write after the storms", || async {
+            c.create("/after-storms", b"", &persistent()).await
+        })
+        .await;
+    });
+}

@@ -64,8 +64,16 @@ pub enum Output {
 /// nothing, waiting only for the entries ahead of it).
 #[derive(Debug)]
 enum InFlight {
-    Commit(Commit),
+    Commit(Commit, Option<SessionChange>),
     Passthrough(ShardId, ToShard),
+}
+
+/// What a transaction does to the committed session set (the one snapshots
+/// pair with the published tree).
+#[derive(Clone, Copy, Debug)]
+enum SessionChange {
+    Created { id: SessionId, timeout_ms: i32 },
+    Closed(SessionId),
 }
 
 /// The consensus core's state. Single owner: the consensus executor.
@@ -84,6 +92,9 @@ pub struct Core<L: TxnLog> {
     epoch: i64,
     counter: i64,
     sessions: SessionTable,
+    /// Sessions as of `published_tree` (id, timeout): what a snapshot of
+    /// that tree must hold. `sessions` runs ahead of it by every proposal.
+    committed_sessions: std::collections::BTreeMap<SessionId, i32>,
     log: L,
     in_flight: VecDeque<InFlight>,
     outputs: Vec<Output>,
@@ -146,6 +157,7 @@ impl<L: TxnLog> Core<L> {
             epoch: last_zxid >> 32,
             counter: last_zxid & 0xffff_ffff,
             sessions,
+            committed_sessions: recovered.sessions.iter().copied().collect(),
             log,
             in_flight: VecDeque::new(),
             outputs: Vec::new(),
@@ -184,6 +196,12 @@ impl<L: TxnLog> Core<L> {
         self.published_zxid
     }
 
+    /// The tree the next write is validated against (tests).
+    #[cfg(test)]
+    pub fn pending_tree(&self) -> &DataTree {
+        &self.pending
+    }
+
     fn next_zxid(&mut self) -> Zxid {
         self.counter += 1;
         assert!(
@@ -199,12 +217,22 @@ impl<L: TxnLog> Core<L> {
         let zxid = self.next_zxid();
         let applied = write::apply(&mut self.pending, &txn, zxid, wall_ms);
         self.log.append(zxid, wall_ms, &txn);
-        let closed_session = match &txn {
+        let (closed_session, session_change) = match &txn {
             Txn::CloseSession { session_id } => {
                 self.sessions.remove(*session_id);
-                Some(*session_id)
+                (Some(*session_id), Some(SessionChange::Closed(*session_id)))
             }
-            _ => None,
+            Txn::CreateSession {
+                session_id,
+                timeout_ms,
+            } => (
+                None,
+                Some(SessionChange::Created {
+                    id: *session_id,
+                    timeout_ms: *timeout_ms,
+                }),
+            ),
+            _ => (None, None),
         };
         let commit = Commit {
             zxid,
@@ -217,7 +245,8 @@ impl<L: TxnLog> Core<L> {
             connected: None,
             closed_session,
         };
-        self.in_flight.push_back(InFlight::Commit(commit));
+        self.in_flight
+            .push_back(InFlight::Commit(commit, session_change));
         zxid
     }
 
@@ -257,6 +286,16 @@ impl<L: TxnLog> Core<L> {
             // acknowledge something we might lose.
             tracing::warn!(reason, "refusing write: transaction log failed");
             self.reply_in_order(origin, Err(ErrorCode::SystemError));
+            return;
+        }
+        let writer = ConnectionOwner {
+            member: 0,
+            shard: origin.shard,
+            conn: origin.conn,
+        };
+        if let Err(moved) = self.sessions.check_owner(session_id, writer) {
+            tracing::debug!(session = format!("{session_id:#x}"), %moved, "write from a stale connection");
+            self.reply_in_order(origin, Err(ErrorCode::SessionMoved));
             return;
         }
         self.sessions.touch(session_id, mono_ms);
@@ -337,6 +376,21 @@ impl<L: TxnLog> Core<L> {
             conn,
         };
         if request.session_id == 0 {
+            if let Some(reason) = self.log.failure() {
+                // A new session is a transaction the log cannot make
+                // durable: close without a reply, the client tries another
+                // server (existing sessions re-attach without the log).
+                tracing::warn!(reason, "refusing a new session: transaction log failed");
+                self.passthrough(
+                    shard,
+                    ToShard::ConnectResult {
+                        conn,
+                        response: None,
+                        session_id: 0,
+                    },
+                );
+                return;
+            }
             let session_id = self.sessions.allocate_id();
             self.sessions.create(session_id, timeout_ms, mono_ms);
             self.sessions.set_owner(session_id, Some(owner));
@@ -355,7 +409,7 @@ impl<L: TxnLog> Core<L> {
                 wall_ms,
                 None,
             );
-            if let Some(InFlight::Commit(commit)) = self.in_flight.back_mut() {
+            if let Some(InFlight::Commit(commit, _)) = self.in_flight.back_mut() {
                 commit.connected = Some((shard, conn, response));
             }
             return;
@@ -423,8 +477,13 @@ impl<L: TxnLog> Core<L> {
         }
     }
 
-    /// Periodic work: session expiry and the container/TTL reaper.
+    /// Periodic work: session expiry and the container/TTL reaper. Neither
+    /// runs on a failed log: an expiry that cannot be made durable would
+    /// only be forgotten again (a restart brings the session back).
     pub fn tick(&mut self, mono_ms: i64, wall_ms: i64) {
+        if self.log.failure().is_some() {
+            return;
+        }
         for session_id in self.sessions.take_expired(mono_ms) {
             tracing::info!(session = format!("{session_id:#x}"), "session expired");
             self.sessions.mark_closing(session_id);
@@ -460,21 +519,39 @@ impl<L: TxnLog> Core<L> {
     }
 
     /// Moves everything the log has made durable to the outputs, in order.
+    /// On a failed log, what it never made durable is abandoned (see
+    /// [`Core::abandon_undurable`]) so the replies behind it still go out.
     pub fn release(&mut self) {
         let durable = self.log.durable_zxid();
         while let Some(front) = self.in_flight.front() {
             match front {
-                InFlight::Commit(c) if c.zxid > durable => break,
+                InFlight::Commit(c, _) if c.zxid > durable => {
+                    if self.log.failure().is_none() {
+                        break;
+                    }
+                    self.abandon_undurable();
+                    continue;
+                }
                 _ => {}
             }
             match self.in_flight.pop_front().expect("front exists") {
-                InFlight::Commit(commit) => {
+                InFlight::Commit(commit, session_change) => {
                     assert!(
                         commit.zxid > self.published_zxid,
                         "commits must be released in zxid order"
                     );
                     self.published_zxid = commit.zxid;
                     self.published_tree = commit.tree.clone();
+                    match session_change {
+                        Some(SessionChange::Created { id, timeout_ms }) => {
+                            let previous = self.committed_sessions.insert(id, timeout_ms);
+                            assert!(previous.is_none(), "session {id:#x} committed twice");
+                        }
+                        Some(SessionChange::Closed(id)) => {
+                            self.committed_sessions.remove(&id);
+                        }
+                        None => {}
+                    }
                     self.txns_since_snapshot += 1;
                     self.outputs
                         .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
@@ -490,13 +567,67 @@ impl<L: TxnLog> Core<L> {
         if self.txns_since_snapshot >= self.snapshot_threshold && !self.snapshot_in_flight {
             self.txns_since_snapshot = 0;
             self.snapshot_in_flight = true;
-            let sessions = self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+            let sessions = self
+                .committed_sessions
+                .iter()
+                .map(|(&id, &timeout_ms)| (id, timeout_ms))
+                .collect();
             self.outputs.push(Output::Snapshot {
                 tree: self.published_tree.clone(),
                 sessions,
                 raft: None,
             });
         }
+    }
+
+    /// The log failed with the head of `in_flight` not durable: every
+    /// transaction not yet durable never will be in this process. Whether
+    /// its record reached the disk is unknown (a restart may find it), so
+    /// its client is not told it failed: its connection is closed
+    /// (ConnectionLoss, as for a server that died). The pending tree goes
+    /// back to the published one, so nothing validates against changes
+    /// that were never acknowledged; replies queued behind go out in order.
+    fn abandon_undurable(&mut self) {
+        let durable = self.log.durable_zxid();
+        let mut abandoned = 0usize;
+        for entry in std::mem::take(&mut self.in_flight) {
+            match entry {
+                InFlight::Commit(commit, session_change) => {
+                    assert!(commit.zxid > durable, "a durable commit was not released");
+                    abandoned += 1;
+                    if let Some(c) = &commit.completion {
+                        self.outputs.push(Output::To(
+                            c.origin.shard,
+                            ToShard::CloseConnection {
+                                conn: c.origin.conn,
+                            },
+                        ));
+                    }
+                    if let Some((shard, conn, _)) = commit.connected {
+                        self.outputs.push(Output::To(
+                            shard,
+                            ToShard::ConnectResult {
+                                conn,
+                                response: None,
+                                session_id: 0,
+                            },
+                        ));
+                    }
+                    if let Some(SessionChange::Created { id, .. }) = session_change {
+                        self.sessions.remove(id);
+                    }
+                }
+                InFlight::Passthrough(shard, msg) => {
+                    self.in_flight.push_back(InFlight::Passthrough(shard, msg))
+                }
+            }
+        }
+        self.pending = (*self.published_tree).clone();
+        tracing::error!(
+            abandoned,
+            durable_zxid = format!("{durable:#x}"),
+            "transaction log failed: closed the connections of writes it never made durable"
+        );
     }
 
     /// A four-letter word asked for a view of every shard.
@@ -521,7 +652,7 @@ impl<L: TxnLog> Core<L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consensus::log::MemoryLog;
+    use crate::consensus::log::{ManualLog, MemoryLog};
     use crate::proto::{Acl, CreateRequest, OpCode};
 
     fn config() -> CoreConfig {
@@ -819,6 +950,201 @@ mod tests {
                 assert_eq!((r.timeout_ms, r.session_id, r.passwd), (0, 0, [0; 16]));
             }
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn manual_core(snap_count: u64) -> Core<ManualLog> {
+        let config = CoreConfig {
+            snap_count,
+            ..config()
+        };
+        Core::new(config, ManualLog::default(), 0, [1; 32], 1)
+    }
+
+    /// A new session on `conn`, made durable; returns its id.
+    fn durable_session(core: &mut Core<ManualLog>, conn: ConnId) -> SessionId {
+        let req = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 500,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
+        core.connect(0, conn, &req, 0, 1000);
+        core.log_mut().make_all_durable();
+        core.release();
+        core.take_outputs()
+            .iter()
+            .find_map(|o| match o {
+                Output::Broadcast(ToShard::Commit(c)) => {
+                    c.connected.as_ref().map(|x| x.2.session_id)
+                }
+                _ => None,
+            })
+            .expect("the new session's commit")
+    }
+
+    /// Issue 18, defect 4: a log batch that fails must not block every later
+    /// reply. The failed write's outcome is unknown (its record may or may
+    /// not be on the disk), so its connection is closed; later writes get
+    /// an error; syncs, re-attaches and new connections are still answered.
+    #[test]
+    fn a_failed_log_batch_does_not_block_the_replies_behind_it() {
+        let mut c = manual_core(0);
+        let a = durable_session(&mut c, 1);
+        let b = durable_session(&mut c, 2);
+        let auth = AuthIds::default();
+        let on = |conn, xid, opcode| Origin {
+            shard: 0,
+            conn,
+            xid,
+            opcode,
+        };
+        c.write(
+            on(1, 1, OpCode::Create),
+            a,
+            &auth,
+            &create("/a", 0),
+            0,
+            1000,
+        );
+        c.release();
+        assert!(c.take_outputs().is_empty(), "nothing is durable yet");
+        c.log_mut().fail("EIO on fdatasync");
+        c.release();
+        c.write(
+            on(2, 1, OpCode::Create),
+            b,
+            &auth,
+            &create("/b", 0),
+            0,
+            1000,
+        );
+        c.read_barrier(on(2, 2, OpCode::Sync));
+        let pw = c.sessions().password_for(b);
+        let reattach = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: 500,
+            session_id: b,
+            passwd: pw.to_vec(),
+            read_only: None,
+        };
+        c.connect(0, 3, &reattach, 10, 1010);
+        let fresh = ConnectRequest {
+            session_id: 0,
+            passwd: vec![0; 16],
+            ..reattach.clone()
+        };
+        c.connect(0, 4, &fresh, 10, 1010);
+        c.release();
+        let out = c.take_outputs();
+        let closed: Vec<ConnId> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::To(_, ToShard::CloseConnection { conn }) => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            closed.contains(&1),
+            "the failed write's connection is closed: {out:?}"
+        );
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, Output::Broadcast(ToShard::Commit(_)))),
+            "nothing undurable is published: {out:?}"
+        );
+        let b_reply = out.iter().find_map(|o| match o {
+            Output::To(_, ToShard::Complete { completion, .. })
+                if completion.origin.conn == 2 && completion.origin.xid == 1 =>
+            {
+                Some(completion.result.clone())
+            }
+            _ => None,
+        });
+        assert_eq!(b_reply, Some(Err(ErrorCode::SystemError)), "{out:?}");
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::To(_, ToShard::ReadBarrier { conn: 2, xid: 2 }))),
+            "the sync behind it passes: {out:?}"
+        );
+        let reattached = out.iter().find_map(|o| match o {
+            Output::To(
+                _,
+                ToShard::ConnectResult {
+                    conn: 3, response, ..
+                },
+            ) => Some(response.clone()),
+            _ => None,
+        });
+        assert!(
+            matches!(reattached, Some(Some(r)) if r.session_id == b && r.timeout_ms > 0),
+            "a re-attach is answered: {out:?}"
+        );
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, Output::To(_, ToShard::ConnectResult { conn: 4, .. }))),
+            "a new connection is answered (refused: no durable log): {out:?}"
+        );
+        // The unacknowledged create is not part of the state writes see.
+        assert!(c.pending_tree().get("/a").is_none());
+    }
+
+    /// Issue 18, defect 5: a snapshot taken while a CloseSession is in
+    /// flight must pair the tree with the sessions of that same tree. If the
+    /// server then stops before the close is durable, recovery must find the
+    /// session that owns the tree's ephemerals.
+    #[test]
+    fn a_snapshot_during_an_undurable_close_keeps_the_ephemerals_owner() {
+        // snapCount 1: a snapshot at every release with no snapshot in flight.
+        let mut c = manual_core(1);
+        let sid = durable_session(&mut c, 1);
+        let auth = AuthIds::default();
+        c.write(
+            origin(1, OpCode::Create),
+            sid,
+            &auth,
+            &create("/e", 1),
+            0,
+            1000,
+        );
+        c.log_mut().make_all_durable();
+        c.release();
+        c.take_outputs();
+        c.snapshot_finished();
+        c.write(
+            origin(2, OpCode::CloseSession),
+            sid,
+            &auth,
+            &Request::CloseSession,
+            0,
+            1000,
+        );
+        c.release();
+        let (tree, sessions) = c
+            .take_outputs()
+            .into_iter()
+            .find_map(|o| match o {
+                Output::Snapshot { tree, sessions, .. } => Some((tree, sessions)),
+                _ => None,
+            })
+            .expect("a snapshot is asked for");
+        // The close never became durable: a restart replays nothing after it.
+        assert!(c
+            .log()
+            .durable_records()
+            .iter()
+            .all(|r| r.0 <= tree.last_zxid));
+        let owners: Vec<SessionId> = sessions.iter().map(|s| s.0).collect();
+        for (path, node) in tree.nodes.iter() {
+            if let crate::tree::NodeKind::Ephemeral { owner } = node.kind {
+                assert!(
+                    owners.contains(&owner),
+                    "ephemeral {path} of session {owner:#x} is in the snapshot, its session is not"
+                );
+            }
         }
     }
 }

@@ -167,6 +167,23 @@ enum Deferred {
     },
 }
 
+impl Deferred {
+    /// The connection it came from: (member, shard, conn).
+    fn connection(&self) -> (MemberId, ShardId, ConnId) {
+        match self {
+            Deferred::Write { origin, .. } => {
+                (origin.member, origin.origin.shard, origin.origin.conn)
+            }
+            Deferred::Connect {
+                member,
+                shard,
+                conn,
+                ..
+            } => (*member, *shard, *conn),
+        }
+    }
+}
+
 /// A `sync` or a linearizable read, answered ([`ToShard::ReadBarrier`])
 /// once this member has applied the leader's commit index as of a ReadIndex
 /// round started after it arrived; its shard then answers the request.
@@ -541,18 +558,9 @@ impl Member {
         let me = self.cfg.my_id;
         self.waiting
             .iter()
-            .filter_map(|d| match d {
-                Deferred::Write { origin, .. } if origin.member == me => {
-                    Some((origin.origin.shard, origin.origin.conn))
-                }
-                Deferred::Connect {
-                    member,
-                    shard,
-                    conn,
-                    ..
-                } if *member == me => Some((*shard, *conn)),
-                _ => None,
-            })
+            .map(Deferred::connection)
+            .filter(|(member, ..)| *member == me)
+            .map(|(_, shard, conn)| (shard, conn))
             .collect()
     }
 
@@ -674,6 +682,11 @@ impl Member {
 
     pub fn disconnected(&mut self, shard: ShardId, conn: ConnId, session_id: SessionId) {
         self.in_doubt.remove(&(shard, conn));
+        // Requests it queued while there was no leader go with it: proposed
+        // later, they could land after what its client sent since on a new
+        // connection.
+        let me = self.cfg.my_id;
+        self.waiting.retain(|d| d.connection() != (me, shard, conn));
         // Its barriers are answered into the void; its parked writes were
         // sent nowhere and go with it.
         self.barriers_by_conn.remove(&(shard, conn));
@@ -861,19 +874,8 @@ impl Member {
     fn defer(&mut self, d: Deferred) {
         if self.waiting.len() >= WAITING_REQUESTS_MAX {
             tracing::warn!("too many requests waiting for a leader: closing the connection");
-            if let Some((member, shard, conn)) = match &d {
-                Deferred::Write { origin, .. } => {
-                    Some((origin.member, origin.origin.shard, origin.origin.conn))
-                }
-                Deferred::Connect {
-                    member,
-                    shard,
-                    conn,
-                    ..
-                } => Some((*member, *shard, *conn)),
-            } {
-                self.close_connection(member, shard, conn);
-            }
+            let (member, shard, conn) = d.connection();
+            self.close_connection(member, shard, conn);
             return;
         }
         self.waiting.push_back(d);
@@ -1158,6 +1160,16 @@ impl Member {
         if let Some(reason) = &self.log_failure {
             tracing::warn!(reason, "refusing write: transaction log failed");
             self.reply_after(origin, Err(ErrorCode::SystemError));
+            return;
+        }
+        let writer = ConnectionOwner {
+            member: origin.member,
+            shard: origin.origin.shard,
+            conn: origin.origin.conn,
+        };
+        if let Err(moved) = self.sessions.check_owner(session_id, writer) {
+            tracing::debug!(session = format!("{session_id:#x}"), %moved, "write from a stale connection");
+            self.reply_after(origin, Err(ErrorCode::SessionMoved));
             return;
         }
         self.sessions.touch(session_id, self.mono_ms);
@@ -1534,16 +1546,25 @@ impl Member {
                     "no leader: closing every client connection until one is elected"
                 );
                 self.clients_closed_for_no_leader = true;
-                // Every connection goes, so do the reads and syncs they wait
-                // on and the writes parked behind them.
-                self.requeue_barriers();
-                self.barriers_next.clear();
-                self.barriers_by_conn.clear();
-                self.parked_writes.clear();
-                self.parked_writes_count = 0;
-                self.outputs.push(Output::Broadcast(ToShard::CloseAll));
+                self.close_all_clients();
             }
         }
+    }
+
+    /// Closes every client connection of this member. What they were
+    /// waiting for goes with them: reads and syncs, the writes parked
+    /// behind those, and requests queued for a leader (carried out later,
+    /// they could land after what their clients sent since, elsewhere).
+    fn close_all_clients(&mut self) {
+        self.requeue_barriers();
+        self.barriers_next.clear();
+        self.barriers_by_conn.clear();
+        self.parked_writes.clear();
+        self.parked_writes_count = 0;
+        let me = self.cfg.my_id;
+        self.waiting.retain(|d| d.connection().0 != me);
+        self.in_doubt.clear();
+        self.outputs.push(Output::Broadcast(ToShard::CloseAll));
     }
 
     fn reap(&mut self, wall_ms: i64) {
@@ -1739,7 +1760,15 @@ impl Member {
             learners_next: cs.learners_next,
             auto_leave: cs.auto_leave,
         };
-        let sessions = self.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
+        // The applied sessions only: a leader registers a session when it
+        // proposes it, and a snapshot holding it would create it again when
+        // its entry (after the snapshot's point) is replayed.
+        let sessions = self
+            .sessions
+            .iter()
+            .filter(|s| !self.proposed_sessions.contains(&s.id))
+            .map(|s| (s.id, s.timeout_ms))
+            .collect();
         self.outputs.push(Output::Snapshot {
             tree: self.published.clone(),
             sessions,
@@ -1893,8 +1922,15 @@ impl Member {
         };
         self.outputs
             .push(Output::Broadcast(ToShard::Commit(Arc::new(commit))));
-        // Barriers it satisfies are answered by `drive` right after.
         self.release_held();
+        // The state jumped over entries this member never applied one by
+        // one: the watch events they fired, the replies to its clients'
+        // writes among them, the sessions they closed. Its clients are
+        // closed, as a ZooKeeper follower's are when it syncs by snapshot;
+        // they reconnect with their last zxid and re-register watches (which
+        // fire for what changed), and retry what was in doubt.
+        tracing::info!("closing every client connection: their state was replaced by a snapshot");
+        self.close_all_clients();
         loaded.zxid
     }
 
@@ -2062,6 +2098,7 @@ impl Member {
         self.pending = Some(self.tree.clone());
         // Failover must expire nobody: every session starts a fresh timeout.
         self.sessions.refresh_all(self.mono_ms);
+        self.sessions.forget_owners();
         tracing::info!(
             term = self.node.raft.term,
             zxid = format!("{:#x}", self.applied_zxid),

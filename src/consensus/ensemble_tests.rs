@@ -36,6 +36,30 @@ impl Drop for SnapDir {
     }
 }
 
+/// One member's log on its "disk": what it persisted, as the log core
+/// would keep it (truncation, resets, the newest hard state). A restart
+/// rebuilds the member from this and its newest snapshot.
+#[derive(Default)]
+struct SimDisk {
+    entries: Vec<Entry>,
+    hard_state: HardState,
+}
+
+impl SimDisk {
+    fn persist(&mut self, p: &PersistRequest) {
+        if p.reset_to.is_some() {
+            self.entries.clear();
+        }
+        if let Some(first) = p.entries.first() {
+            self.entries.retain(|e| e.index < first.index);
+            self.entries.extend(p.entries.iter().cloned());
+        }
+        if let Some(hs) = &p.hard_state {
+            self.hard_state = hs.clone();
+        }
+    }
+}
+
 fn core_config() -> CoreConfig {
     CoreConfig {
         server_id: 0,
@@ -78,6 +102,14 @@ struct Cluster {
     /// ...and, per (member, conn, xid) whose read barrier passed, the tree
     /// the shard serves that read from.
     served: HashMap<(MemberId, ConnId, i32), Arc<DataTree>>,
+    /// Per member: its persisted log and hard state.
+    disks: Vec<SimDisk>,
+    /// Per member: its configuration (for restarts).
+    configs: Vec<EnsembleConfig>,
+    /// `pump` returns as soon as this holds (checked after every member's
+    /// outputs and every frame), leaving the rest in flight: a crash at
+    /// that exact moment.
+    stop_when: Option<fn(&Cluster) -> bool>,
 }
 
 impl Cluster {
@@ -95,7 +127,7 @@ impl Cluster {
         let learners: Vec<u64> = (n + 1..=n + observers).collect();
         let all: Vec<u64> = (1..=n + observers).collect();
         let n = n + observers;
-        let members = all
+        let configs: Vec<EnsembleConfig> = all
             .iter()
             .map(|&id| {
                 let servers = all
@@ -113,7 +145,7 @@ impl Cluster {
                         .unwrap()
                     })
                     .collect();
-                let cfg = EnsembleConfig {
+                EnsembleConfig {
                     core: core_config_with_snap_count(snap_count),
                     my_id: id,
                     servers,
@@ -123,10 +155,15 @@ impl Cluster {
                     election_ticks: 10,
                     heartbeat_ticks: 2,
                     leaderless_close_ms: 1000,
-                };
+                }
+            })
+            .collect();
+        let members = configs
+            .iter()
+            .map(|cfg| {
                 Some(
                     Member::new(
-                        cfg,
+                        cfg.clone(),
                         DataTree::new(),
                         RaftRecovered::default(),
                         0,
@@ -149,6 +186,9 @@ impl Cluster {
             damage_snapshots: 0,
             shard_tree: (0..n).map(|_| Arc::new(DataTree::new())).collect(),
             served: HashMap::new(),
+            disks: (0..n).map(|_| SimDisk::default()).collect(),
+            configs,
+            stop_when: None,
         }
     }
 
@@ -156,6 +196,57 @@ impl Cluster {
         self.members[id as usize - 1]
             .as_mut()
             .expect("member is up")
+    }
+
+    /// Stops member `id` (its unsent frames and shard messages are lost)
+    /// and starts it again from its disk: the newest snapshot plus the log
+    /// after it, as the runtime does at start-up.
+    fn restart(&mut self, id: u64) {
+        let i = id as usize - 1;
+        self.members[i] = None;
+        self.net.retain(|f| f.0 != id && f.1 != id);
+        let loaded = crate::snapshot::load_newest(&self.snap_dirs[i].0).expect("load snapshot");
+        let disk = &self.disks[i];
+        let (tree, recovered) = match loaded {
+            None => (
+                DataTree::new(),
+                RaftRecovered {
+                    entries: disk.entries.clone(),
+                    hard_state: disk.hard_state.clone(),
+                    snapshot: None,
+                },
+            ),
+            Some(loaded) => {
+                let point = loaded.raft.clone().expect("a member's snapshot");
+                let last = disk.entries.last().map_or(0, |e| e.index);
+                let data = std::fs::read(&loaded.path).unwrap();
+                (
+                    loaded.tree,
+                    RaftRecovered {
+                        entries: disk
+                            .entries
+                            .iter()
+                            .filter(|e| e.index > point.index)
+                            .cloned()
+                            .collect(),
+                        hard_state: disk.hard_state.clone(),
+                        snapshot: Some(RecoveredSnapshot {
+                            reset_log: last < point.index,
+                            point,
+                            sessions: loaded.sessions,
+                            data,
+                        }),
+                    },
+                )
+            }
+        };
+        let now = self.now;
+        let member = Member::new(self.configs[i].clone(), tree, recovered, now, [7; 32], 1)
+            .expect("the member restarts");
+        self.shard_tree[i] = member.initial_tree();
+        self.members[i] = Some(member);
+        self.m(id).drive(now);
+        self.pump();
     }
 
     /// Drains outputs of every member: persists are acknowledged at once,
@@ -169,6 +260,11 @@ impl Cluster {
                     continue;
                 };
                 for p in m.take_persists() {
+                    if let Some((zxid, bytes)) = &p.snapshot_file {
+                        crate::snapshot::write_received(&self.snap_dirs[i].0, *zxid, bytes)
+                            .expect("received snapshot written");
+                    }
+                    self.disks[i].persist(&p);
                     m.persisted(p.token, self.now);
                     progressed = true;
                 }
@@ -214,6 +310,9 @@ impl Cluster {
                         }
                     }
                 }
+                if self.stop_when.is_some_and(|stop| stop(self)) {
+                    return;
+                }
             }
             while let Some((from, to, kind, body)) = self.net.pop_front() {
                 progressed = true;
@@ -246,6 +345,9 @@ impl Cluster {
                 if let Some(m) = self.members[to as usize - 1].as_mut() {
                     m.peer_frame(from, kind, &body, now, now);
                     m.drive(now);
+                }
+                if self.stop_when.is_some_and(|stop| stop(self)) {
+                    return;
                 }
             }
             if !progressed {
@@ -930,4 +1032,319 @@ fn a_member_that_missed_compacted_entries_is_sent_a_snapshot() {
     c.tick(5);
     assert!(c.tree_of(lagging).get("/later").is_some());
     assert_eq!(c.m(lagging).applied_zxid(), c.m(leader).applied_zxid());
+}
+
+/// Connects on member `id` without waiting for the reply (`conn` is the
+/// new connection).
+fn start_connect(c: &mut Cluster, id: u64, conn: ConnId) {
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 4000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    };
+    let now = c.now;
+    c.m(id).connect(0, conn, req, now, now);
+}
+
+/// Sends a create on member `id` without waiting for the reply.
+fn start_create(c: &mut Cluster, id: u64, conn: ConnId, session: SessionId, path: &str, xid: i32) {
+    let origin = Origin {
+        shard: 0,
+        conn,
+        xid,
+        opcode: OpCode::Create,
+    };
+    let request = Request::Create {
+        opcode: OpCode::Create,
+        req: CreateRequest {
+            path: path.into(),
+            data: Some(b"v".to_vec()),
+            acl: Some(Acl::open_unsafe()),
+            flags: 0,
+            ttl: -1,
+        },
+    };
+    let now = c.now;
+    c.m(id)
+        .write(origin, session, AuthIds::default(), request, now, now);
+}
+
+/// Sessions in member `i`'s newest snapshot whose CreateSession entry lies
+/// after the snapshot's point in its log: a restart now would replay their
+/// creation on top of the snapshot.
+fn sessions_created_twice_on_restart(c: &Cluster, i: usize) -> Vec<SessionId> {
+    let Ok(Some(loaded)) = crate::snapshot::load_newest(&c.snap_dirs[i].0) else {
+        return Vec::new();
+    };
+    let point = loaded.raft.expect("a member's snapshot");
+    let in_snapshot: HashSet<SessionId> = loaded.sessions.iter().map(|s| s.id).collect();
+    c.disks[i]
+        .entries
+        .iter()
+        .filter(|e| e.index > point.index && !e.data.is_empty())
+        .filter_map(|e| decode_entry(&e.data).ok())
+        .filter_map(|p| match p.txn {
+            Txn::CreateSession { session_id, .. } if in_snapshot.contains(&session_id) => {
+                Some(session_id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn any_snapshot_ahead_of_its_log(c: &Cluster) -> bool {
+    (0..c.members.len()).any(|i| !sessions_created_twice_on_restart(c, i).is_empty())
+}
+
+/// Issue 18, defect 1: the leader registered a session when it *proposed*
+/// it, and a snapshot of the applied tree taken before that entry applied
+/// held the session too. Replaying the entry after a restart from that
+/// snapshot created the session twice: an abort on every start, which took
+/// a real ensemble's quorum down for good. Here every member crashes at the
+/// first moment any snapshot is ahead of its log (or at the end), restarts
+/// from its disk, and all must come back and agree.
+#[test]
+fn members_restart_from_snapshots_taken_while_sessions_were_proposed() {
+    // snapCount 1: every member snapshots after every apply step.
+    let mut c = Cluster::with_snap_count(3, 1);
+    let leader = c.elect();
+    let session = c.connect(leader, 1);
+    c.stop_when = Some(any_snapshot_ahead_of_its_log);
+    let mut conn = 100;
+    for round in 0..10 {
+        // A write, then new sessions proposed behind it before anything is
+        // delivered: the write commits (and is snapshotted) first.
+        start_create(&mut c, leader, 1, session, &format!("/w{round}"), round + 1);
+        let now = c.now;
+        c.m(leader).drive(now);
+        for _ in 0..3 {
+            conn += 1;
+            start_connect(&mut c, leader, conn);
+            c.m(leader).drive(now);
+        }
+        c.pump();
+        if any_snapshot_ahead_of_its_log(&c) {
+            break;
+        }
+        c.tick(1);
+    }
+    let bad: Vec<(usize, Vec<SessionId>)> = (0..3)
+        .map(|i| (i + 1, sessions_created_twice_on_restart(&c, i)))
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    c.stop_when = None;
+    for id in 1..=3 {
+        c.restart(id);
+    }
+    let leader = c.elect();
+    c.tick(10);
+    let expected = c.tree_of(leader);
+    for id in 1..=3 {
+        assert_eq!(*c.tree_of(id), *expected, "member {id} after its restart");
+    }
+    assert!(bad.is_empty(), "snapshots ahead of their logs: {bad:?}");
+}
+
+/// Issue 18, defect 2: a member that installs a snapshot jumps over
+/// entries it never applied one by one: the watches they fired, the
+/// replies of its own forwarded writes among them and the sessions they
+/// closed. It must not leave its clients believing in a state they never
+/// saw: its client connections are closed (they reconnect, re-register
+/// their watches with their last zxid, and retry what was in doubt), as a
+/// ZooKeeper follower does when it syncs by snapshot.
+#[test]
+fn a_member_installing_a_snapshot_closes_its_clients_connections() {
+    let mut c = Cluster::with_snap_count(3, 20);
+    let leader = c.elect();
+    let session = c.connect(leader, 1);
+    let lagging = (1..=3).find(|&i| i != leader).unwrap();
+    let lagging_session = c.connect(lagging, 7);
+    c.tick(5);
+    // The lagging member receives no appends from here on, but its
+    // forwarded write still reaches the leader and commits.
+    c.lagging.insert(lagging);
+    start_create(&mut c, lagging, 7, lagging_session, "/from-lagging", 1);
+    let now = c.now;
+    c.m(lagging).drive(now);
+    c.pump();
+    for i in 0..80 {
+        c.create(leader, 1, session, &format!("/missed{i}"), i + 2)
+            .unwrap();
+    }
+    c.tick(5);
+    assert!(c.tree_of(leader).get("/from-lagging").is_some());
+    c.delivered[lagging as usize - 1].clear();
+    // The appends it missed are lost, not late: it must catch up from the
+    // leader, whose log no longer holds them.
+    c.held_appends.retain(|f| f.1 != lagging);
+    c.lagging.remove(&lagging);
+    c.tick(50);
+    assert!(
+        c.m(lagging).snapshots_installed() >= 1,
+        "a snapshot was installed"
+    );
+    let delivered = &c.delivered[lagging as usize - 1];
+    let answered = delivered.iter().any(|m| match m {
+        ToShard::Commit(commit) => commit
+            .completion
+            .as_ref()
+            .is_some_and(|x| x.origin.conn == 7 && x.origin.xid == 1),
+        ToShard::CloseConnection { conn: 7 } | ToShard::CloseAll => true,
+        _ => false,
+    });
+    assert!(
+        answered,
+        "the forwarded write is neither answered nor its connection closed"
+    );
+    // The first state the shard hears of is the installed one: it already
+    // holds the lagging member's write, which it never applied by log.
+    let install_at = delivered
+        .iter()
+        .position(|m| matches!(m, ToShard::Commit(_)))
+        .expect("the installed state reached the shard");
+    assert!(matches!(
+        &delivered[install_at],
+        ToShard::Commit(x) if x.tree.get("/from-lagging").is_some() && x.events.is_empty()
+    ));
+    assert!(
+        delivered[install_at..]
+            .iter()
+            .any(|m| matches!(m, ToShard::CloseAll)),
+        "clients are not told their watches may have missed events"
+    );
+    // New clients are served at once (this is not the leaderless refusal).
+    let again = c.connect(lagging, 8);
+    assert!(c.create(lagging, 8, again, "/after-install", 1).is_ok());
+}
+
+/// A raw forwarded create, as a member sends it to the one it believes leads.
+fn forwarded_create(
+    origin_member: u64,
+    conn: ConnId,
+    session: SessionId,
+    path: &str,
+    xid: i32,
+) -> Vec<u8> {
+    let forward = crate::consensus::wire::Forward::Write {
+        origin: crate::consensus::wire::RemoteOrigin {
+            member: origin_member,
+            origin: Origin {
+                shard: 0,
+                conn,
+                xid,
+                opcode: OpCode::Create,
+            },
+        },
+        session_id: session,
+        auth: AuthIds::default(),
+        request: Request::Create {
+            opcode: OpCode::Create,
+            req: CreateRequest {
+                path: path.into(),
+                data: Some(b"v".to_vec()),
+                acl: Some(Acl::open_unsafe()),
+                flags: 0,
+                ttl: -1,
+            },
+        },
+    };
+    crate::consensus::wire::encode_forward(&forward)
+}
+
+/// Re-attaches `session` on member `id`'s connection `conn`.
+fn reattach(c: &mut Cluster, id: u64, conn: ConnId, session: SessionId) {
+    let passwd = c.m(id).sessions.password_for(session).to_vec();
+    let req = ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 4000,
+        session_id: session,
+        passwd,
+        read_only: Some(false),
+    };
+    let now = c.now;
+    c.m(id).connect(0, conn, req, now, now);
+    c.m(id).drive(now);
+    c.pump();
+    c.tick(2);
+}
+
+/// `first` must not be applied after `second` (the client sent it first).
+fn assert_client_order(c: &Cluster, id: u64, first: &str, second: &str) {
+    let tree = c.tree_of(id);
+    let later = tree.get(second).expect("the later write applied").czxid;
+    if let Some(node) = tree.get(first) {
+        assert!(
+            node.czxid < later,
+            "member {id}: {first} (zxid {:#x}) applied after {second} (zxid {later:#x}), \
+             which its client sent later",
+            node.czxid
+        );
+    }
+}
+
+/// Issue 18, defect 3 (the relay): a write forwarded to the leader of the
+/// time reaches it after it stepped down; meanwhile its client saw
+/// ConnectionLoss, re-attached on another connection and wrote again. The
+/// old write must not be applied after the new one (ZooKeeper refuses it
+/// with SessionMoved: it comes from a connection that no longer owns the
+/// session).
+#[test]
+fn a_stale_forwarded_write_is_never_applied_after_the_clients_later_write() {
+    let mut c = Cluster::new(3);
+    let (old, new) = c.fail_the_leaders_log();
+    c.tick(5);
+    let origin_member = (1..=3).find(|&i| i != new && i != old).unwrap();
+    let session = c.connect(origin_member, 21);
+    // The client gives up on connection 21, re-attaches on 22, writes.
+    reattach(&mut c, origin_member, 22, session);
+    assert!(c.create(origin_member, 22, session, "/second", 6).is_ok());
+    // Its first write, sent on 21 before all that, arrives at `old` now.
+    let body = forwarded_create(origin_member, 21, session, "/first", 5);
+    let now = c.now;
+    c.m(old).peer_frame(
+        origin_member,
+        crate::consensus::wire::FRAME_FORWARD,
+        &body,
+        now,
+        now,
+    );
+    c.m(old).drive(now);
+    c.pump();
+    c.tick(5);
+    for id in 1..=3 {
+        assert_client_order(&c, id, "/first", "/second");
+    }
+}
+
+/// Issue 18, defect 3 (the waiting queue): a write queued on a member that
+/// has no leader, whose client then moved to another member and wrote
+/// again, must not be proposed once the member finds a leader.
+#[test]
+fn a_write_queued_without_a_leader_is_dropped_when_its_client_moves_on() {
+    let mut c = Cluster::new(3);
+    let leader = c.elect();
+    let lonely = (1..=3).find(|&i| i != leader).unwrap();
+    let session = c.connect(lonely, 31);
+    c.tick(5);
+    c.cut.insert(lonely);
+    c.tick(150); // long enough that the lonely member has no leader
+    start_create(&mut c, lonely, 31, session, "/first", 5);
+    let now = c.now;
+    c.m(lonely).drive(now);
+    c.pump();
+    // The connection is gone (closed by the member, or by the client).
+    c.m(lonely).disconnected(0, 31, session);
+    c.m(lonely).drive(now);
+    // The client re-attaches on the leader and writes again.
+    reattach(&mut c, leader, 41, session);
+    assert!(c.create(leader, 41, session, "/second", 6).is_ok());
+    c.cut.clear();
+    c.tick(150);
+    for id in 1..=3 {
+        assert_client_order(&c, id, "/first", "/second");
+    }
 }

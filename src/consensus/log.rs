@@ -57,3 +57,53 @@ impl TxnLog for MemoryLog {
         self.last_zxid
     }
 }
+
+/// A log for the core's tests that is durable only when the test says so,
+/// and fails when told: the "not yet durable" and "failed" paths of
+/// `Core::release` without a disk.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub struct ManualLog {
+    pub appended: Vec<(Zxid, i64, Txn)>,
+    durable: Zxid,
+    failure: Option<String>,
+}
+
+#[cfg(test)]
+impl ManualLog {
+    /// Everything appended so far becomes durable.
+    pub fn make_all_durable(&mut self) {
+        assert!(self.failure.is_none(), "a failed log makes nothing durable");
+        self.durable = self.appended.last().map_or(self.durable, |e| e.0);
+    }
+
+    /// The disk failed: nothing more becomes durable.
+    pub fn fail(&mut self, reason: &str) {
+        self.failure = Some(reason.to_string());
+    }
+
+    /// The records a restart would find: the durable ones.
+    pub fn durable_records(&self) -> Vec<(Zxid, i64, Txn)> {
+        self.appended
+            .iter()
+            .filter(|e| e.0 <= self.durable)
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+impl TxnLog for ManualLog {
+    fn append(&mut self, zxid: Zxid, time_ms: i64, txn: &Txn) {
+        assert!(self.appended.last().is_none_or(|e| e.0 < zxid));
+        self.appended.push((zxid, time_ms, txn.clone()));
+    }
+
+    fn durable_zxid(&self) -> Zxid {
+        self.durable
+    }
+
+    fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+}

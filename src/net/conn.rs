@@ -232,7 +232,11 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
                 .count();
             probe.requests_abandoned(unanswered as u64);
         }
-        if session_id != 0 {
+        // The core hears of every connection it knows: one with a session,
+        // or one whose handshake it is still handling (a request it holds
+        // for this connection must be dropped, not carried out later).
+        let awaiting_connect = matches!(conn.borrow().pending.front(), Some(Pending::Connect));
+        if session_id != 0 || awaiting_connect {
             let _ = to_core
                 .send(ToConsensus::Disconnected {
                     shard: shard_id,

@@ -134,24 +134,6 @@ fn persist_command(p: PersistRequest) -> LogCommand {
     })
 }
 
-/// Writes a snapshot received from the leader into `dir` durably (temp
-/// file, fsync, rename, fsync of the directory), as `snapshot::write` does.
-fn write_received_snapshot(
-    dir: &std::path::Path,
-    zxid: crate::proto::Zxid,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let name = crate::snapshot::format::file_name(zxid);
-    let temp = dir.join(format!("{name}{}", crate::snapshot::format::TEMP_SUFFIX));
-    let mut f = std::fs::File::create(&temp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&temp, dir.join(&name))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// Runs an ensemble member until the process is killed.
 pub(super) fn run(
     config: Arc<Config>,
@@ -407,7 +389,7 @@ fn after_step(live: &mut Live, outboxes: &Outboxes) {
     for mut p in live.member.take_persists() {
         if let Some((zxid, bytes)) = p.snapshot_file.take() {
             // Durable before the log reset that depends on it.
-            if let Err(e) = write_received_snapshot(&live.snapshot_dir, zxid, &bytes) {
+            if let Err(e) = crate::snapshot::write_received(&live.snapshot_dir, zxid, &bytes) {
                 // Without the file a restart would lack the state the reset
                 // dropped from the log: stop taking writes, as for a log failure.
                 tracing::error!(error = %e, "writing the received snapshot failed");

@@ -640,6 +640,15 @@ async fn run_snapshotter(
     jobs: SharedReceiver<SnapshotJob>,
     done: SharedSender<SnapshotDone>,
 ) {
+    // What a crash left half-written. Before connecting: the consensus core
+    // handles no input (and writes no received snapshot) until it has.
+    match crate::snapshot::remove_temp_files(&dir) {
+        Ok(removed) if !removed.is_empty() => {
+            tracing::info!(files = ?removed, "removed temp files of interrupted snapshot writes")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "removing leftover snapshot temp files failed"),
+    }
     let jobs = jobs.connect().await;
     let done = done.connect().await;
     while let Some(job) = jobs.recv().await {

@@ -43,6 +43,13 @@ pub enum ReattachError {
     Closing,
 }
 
+/// A write came from a connection that does not own its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("session moved to {owner:?}")]
+pub struct SessionMoved {
+    pub owner: ConnectionOwner,
+}
+
 /// All sessions of the server. Owned by the consensus core.
 #[derive(Debug)]
 pub struct SessionTable {
@@ -191,6 +198,41 @@ impl SessionTable {
         session.owner = Some(owner);
         self.touch(id, now_ms);
         Ok(())
+    }
+
+    /// Checks that a write for session `id` comes from the connection that
+    /// owns it (ZooKeeper's SessionMoved check). A write from an older
+    /// connection (one the client gave up on, whose request arrives late:
+    /// relayed, or queued while there was no leader) must not be applied
+    /// after what the client sent on its newer one. A session whose owner
+    /// is unknown (a new leader's, or one whose connection just closed)
+    /// adopts the writer.
+    pub fn check_owner(
+        &mut self,
+        id: SessionId,
+        writer: ConnectionOwner,
+    ) -> Result<(), SessionMoved> {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return Ok(()); // liveness is the caller's check
+        };
+        match session.owner {
+            Some(owner) if owner != writer => Err(SessionMoved { owner }),
+            Some(_) => Ok(()),
+            None => {
+                session.owner = Some(writer);
+                Ok(())
+            }
+        }
+    }
+
+    /// Forgets every owner: a new leader does not know where sessions that
+    /// re-attached under an earlier leader are connected now (re-attaches
+    /// are not logged); each session adopts the first connection that
+    /// writes or re-attaches.
+    pub fn forget_owners(&mut self) {
+        for s in self.sessions.values_mut() {
+            s.owner = None;
+        }
     }
 
     pub fn set_owner(&mut self, id: SessionId, owner: Option<ConnectionOwner>) {

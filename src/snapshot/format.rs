@@ -456,9 +456,14 @@ pub fn parse_file_name(name: &str) -> Option<i64> {
     u64::from_str_radix(hex, 16).ok().map(|zxid| zxid as i64)
 }
 
+/// Between a received snapshot's file name and [`TEMP_SUFFIX`]: its temp
+/// file is never the one the snapshotter fills for the same zxid.
+pub const RECEIVED_TEMP_INFIX: &str = ".received";
+
 /// True for a temp file a snapshot write left behind.
 pub fn is_temp_file_name(name: &str) -> bool {
     name.strip_suffix(TEMP_SUFFIX)
+        .map(|stem| stem.strip_suffix(RECEIVED_TEMP_INFIX).unwrap_or(stem))
         .is_some_and(|stem| parse_file_name(stem).is_some())
 }
 

@@ -3,9 +3,12 @@
 //! Ownership: the snapshotter runs on its own core (or a blocking thread) and
 //! holds nothing but an `Arc<DataTree>` version the consensus core published.
 //! That version is immutable, so [`write`] reads it while writes go on and
-//! the apply path never pauses; no lock is taken. Only one writer may use a
-//! directory at a time ([`purge`] removes temp files, including one that a
-//! concurrent [`write`] would still be filling).
+//! the apply path never pauses; no lock is taken. [`write`] (the
+//! snapshotter), [`write_received`] (an ensemble member installing the
+//! leader's snapshot) and [`purge`] may run at the same time on one
+//! directory: each writer fills a temp file of its own, and purge removes
+//! only finished snapshots; temp files a crash left are removed at
+//! start-up ([`remove_temp_files`]).
 //!
 //! The file format is specified in [`format`].
 //!
@@ -24,7 +27,7 @@
 //! # Retention ([`purge`]) and the log
 //!
 //! [`purge`] keeps the newest `keep` (>= [`RETAIN_MIN`]) snapshots, like
-//! `autopurge.snapRetainCount`, and removes leftover temp files. Because a
+//! `autopurge.snapRetainCount`. Because a
 //! damaged newest snapshot falls back to an older one plus more log, the log
 //! may be released only up to the zxid of the *oldest retained* snapshot
 //! (the first entry of [`list`]), not the newest.
@@ -198,6 +201,38 @@ fn damaged(path: &Path) -> impl FnOnce(Damage) -> SnapshotError + '_ {
         path: path.to_owned(),
         damage,
     }
+}
+
+/// Writes a snapshot file received from an ensemble's leader (already
+/// verified with [`load_bytes`]) into `dir` durably, under the name of its
+/// tree's `zxid`: the same temp file, fsync, rename and directory fsync as
+/// [`write`].
+pub fn write_received(dir: &Path, zxid: i64, bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
+    let path = dir.join(format::file_name(zxid));
+    // Its own temp name: the snapshotter may be writing this very zxid's
+    // snapshot of the member's own state at the same moment.
+    let temp_path = dir.join(format!(
+        "{}{}{TEMP_SUFFIX}",
+        format::file_name(zxid),
+        format::RECEIVED_TEMP_INFIX
+    ));
+    let written = File::create(&temp_path)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(io_error(&temp_path, "write"))
+        .and_then(|()| fs::rename(&temp_path, &path).map_err(io_error(&temp_path, "rename")))
+        .and_then(|()| {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io_error(dir, "fsync directory"))
+        });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp_path);
+        return Err(e);
+    }
+    Ok(path)
 }
 
 /// Writes the snapshot of `tree` (at `tree.last_zxid`) and `sessions` into
@@ -729,18 +764,26 @@ fn build(header: &Header, body: &BodyView<'_>) -> Result<(DataTree, Vec<SessionR
     Ok((tree, sessions))
 }
 
-/// Removes all but the newest `keep` snapshots, and every leftover temp file.
-/// Returns the removed paths. Must not run concurrently with [`write`] on the
-/// same directory (it would remove the in-progress temp file).
+/// Removes all but the newest `keep` snapshots. Returns the removed paths.
+/// Temp files are left alone: a [`write`] or [`write_received`] may be
+/// filling one right now (the snapshotter purges while the consensus core
+/// writes a snapshot received from the leader); [`remove_temp_files`]
+/// clears what a crash left, at start-up.
 pub fn purge(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, SnapshotError> {
     if keep < RETAIN_MIN {
         return Err(SnapshotError::RetainTooFew { keep });
     }
     let files = list(dir)?;
-    let mut doomed: Vec<PathBuf> = files[..files.len().saturating_sub(keep)]
+    let doomed = files[..files.len().saturating_sub(keep)]
         .iter()
-        .map(|(_, path)| path.clone())
-        .collect();
+        .map(|(_, path)| path.clone());
+    remove_all(doomed)
+}
+
+/// Removes the temp files a crash left in `dir` mid-write. Only at
+/// start-up, before anything writes a snapshot there.
+pub fn remove_temp_files(dir: &Path) -> Result<Vec<PathBuf>, SnapshotError> {
+    let mut doomed = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_error(dir, "read directory"))? {
         let entry = entry.map_err(io_error(dir, "read directory"))?;
         if entry
@@ -751,7 +794,11 @@ pub fn purge(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, SnapshotError> {
             doomed.push(entry.path());
         }
     }
-    let mut removed = Vec::with_capacity(doomed.len());
+    remove_all(doomed.into_iter())
+}
+
+fn remove_all(doomed: impl Iterator<Item = PathBuf>) -> Result<Vec<PathBuf>, SnapshotError> {
+    let mut removed = Vec::new();
     for path in doomed {
         match fs::remove_file(&path) {
             Ok(()) => removed.push(path),

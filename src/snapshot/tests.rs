@@ -687,7 +687,7 @@ fn no_snapshot_is_none_and_all_damaged_is_an_error() {
 }
 
 #[test]
-fn purge_keeps_the_newest_and_removes_temp_files() {
+fn purge_keeps_the_newest_and_start_up_removes_temp_files() {
     let dir = TempDir::new("purge");
     let base = rich_tree();
     let mut written = Vec::new();
@@ -695,12 +695,18 @@ fn purge_keeps_the_newest_and_removes_temp_files() {
         let tree = later(&base, base.last_zxid + step);
         written.push(write(&dir.0, &tree, &[]).expect("write").path);
     }
-    // A crash mid-write leaves a temp file, newer than every snapshot.
+    // A crash mid-write leaves temp files, newer than every snapshot.
     let temp = dir.0.join(format!(
         "{}{TEMP_SUFFIX}",
         format::file_name(base.last_zxid + 100)
     ));
     fs::write(&temp, b"half a snapshot").expect("write");
+    let received_temp = dir.0.join(format!(
+        "{}{}{TEMP_SUFFIX}",
+        format::file_name(base.last_zxid + 101),
+        format::RECEIVED_TEMP_INFIX
+    ));
+    fs::write(&received_temp, b"half a received snapshot").expect("write");
     let loaded = load_newest(&dir.0).expect("load").expect("a snapshot");
     assert_eq!(loaded.path, written[4], "temp files are never loaded");
 
@@ -710,20 +716,27 @@ fn purge_keeps_the_newest_and_removes_temp_files() {
     ));
     let mut removed = purge(&dir.0, 3).expect("purge");
     removed.sort();
-    let mut expected = vec![written[0].clone(), written[1].clone(), temp.clone()];
-    expected.sort();
-    assert_eq!(removed, expected);
+    assert_eq!(removed, vec![written[0].clone(), written[1].clone()]);
     let left: Vec<PathBuf> = list(&dir.0)
         .expect("list")
         .into_iter()
         .map(|(_, p)| p)
         .collect();
     assert_eq!(left, written[2..].to_vec());
-    assert!(!temp.exists());
+    assert!(
+        temp.exists() && received_temp.exists(),
+        "purge leaves temp files"
+    );
     assert_eq!(
         purge(&dir.0, 3).expect("purge again"),
         Vec::<PathBuf>::new()
     );
+    let mut removed = remove_temp_files(&dir.0).expect("remove temp files");
+    removed.sort();
+    let mut expected = vec![temp.clone(), received_temp.clone()];
+    expected.sort();
+    assert_eq!(removed, expected);
+    assert_eq!(list(&dir.0).expect("list").len(), 3);
 }
 
 #[test]
@@ -938,4 +951,44 @@ fn million_znodes_recover() {
 
 fn loaded_path(dir: &Path) -> PathBuf {
     list(dir).expect("list").pop().expect("a snapshot").1
+}
+
+/// Issue 18, defect 7: a member writes a snapshot received from the leader
+/// while its snapshotter may purge the same directory. Purging must never
+/// take a file another writer is still filling: every received snapshot
+/// is written, whatever purge does meanwhile.
+#[test]
+fn purge_never_races_a_received_snapshot_being_written() {
+    let dir = TempDir::new("purge-race");
+    let base = rich_tree();
+    let bytes = fs::read(write(&dir.0, &base, &sessions()).expect("write").path).expect("read");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let purger = {
+        let (dir, stop) = (dir.0.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                purge(&dir, RETAIN_MIN).expect("purge");
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let mut failures = Vec::new();
+    for i in 1..=300 {
+        // The same bytes under ever newer names: what is being tested is the
+        // temp file's life, not the content.
+        if let Err(e) = write_received(&dir.0, base.last_zxid + i, &bytes) {
+            failures.push(e.to_string());
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = purger.join().expect("purger");
+    assert!(rounds > 0, "purge ran during the writes");
+    assert!(
+        failures.is_empty(),
+        "{} of 300 received snapshots failed while purge ran ({rounds} purges), first: {}",
+        failures.len(),
+        failures[0]
+    );
 }

@@ -903,3 +903,65 @@ fn raft_real_files_roundtrip_and_dump() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 18, defect 6: a segment's first batch torn after its first sector
+/// leaves a valid header naming the lost first record's index. The next
+/// record written there may have another index (here: the log restarts at
+/// a received snapshot's point); the header must follow it, or the next
+/// start refuses the log.
+#[test]
+fn a_torn_first_batch_leaves_no_stale_segment_header() {
+    for keep in [512usize, 1024, 4096] {
+        let dev = FaultyDevice::new();
+        let (mut w, _) = open(&dev).unwrap();
+        dev.fail_next_write(WriteFault::Torn { keep_bytes: keep });
+        assert!(w.persist(&[persist(1, entries(1, 3, 1, 5000))]).is_err());
+        drop(w);
+        dev.crash();
+        let (mut w, r) = open(&dev).unwrap();
+        assert!(
+            r.entries.is_empty(),
+            "keep {keep}: nothing of 1..3 survived"
+        );
+        let reset = RaftPersist {
+            token: 2,
+            reset_to: Some(101),
+            entries: entries(101, 103, 2, 50),
+            ..RaftPersist::default()
+        };
+        assert_eq!(w.persist(&[reset]).unwrap(), 103);
+        drop(w);
+        dev.crash();
+        let (mut w, r) = open(&dev).unwrap_or_else(|e| panic!("keep {keep}: reopen: {e}"));
+        assert_eq!(
+            indexes_terms(&r.entries),
+            vec![(101, 2), (102, 2), (103, 2)],
+            "keep {keep}"
+        );
+        w.persist(&[persist(3, entries(104, 104, 2, 5))]).unwrap();
+    }
+
+    // The same in a segment that is not the first: entries 1..=50 fill
+    // segment 0 (62 to a segment), 63.. roll into segment 1; that batch is
+    // torn inside segment 1's first block, and after the restart raft
+    // replaces the uncommitted tail from 60 on (a new leader's entries).
+    for keep in [512usize, 1024] {
+        let dev = FaultyDevice::new();
+        let (mut w, _) = open(&dev).unwrap();
+        w.persist(&[persist(1, entries(1, 62, 1, 1000))]).unwrap();
+        while w.prepare_next().unwrap() {}
+        dev.fail_next_write(WriteFault::Torn { keep_bytes: keep });
+        assert!(w.persist(&[persist(2, entries(63, 64, 1, 5000))]).is_err());
+        drop(w);
+        dev.crash();
+        let (mut w, r) = open(&dev).unwrap();
+        assert_eq!(r.last_index, 62, "keep {keep}");
+        w.persist(&[persist(3, entries(60, 66, 2, 50))]).unwrap();
+        drop(w);
+        dev.crash();
+        let (_, r) = open(&dev).unwrap_or_else(|e| panic!("keep {keep}: reopen: {e}"));
+        let mut expected = entries(1, 59, 1, 1000);
+        expected.extend(entries(60, 66, 2, 50));
+        assert_eq!(r.entries, expected, "keep {keep}");
+    }
+}

@@ -478,8 +478,12 @@ impl LogWriter {
     ) -> Result<(), WalError> {
         let (seq, path, file_len, end) = (s.seq, s.file.as_path(), s.file_len, s.end);
         let len = s.segment_bytes.unwrap_or(self.cfg.segment_bytes);
-        // A zero header (torn first batch) is written with the next batch.
-        let header_pending = s.segment_bytes.is_none();
+        // The header is (re)written with the next batch when no record
+        // survived: a zero header, or a torn first batch whose first sector
+        // (and so the header) landed while its records did not. A surviving
+        // header names the lost record's index, which the next record
+        // written here need not have (raft truncation, a snapshot reset).
+        let header_pending = s.segment_bytes.is_none() || end == SEGMENT_HEADER_BYTES as u64;
         let file = self.open_segment(path)?;
         let bytes = self
             .device

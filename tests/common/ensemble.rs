@@ -209,6 +209,17 @@ impl Ensemble {
         let _ = child.wait();
     }
 
+    /// Members whose process has ended on its own (a crash), with how.
+    pub fn exited(&mut self) -> Vec<(u64, std::process::ExitStatus)> {
+        self.members
+            .iter_mut()
+            .filter_map(|m| {
+                let status = m.child.as_mut()?.try_wait().ok()??;
+                Some((m.id, status))
+            })
+            .collect()
+    }
+
     /// Starts a killed member again on the same config and data and waits
     /// until it answers.
     pub fn restart(&mut self, id: u64) {

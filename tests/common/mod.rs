@@ -230,3 +230,65 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> std::io::Result<String> {
     s.read_to_string(&mut out)?;
     Ok(out)
 }
+
+/// A storm of short sessions against `addrs` until `stop` is set: each
+/// round opens a connection, completes the handshake (a CreateSession
+/// entry on an ensemble), and either closes the session (a CloseSession
+/// entry) or just drops the connection (the session lingers). Returns the
+/// number of sessions established.
+pub fn session_storm(
+    addrs: Vec<SocketAddr>,
+    threads: usize,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<std::thread::JoinHandle<u64>> {
+    use roost::proto::codec::{encode_connect_request, encode_request};
+    use roost::proto::{ConnectRequest, Request};
+    (0..threads)
+        .map(|t| {
+            let (addrs, stop) = (addrs.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut established = 0u64;
+                let mut round = 0usize;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    round += 1;
+                    let addr = addrs[(t + round) % addrs.len()];
+                    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    else {
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+                    let mut out = Vec::new();
+                    let req = ConnectRequest {
+                        protocol_version: 0,
+                        last_zxid_seen: 0,
+                        timeout_ms: 4000,
+                        session_id: 0,
+                        passwd: vec![0; 16],
+                        read_only: Some(false),
+                    };
+                    encode_connect_request(&req, &mut out);
+                    if s.write_all(&out).is_err() {
+                        continue;
+                    }
+                    let mut len = [0u8; 4];
+                    if s.read_exact(&mut len).is_err() {
+                        continue;
+                    }
+                    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                    if s.read_exact(&mut body).is_err() {
+                        continue;
+                    }
+                    established += 1;
+                    if round.is_multiple_of(2) {
+                        out.clear();
+                        encode_request(1, &Request::CloseSession, &mut out);
+                        let _ = s.write_all(&out);
+                        let _ = s.read(&mut len);
+                    }
+                }
+                established
+            })
+        })
+        .collect()
+}
