@@ -8,10 +8,12 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod consensus;
 pub mod fourlw;
 pub mod io;
+pub mod messages;
 pub mod net;
 pub mod ops;
 pub mod probe;

@@ -109,7 +109,7 @@ impl FourLetterWhitelist {
         }
         let unknown = words
             .iter()
-            .filter(|w| !crate::fourlw::WORDS.contains(w))
+            .filter(|w| !crate::proto::frame::FOUR_LETTER_WORDS.contains(w))
             .map(|w| w.to_string())
             .collect();
         let set = words.into_iter().map(str::to_string).collect();

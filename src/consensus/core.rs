@@ -6,8 +6,8 @@
 
 use super::gather::{tree_and_sessions_report, Gathers};
 use super::log::TxnLog;
-use super::messages::*;
 use crate::auth::AuthIds;
+use crate::messages::*;
 use crate::ops::txn::Txn;
 use crate::ops::write::{self, OpsConfig, WriteContext};
 use crate::proto::{
@@ -131,7 +131,7 @@ impl<L: TxnLog> Core<L> {
         // Session ids mix in the wall clock so ids differ across restarts.
         let mut sessions = SessionTable::new(
             config.server_id,
-            crate::runtime::clock::now_ms(),
+            crate::clock::now_ms(),
             config.tick_ms,
             password_secret,
         );
@@ -636,7 +636,7 @@ impl<L: TxnLog> Core<L> {
         self.outputs.push(ask);
     }
 
-    pub fn gather_reply(&mut self, token: u64, report: crate::net::ShardReport) {
+    pub fn gather_reply(&mut self, token: u64, report: ShardReport) {
         let Some(done) = self.gathers.reply(token, report) else {
             return;
         };

@@ -4,7 +4,7 @@
 //!
 //! Owned by the consensus executor. No I/O: inputs are method calls with the
 //! time passed in; outputs are queued for the runtime, which sends peer
-//! frames over [`crate::transport`], persists through the log core, and
+//! frames over the peer transport, persists through the log core, and
 //! routes shard messages (see [`Member::take_peer_frames`],
 //! [`Member::take_persists`], [`Member::take_outputs`]).
 //!
@@ -44,10 +44,10 @@
 use super::core::{CoreConfig, Output};
 use super::gather::{tree_and_sessions_report, Gathers};
 use super::membership::Membership;
-use super::messages::*;
 use super::raft_storage::SnapStorage;
 use super::wire::*;
 use crate::auth::AuthIds;
+use crate::messages::*;
 use crate::ops::txn::Txn;
 use crate::ops::write::{self, WriteContext};
 use crate::proto::{
@@ -209,25 +209,6 @@ struct ReadRound {
     /// When it was last asked (monotonic ms), for the resend.
     asked_ms: i64,
     barriers: Vec<Barrier>,
-}
-
-/// The ensemble view for four-letter words.
-#[derive(Clone, Debug, Default)]
-pub struct EnsembleReport {
-    pub my_id: MemberId,
-    pub role: &'static str,
-    pub leader: MemberId,
-    pub term: u64,
-    pub commit_index: u64,
-    pub applied_index: u64,
-    /// Per follower (leader only): (id, match index, lag in entries).
-    pub followers: Vec<(MemberId, u64, u64)>,
-    pub voters: Vec<MemberId>,
-    pub learners: Vec<MemberId>,
-    /// ReadIndex rounds started and barriers they answered (syncs and
-    /// linearizable reads): barriers / rounds is the batching factor.
-    pub read_rounds: u64,
-    pub read_barriers: u64,
 }
 
 /// One ensemble member's consensus state. Single owner: the consensus executor.
@@ -408,7 +389,7 @@ impl Member {
         let node = RawNode::new(&raft_cfg, storage, &raft_logger())?;
         let mut sessions = SessionTable::new(
             cfg.my_id as u8,
-            crate::runtime::clock::now_ms(),
+            crate::clock::now_ms(),
             cfg.core.tick_ms,
             password_secret,
         );
@@ -2174,7 +2155,7 @@ impl Member {
         self.outputs.push(ask);
     }
 
-    pub fn gather_reply(&mut self, token: u64, report: crate::net::ShardReport) {
+    pub fn gather_reply(&mut self, token: u64, report: ShardReport) {
         let Some(done) = self.gathers.reply(token, report) else {
             return;
         };

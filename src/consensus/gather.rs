@@ -5,7 +5,7 @@
 //! Pure; owned by whichever consensus state machine runs on the core.
 
 use super::core::Output;
-use super::messages::{ConnId, CoreReport, ShardId, ToShard};
+use crate::messages::{ConnId, CoreReport, ShardId, ShardReport, ToShard};
 use crate::proto::{SessionId, Zxid};
 use crate::session::SessionTable;
 use crate::tree::DataTree;
@@ -16,7 +16,7 @@ struct PendingGather {
     shard: ShardId,
     conn: ConnId,
     word: &'static str,
-    reports: Vec<crate::net::ShardReport>,
+    reports: Vec<ShardReport>,
 }
 
 /// The gathers in progress.
@@ -51,7 +51,7 @@ impl Gathers {
 
     /// Records a shard's report; once every shard has answered, returns the
     /// finished gather, which the caller completes with its own view.
-    pub fn reply(&mut self, token: u64, report: crate::net::ShardReport) -> Option<Gathered> {
+    pub fn reply(&mut self, token: u64, report: ShardReport) -> Option<Gathered> {
         let idx = self.pending.iter().position(|g| g.token == token)?;
         self.pending[idx].reports.push(report);
         if self.pending[idx].reports.len() < self.shard_count {

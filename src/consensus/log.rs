@@ -1,35 +1,13 @@
-//! The transaction log seen from the consensus core: a narrow trait, so the
-//! durable group-committed log of the storage issue drops in and tests can
-//! inject faults.
+//! Test doubles of the transaction log the standalone core writes to
+//! ([`TxnLog`], defined by the log module beside its durable handle
+//! [`crate::wal::DurableLog`]).
 
 use crate::ops::txn::Txn;
 use crate::proto::Zxid;
+pub use crate::wal::TxnLog;
 
-/// Where committed transactions go before anyone is told about them.
-///
-/// Contract: `durable_zxid()` never goes backwards, and never covers an entry
-/// that is not on stable storage. The core releases a transaction's reply and
-/// watch events only once `durable_zxid() >= zxid` (see `Core::release`).
-pub trait TxnLog {
-    /// Queues one transaction. Entries arrive in strictly increasing zxid order.
-    /// `time_ms` is the transaction's wall-clock time, logged with it.
-    fn append(&mut self, zxid: Zxid, time_ms: i64, txn: &Txn);
-    /// The highest zxid known to be durable.
-    fn durable_zxid(&self) -> Zxid;
-    /// Short reason if the log can no longer make entries durable (disk full,
-    /// EIO); the core then refuses writes and keeps serving reads.
-    fn failure(&self) -> Option<&str> {
-        None
-    }
-    /// Counters for `mntr` (name, value).
-    fn metrics(&self) -> Vec<(&'static str, String)> {
-        Vec::new()
-    }
-}
-
-/// The in-memory log used until the storage issue lands: "durable" as soon as
-/// appended, holding nothing (the tree versions are the only copy of the
-/// data, which is why the README says data does not survive a restart).
+/// A log that is "durable" as soon as appended and holds nothing: for the
+/// core's tests that are not about durability.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     last_zxid: Zxid,

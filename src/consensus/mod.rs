@@ -14,10 +14,8 @@ pub mod ensemble;
 pub mod gather;
 pub mod log;
 pub mod membership;
-pub mod messages;
 pub mod raft_storage;
 pub mod wire;
 
 pub use self::core::{Core, CoreConfig};
 pub use log::{MemoryLog, TxnLog};
-pub use messages::*;

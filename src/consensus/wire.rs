@@ -18,14 +18,14 @@
 //! | flags | byte | bit 0: an origin follows; bit 1: a connect reply follows |
 //! | origin | member long, shard int, conn long, xid int, opcode int | the request that caused it |
 //! | connect | member long, shard int, conn long, timeout int, session long, passwd buffer(16), readOnly byte (0 false, 1 true, 2 absent) | the reply to a new session's connect |
-//! | txn | the rest | [`crate::wal::txn_codec::encode_txn`] |
+//! | txn | the rest | [`crate::ops::txn_codec::encode_txn`] |
 //!
 //! Every member applies the txn; the member named in `origin` (or
 //! `connect`) also answers its client from its own apply.
 //!
 //! # Peer frames
 //!
-//! Frames travel over [`crate::transport`] with a kind byte:
+//! Frames travel over the peer transport (`transport`) with a kind byte:
 //!
 //! - [`FRAME_RAFT`]: a raft `Message` in raft's protobuf encoding.
 //! - [`FRAME_FORWARD`]: follower -> leader, a [`Forward`]; body starts with a tag byte.
@@ -45,8 +45,9 @@
 //! without reply / 1 = a connect response follows: timeout int, session
 //! long, passwd buffer, readOnly byte), 3 CloseConnection (shard int, conn long).
 
-use super::messages::{ConnId, Origin, ShardId};
 use crate::auth::AuthIds;
+pub use crate::messages::MemberId;
+use crate::messages::{ConnId, Origin, ShardId};
 use crate::ops::txn::Txn;
 use crate::proto::codec::{
     decode_connect_request, decode_request, decode_request_header, encode_connect_request,
@@ -57,7 +58,6 @@ use crate::proto::{
 };
 
 /// A member's id (the N of `server.N`; raft's node id).
-pub type MemberId = u64;
 
 pub const ENTRY_FORMAT_VERSION: u8 = 1;
 pub const FRAME_RAFT: u8 = 1;
@@ -110,8 +110,8 @@ impl From<DecodeError> for WireError {
     }
 }
 
-impl From<crate::wal::WalError> for WireError {
-    fn from(e: crate::wal::WalError) -> Self {
+impl From<crate::ops::txn_codec::TxnDecodeError> for WireError {
+    fn from(e: crate::ops::txn_codec::TxnDecodeError) -> Self {
         WireError::Decode(e.to_string())
     }
 }
@@ -205,7 +205,7 @@ pub fn encode_entry(p: &EntryPayload) -> Vec<u8> {
             write_connect_response(&mut w, &c.response);
         }
     }
-    crate::wal::txn_codec::encode_txn(&p.txn, &mut out);
+    crate::ops::txn_codec::encode_txn(&p.txn, &mut out);
     out
 }
 
@@ -237,7 +237,7 @@ pub fn decode_entry(data: &[u8]) -> Result<EntryPayload, WireError> {
     } else {
         None
     };
-    let txn = crate::wal::txn_codec::decode_txn(r.rest())?;
+    let txn = crate::ops::txn_codec::decode_txn(r.rest())?;
     Ok(EntryPayload {
         zxid,
         time_ms,
@@ -261,7 +261,7 @@ pub fn describe_entry(data: &[u8]) -> String {
                 "zxid 0x{:x} time {}{origin} {}",
                 p.zxid,
                 p.time_ms,
-                crate::wal::txn_codec::summarize_txn(&p.txn)
+                crate::ops::txn_codec::summarize_txn(&p.txn)
             )
         }
         Err(e) => format!("UNDECODABLE entry of {} bytes: {e}", data.len()),

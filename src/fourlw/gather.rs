@@ -2,27 +2,36 @@
 //! reported, then renders the word. Runs on the shard that got the word.
 
 use super::view::*;
-use crate::consensus::CoreReport;
-use crate::net::{ShardReport, ShardSettings};
+use crate::config::Config;
+use crate::messages::{CoreReport, ShardReport};
+use crate::probe::host::HostFacts;
 use crate::probe::ServerProbe;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// What rendering needs besides the reports: the configuration, the
+/// clocks and the host's facts, read by the caller (this module does no
+/// I/O and reads no clock).
+pub struct Context<'a> {
+    pub config: &'a Config,
+    /// When the server started (wall ms), for the uptime.
+    pub started_at_ms: i64,
+    pub now_mono_ms: i64,
+    pub now_wall_ms: i64,
+    pub host: HostFacts,
+}
 
 /// Renders `word` from the gathered reports.
 pub fn render_gathered(
     word: &str,
-    settings: &ShardSettings,
+    ctx: &Context<'_>,
     reports: &[ShardReport],
     core: &CoreReport,
 ) -> String {
-    super::render(word, &server_view(settings, reports, core))
+    super::render(word, &server_view(ctx, reports, core))
 }
 
-pub fn server_view(
-    settings: &ShardSettings,
-    reports: &[ShardReport],
-    core: &CoreReport,
-) -> ServerView {
-    let config = &settings.config;
+pub fn server_view(ctx: &Context<'_>, reports: &[ShardReport], core: &CoreReport) -> ServerView {
+    let config = ctx.config;
     let server = ServerProbe::merged(reports.iter().map(|r| &r.probe));
     let mut data_watches: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     for report in reports {
@@ -38,8 +47,7 @@ pub fn server_view(
         .iter()
         .map(|(s, p)| (*s, p))
         .collect();
-    let now_mono = crate::runtime::clock::monotonic_ms();
-    let now_wall = crate::runtime::clock::now_ms();
+    let (now_mono, now_wall) = (ctx.now_mono_ms, ctx.now_wall_ms);
     let sessions = core
         .sessions
         .iter()
@@ -53,17 +61,13 @@ pub fn server_view(
         .collect();
     let mut env = EnvView::for_roost(ZK_COMPAT_VERSION, env!("CARGO_PKG_VERSION"));
     env.zookeeper_version = version_string(env!("CARGO_PKG_VERSION"), env!("ROOST_BUILD_DATE"));
-    env.host_name = hostname();
-    env.os_version = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    env.user_name = std::env::var("USER").unwrap_or_default();
-    env.user_home = std::env::var("HOME").unwrap_or_default();
-    env.user_dir = std::env::current_dir()
-        .map(|d| d.display().to_string())
-        .unwrap_or_default();
-    let (fds_open, fds_max) = file_descriptors();
+    let host = &ctx.host;
+    env.host_name = host.host_name.clone();
+    env.os_version = host.os_version.clone();
+    env.user_name = host.user_name.clone();
+    env.user_home = host.user_home.clone();
+    env.user_dir = host.user_dir.clone();
+    let (fds_open, fds_max) = (host.fds_open, host.fds_max);
     let mut extra_metrics = vec![
         ("roost_client_shards".to_string(), reports.len().to_string()),
         (
@@ -144,31 +148,8 @@ pub fn server_view(
         approximate_data_size: core.approximate_data_size.max(0) as u64,
         open_file_descriptor_count: fds_open,
         max_file_descriptor_count: fds_max,
-        uptime_ms: (now_wall - settings.started_at_ms).max(0) as u64,
+        uptime_ms: (now_wall - ctx.started_at_ms).max(0) as u64,
         extra_metrics,
         ..ServerView::default()
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
-}
-
-fn file_descriptors() -> (u64, u64) {
-    let open = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid pointer to a local struct.
-    let max = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
-        limit.rlim_cur
-    } else {
-        0
-    };
-    (open, max)
 }

@@ -2,14 +2,16 @@
 //! snapshot to the exact text Apache ZooKeeper writes.
 //!
 //! The net layer recognises a word in the first four bytes of a connection
-//! that has not sent a ConnectRequest ([`recognize`]), checks the whitelist
+//! that has not sent a ConnectRequest
+//! ([`crate::proto::frame::four_letter_word`]), checks the whitelist
 //! (`Config::four_letter_words`), builds a [`ServerView`], writes
 //! [`render`]'s text and closes the connection. Words with side effects
 //! (`crst`, `srst`, `stmk`) only produce text here; the caller does the reset.
 //!
 //! Ownership: a `ServerView` is assembled by the shard that received the
 //! word, from copies sent by every core; it is dropped after rendering.
-//! Pure: no I/O, no clock.
+//! Pure: no I/O, no clock (the caller passes the time and the host's
+//! facts in [`gather::Context`]).
 
 pub mod gather;
 pub mod text;
@@ -24,22 +26,6 @@ pub use view::{
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use text::{hex, java_date_utc, java_double, java_socket_addr, round4};
-
-/// Every four-letter word Apache ZooKeeper 3.9 recognises (digest §16.1).
-pub const WORDS: [&str; 18] = [
-    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srst", "srvr", "stat",
-    "wchc", "wchp", "wchs", "mntr", "isro", "hash",
-];
-
-/// Telnet's "interrupt, do" sequence; ZooKeeper treats it as a command that
-/// just closes the connection.
-pub const TELNET_CLOSE: [u8; 4] = [0xff, 0xf4, 0xff, 0xfd];
-
-/// The word spelled by the first four bytes of a connection, if any.
-/// Anything else is the length prefix of a ConnectRequest.
-pub fn recognize(first: &[u8; 4]) -> Option<&'static str> {
-    WORDS.iter().copied().find(|w| w.as_bytes() == first)
-}
 
 /// The reply to a recognised word that is not whitelisted.
 pub fn not_whitelisted(word: &str) -> String {

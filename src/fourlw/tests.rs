@@ -141,14 +141,6 @@ fn reset_words_and_whitelist() {
     assert_eq!(render("nope", &v), "");
 }
 
-#[test]
-fn recognize_words() {
-    assert_eq!(recognize(b"srvr"), Some("srvr"));
-    assert_eq!(recognize(b"ruok"), Some("ruok"));
-    assert_eq!(recognize(&[0, 0, 0, 44]), None);
-    assert_eq!(recognize(&TELNET_CLOSE), None);
-}
-
 const SRVR_BODY: &str = "\
 Latency min/avg/max: 0/14.75/54
 Received: 4
@@ -426,7 +418,7 @@ fn hash_lines() {
 #[test]
 fn every_known_word_renders() {
     let v = sample_view();
-    for word in WORDS {
+    for word in crate::proto::frame::FOUR_LETTER_WORDS {
         assert!(!render(word, &v).is_empty(), "{word}");
     }
 }

@@ -3,9 +3,8 @@
 //! renderers never touch live state.
 
 use crate::config::{Config, PeerRole};
-use crate::probe::{ConnectionProbe, ServerProbe};
+use crate::probe::ServerProbe;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 
 /// The ZooKeeper release whose wire behaviour Roost reproduces. Clients such
 /// as kazoo read the leading `[\d.]*` of the version to pick features.
@@ -40,18 +39,7 @@ impl Mode {
     }
 }
 
-/// One client connection, copied from the shard that owns it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionView {
-    pub remote: SocketAddr,
-    /// Java NIO interest ops (1 = read, 4 = write, 0 = none); `[1]` in `cons`.
-    pub interest_ops: u32,
-    /// 0 until the handshake has completed.
-    pub session_id: i64,
-    /// When the connection expires if nothing arrives (wall ms), for `dump`.
-    pub expire_at_ms: u64,
-    pub probe: ConnectionProbe,
-}
+pub use crate::messages::ConnectionView;
 
 /// One session, for `dump`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 //! The trait is deliberately small (create with preallocation, open, read the
 //! whole file, aligned overwrite, data sync, truncate, remove, rename, list)
 //! so that every storage decision (what to write where, when to sync, what a
-//! failure means) lives in `crate::wal`, where it can be tested against
+//! failure means) lives in the log module (`wal`), where it can be tested against
 //! [`FaultyDevice`] byte for byte.
 //!
 //! Alignment contract: every `write_at` writes whole [`BLOCK_BYTES`] blocks at
@@ -29,7 +29,7 @@ pub const BLOCK_BYTES: usize = 4096;
 
 /// The granularity at which a crash may tear a write (the smallest logical
 /// sector of any device we run on). Recovery reasons about torn writes at
-/// this granularity; see `crate::wal::recovery`.
+/// this granularity; see the log module's recovery.
 pub const SECTOR_BYTES: usize = 512;
 
 /// A handle to a file opened through a [`LogDevice`]. Only meaningful to the

@@ -4,12 +4,12 @@
 
 use super::shard::{IpConnectionCounts, LocalRequest, Shard, ShardSettings};
 use crate::auth::AuthIds;
-use crate::consensus::{ConnId, Origin, ToConsensus};
+use crate::clock;
+use crate::messages::{ConnId, Origin, ToConsensus};
 use crate::probe::{ConnectionProbe, ServerProbe};
 use crate::proto::codec;
 use crate::proto::frame::{self, FrameError};
 use crate::proto::*;
-use crate::runtime::clock;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::ConnectedSender;

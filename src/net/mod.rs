@@ -8,4 +8,4 @@
 pub mod conn;
 pub mod shard;
 
-pub use shard::{Shard, ShardReport, ShardSettings};
+pub use shard::{Shard, ShardSettings};

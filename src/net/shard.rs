@@ -3,8 +3,9 @@
 use super::conn::{Conn, Pending};
 use crate::auth::acl;
 use crate::auth::AuthIds;
-use crate::consensus::{Commit, Completion, ConnId, ShardId, ToConsensus, ToShard};
-use crate::fourlw::ConnectionView;
+use crate::messages::{
+    Commit, Completion, ConnId, ConnectionView, ShardId, ShardReport, ToConsensus, ToShard,
+};
 use crate::ops::read::{execute_read, ReadContext};
 use crate::probe::ServerProbe;
 use crate::proto::codec;
@@ -41,19 +42,6 @@ pub struct ShardSettings {
 /// Connections per client IP across all shards (the `maxClientCnxns` cap).
 /// Touched only on accept and close, so a mutex costs nothing that matters.
 pub type IpConnectionCounts = Arc<Mutex<HashMap<IpAddr, u32>>>;
-
-/// What a shard contributes to four-letter words.
-#[derive(Clone, Debug, Default)]
-pub struct ShardReport {
-    pub shard: ShardId,
-    pub probe: ServerProbe,
-    pub connections: Vec<ConnectionView>,
-    /// wchc/wchp/wchs: data-table watches by session.
-    pub data_watches_by_session: Vec<(SessionId, Vec<String>)>,
-    /// zk_watch_count: data plus child tables.
-    pub watch_count: usize,
-    pub outstanding: usize,
-}
 
 /// A client shard. Owned by one executor.
 /// Random low bits of a shard's first connection id (leaves 3 x 2^46 ids of
@@ -173,8 +161,15 @@ impl Shard {
             } => {
                 let shard = this.borrow();
                 if let Some(c) = shard.conns.get(&conn) {
-                    let text =
-                        crate::fourlw::render_gathered(word, &shard.settings, &reports, &core);
+                    let settings = &shard.settings;
+                    let ctx = crate::fourlw::gather::Context {
+                        config: &settings.config,
+                        started_at_ms: settings.started_at_ms,
+                        now_mono_ms: crate::clock::monotonic_ms(),
+                        now_wall_ms: crate::clock::now_ms(),
+                        host: crate::probe::host::HostFacts::read(),
+                    };
+                    let text = crate::fourlw::render_gathered(word, &ctx, &reports, &core);
                     let mut c = c.borrow_mut();
                     c.out.extend_from_slice(text.as_bytes());
                     c.close_after_flush();

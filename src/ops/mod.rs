@@ -4,4 +4,5 @@
 pub mod path;
 pub mod read;
 pub mod txn;
+pub mod txn_codec;
 pub mod write;

@@ -10,9 +10,11 @@
 //! - [`ConnectionProbe`]: one per connection, on the shard that owns the
 //!   connection; `cons` copies them.
 //!
-//! Times are milliseconds and come in from the caller (no clock here).
+//! Times are milliseconds and come in from the caller (no clock here);
+//! [`host`] is the one edge that reads the host (/proc), for `envi`.
 
 pub mod connection;
+pub mod host;
 pub mod latency;
 pub mod server;
 

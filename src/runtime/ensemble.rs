@@ -16,17 +16,19 @@
 
 use super::executor::spawn_executor;
 use super::{
-    clock, dispatch, join_executors, placement_of, pump, run_snapshotter, shard_channels,
-    spawn_shards, start_log_core, Outboxes, SnapshotDone, SnapshotJob, LOG_COMMAND_QUEUE_MAX,
+    dispatch, join_executors, placement_of, pump, run_snapshotter, shard_channels, spawn_shards,
+    start_log_core, Outboxes, SnapshotDone, SnapshotJob, LOG_COMMAND_QUEUE_MAX,
     LOG_EVENT_QUEUE_MAX,
 };
+use crate::clock;
 use crate::config::{Config, PeerRole};
 use crate::consensus::ensemble::{
     EnsembleConfig, Member, PersistRequest, RaftRecovered, RecoveredSnapshot,
 };
 use crate::consensus::membership::Membership;
 use crate::consensus::wire::FRAME_FORWARD;
-use crate::consensus::{CoreConfig, ToConsensus, ToShard};
+use crate::consensus::CoreConfig;
+use crate::messages::{ToConsensus, ToShard};
 use crate::transport::{PeerEvent, PeerTransport, TransportConfig};
 use crate::tree::DataTree;
 use crate::wal::{LogCommand, LogEvent, RaftEntryKind, RaftPersist, RaftRecord};

@@ -5,16 +5,17 @@
 //! executor that owns the write pipeline and sessions. Each shard talks to
 //! the core over one bounded channel and hears back over one FIFO channel.
 
-pub mod clock;
 mod ensemble;
 pub mod executor;
 pub mod placement;
 pub mod storage;
 
+use crate::clock;
 use crate::config::Config;
 use crate::consensus::core::Output;
 use crate::consensus::core::Recovered;
-use crate::consensus::{Core, CoreConfig, ToConsensus, ToShard};
+use crate::consensus::{Core, CoreConfig};
+use crate::messages::{ToConsensus, ToShard};
 use crate::net::{conn, Shard, ShardSettings};
 use crate::ops::write::OpsConfig;
 use crate::proto::{SessionId, Zxid};

@@ -314,6 +314,9 @@ impl DataTree {
 }
 
 pub mod event;
+/// A hand-built tree for unit tests: inserts nodes into the maps directly.
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod watches;
 pub use event::WatchEvent;
 

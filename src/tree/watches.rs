@@ -34,12 +34,22 @@
 //! once. `wchs` / `wchc` / `wchp` show the data table only (digest §16.2);
 //! `zk_watch_count` is the size of both.
 
-use crate::ops::read::WatchRegistration;
 use crate::proto::{
     ErrorCode, EventType, SetWatches, WatcherEvent, WatcherType, STATE_SYNC_CONNECTED,
 };
 use crate::tree::{DataTree, WatchEvent};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// A watch a successful (or, for exists, NoNode) read asks to register.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum WatchRegistration {
+    /// getData, or exists on an existing node.
+    Data(String),
+    /// exists on a missing node (lives in the data table, fires on create).
+    Exist(String),
+    /// getChildren / getChildren2.
+    Child(String),
+}
 
 /// A connection's id within its shard.
 pub type ConnId = u64;
@@ -389,8 +399,8 @@ fn parent(path: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::read::fixture::{fresh, insert, node};
     use crate::proto::Acl;
+    use crate::tree::fixture::{fresh, insert, node};
     use std::sync::Arc;
 
     fn ev(t: EventType, p: &str) -> WatchEvent {

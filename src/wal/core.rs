@@ -17,8 +17,8 @@
 //! [`super::raft`]). Sending a command of the other mode is a bug: the log
 //! core panics.
 //!
-//! [`DurableLog`] lives on the consensus core and implements
-//! [`TxnLog`](crate::consensus::TxnLog): it collects appended entries, the
+//! [`DurableLog`] lives on the consensus core and implements [`TxnLog`],
+//! the narrow interface the standalone core writes through: it collects appended entries, the
 //! runtime ships them with [`DurableLog::take_batch`] as
 //! [`LogCommand::Append`], and feeds [`LogEvent`]s back through
 //! [`DurableLog::on_event`]. Replies are released by the core only once
@@ -26,7 +26,6 @@
 
 pub use super::raft::RaftPersist;
 use super::{LogRecord, LogWriter, WalError};
-use crate::consensus::TxnLog;
 use crate::ops::txn::Txn;
 use crate::proto::Zxid;
 use glommio::channels::shared_channel::{ConnectedReceiver, ConnectedSender};
@@ -243,6 +242,28 @@ pub async fn run_log_core(
                 tracing::warn!(error = %e, "releasing old log segments failed");
             }
         }
+    }
+}
+
+/// Where committed transactions go before anyone is told about them.
+///
+/// Contract: `durable_zxid()` never goes backwards, and never covers an entry
+/// that is not on stable storage. The core releases a transaction's reply and
+/// watch events only once `durable_zxid() >= zxid` (see the standalone core's `release`).
+pub trait TxnLog {
+    /// Queues one transaction. Entries arrive in strictly increasing zxid order.
+    /// `time_ms` is the transaction's wall-clock time, logged with it.
+    fn append(&mut self, zxid: Zxid, time_ms: i64, txn: &Txn);
+    /// The highest zxid known to be durable.
+    fn durable_zxid(&self) -> Zxid;
+    /// Short reason if the log can no longer make entries durable (disk full,
+    /// EIO); the core then refuses writes and keeps serving reads.
+    fn failure(&self) -> Option<&str> {
+        None
+    }
+    /// Counters for `mntr` (name, value).
+    fn metrics(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
     }
 }
 

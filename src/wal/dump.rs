@@ -18,9 +18,9 @@ use super::raft::{RaftEntryKind, RaftRecord};
 use super::record::LogRecord;
 use super::record::SegmentHeaderParse;
 use super::recovery::{classify, scan_dir, Content, Payload, Stop};
-use super::txn_codec::summarize_txn;
 use super::WalError;
 use crate::io::{DirectMode, LogDevice, UringDevice};
+use crate::ops::txn_codec::summarize_txn;
 use std::io::Write;
 use std::path::Path;
 

@@ -1,14 +1,14 @@
 //! The durable transaction log (write-ahead log) of a Roost member.
 //!
 //! - [`record`]: the on-disk format of log segments (its doc is the spec);
-//! - [`txn_codec`]: the binary encoding of a [`Txn`](crate::ops::txn::Txn),
-//!   the body of each record;
+//! - the body of each txn record is a [`Txn`](crate::ops::txn::Txn) in the
+//!   encoding of [`crate::ops::txn_codec`];
 //! - [`recovery`]: scanning a log directory, classifying its tail, the
 //!   decision table of what is truncated and what refuses to start;
 //! - [`writer`]: [`LogWriter`], owned by the log core: group-committed,
 //!   block-aligned appends into preallocated, pre-zeroed segments;
-//! - [`core`]: the log core loop and [`DurableLog`], the consensus core's
-//!   [`TxnLog`](crate::consensus::TxnLog);
+//! - [`core`]: the log core loop, and [`DurableLog`]: the consensus core's
+//!   handle of it, behind the narrow [`TxnLog`] trait;
 //! - [`hardstate`]: term / vote / commit in two checksummed slots;
 //! - [`raft`]: raft mode: the same log holding raft entries (with raft's
 //!   truncation rule) and the hard state, for the replicated ensemble;
@@ -27,13 +27,12 @@ pub mod hardstate;
 pub mod raft;
 pub mod record;
 pub mod recovery;
-pub mod txn_codec;
 pub mod writer;
 
 #[cfg(test)]
 mod bench;
 
-pub use self::core::{run_log_core, DurableLog, LogCommand, LogEvent};
+pub use self::core::{run_log_core, DurableLog, LogCommand, LogEvent, TxnLog};
 pub use dump::dump;
 pub use hardstate::{HardState, HardStateFile};
 pub use raft::{RaftEntryKind, RaftPersist, RaftRecord};
@@ -63,9 +62,9 @@ pub enum WalError {
         offset: u64,
         reason: String,
     },
-    /// A txn body did not decode (offset within the body).
-    #[error("txn decode error at body byte {offset}: {reason}")]
-    Decode { offset: usize, reason: String },
+    /// A txn body did not decode.
+    #[error(transparent)]
+    Decode(#[from] crate::ops::txn_codec::TxnDecodeError),
     /// A record that cannot fit into an empty segment; nothing was written.
     #[error("record body of {body_bytes} bytes exceeds the limit of {max} bytes")]
     RecordTooLarge { body_bytes: usize, max: usize },

@@ -507,7 +507,7 @@ fn raft_and_standalone_records_mixed_are_corrupt() {
         timeout_ms: 1000,
     };
     let mut txn_body = Vec::new();
-    txn_codec::encode_payload(0, &txn, &mut txn_body);
+    crate::ops::txn_codec::encode_payload(0, &txn, &mut txn_body);
 
     // A raft record in a standalone log.
     let dev = FaultyDevice::new();

@@ -58,7 +58,7 @@
 //! then `body_len` bytes of body, then zero padding to the next multiple
 //! of 8 ([`record_bytes`]). The body depends on the kind:
 //!
-//! - [`KIND_TXN`]: an encoded transaction, see [`super::txn_codec`];
+//! - [`KIND_TXN`]: an encoded transaction, see [`crate::ops::txn_codec`];
 //! - [`KIND_RAFT`]: a raft entry ([`RAFT_BODY_PREFIX_BYTES`] = 12, then the
 //!   bytes; `body_len` = 12 + data_len + context_len, <=
 //!   [`RECORD_BODY_BYTES_MAX`]):

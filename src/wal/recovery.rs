@@ -75,10 +75,10 @@ use super::record::{
     RecordHeaderParse, SegmentHeader, SegmentHeaderParse, KIND_RAFT, KIND_RAFT_RESET, KIND_TXN,
     RECORD_ALIGN, RECORD_HEADER_BYTES, RECORD_MAGIC, SEGMENT_HEADER_BYTES,
 };
-use super::txn_codec::decode_payload;
 use super::{LogRecord, WalError};
 use crate::io::{LogDevice, SECTOR_BYTES};
 use crate::ops::txn::Txn;
+use crate::ops::txn_codec::decode_payload;
 use crate::proto::Zxid;
 use std::path::{Path, PathBuf};
 

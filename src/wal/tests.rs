@@ -53,7 +53,7 @@ fn offsets(records: &[LogRecord]) -> Vec<u64> {
     for r in records {
         v.push(o);
         let mut body = Vec::new();
-        txn_codec::encode_payload(r.time_ms, &r.txn, &mut body);
+        crate::ops::txn_codec::encode_payload(r.time_ms, &r.txn, &mut body);
         o += record_bytes(body.len()) as u64;
     }
     v
@@ -89,7 +89,7 @@ fn wal_roundtrip_faulty_device() {
 fn wal_every_txn_variant_survives() {
     let dev = FaultyDevice::new();
     let (mut w, _) = open(&dev).unwrap();
-    let all: Vec<LogRecord> = txn_codec::tests::every_txn()
+    let all: Vec<LogRecord> = crate::ops::txn_codec::tests::every_txn()
         .into_iter()
         .enumerate()
         .map(|(i, txn)| LogRecord {

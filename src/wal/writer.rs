@@ -48,9 +48,9 @@ use super::record::{
     SEGMENT_HEADER_BYTES,
 };
 use super::recovery::{Classified, Content, RaftRecovery, Recovery};
-use super::txn_codec::encode_payload;
 use super::{LogRecord, WalError};
 use crate::io::{AlignedBuf, FileId, LogDevice, BLOCK_BYTES};
+use crate::ops::txn_codec::encode_payload;
 use crate::proto::Zxid;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};

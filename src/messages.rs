@@ -1,4 +1,8 @@
-//! Messages between client shards and the consensus core.
+//! Messages between client shards and the consensus core, the ids they
+//! carry, and the reports four-letter words gather from both.
+//!
+//! This module sits below `consensus`, `net` and `fourlw`: all three speak
+//! these types, and none of them may import the others for them.
 //!
 //! Each shard has one bounded channel to the core (backpressure: a busy core
 //! makes the shard stop reading sockets) and one FIFO channel back. Every
@@ -7,14 +11,18 @@
 //! produced them: that one rule gives read-your-writes and watch-before-data.
 
 use crate::auth::AuthIds;
+use crate::probe::{ConnectionProbe, ServerProbe};
 use crate::proto::{
     ConnectRequest, ConnectResponse, ErrorCode, OpCode, Request, Response, SessionId, Xid, Zxid,
 };
 use crate::tree::{DataTree, WatchEvent};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub type ShardId = usize;
 pub type ConnId = u64;
+/// A member of an ensemble (`server.N`'s N); 0 is "none".
+pub type MemberId = u64;
 
 /// Who asked: enough to route the reply back in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,7 +75,7 @@ pub enum ToConsensus {
     /// A shard's answer to `ToShard::GatherRequest`.
     GatherReply {
         token: u64,
-        report: Box<crate::net::ShardReport>,
+        report: Box<ShardReport>,
     },
 }
 
@@ -133,7 +141,7 @@ pub enum ToShard {
     GatherResult {
         conn: ConnId,
         word: &'static str,
-        reports: Vec<crate::net::ShardReport>,
+        reports: Vec<ShardReport>,
         core: CoreReport,
     },
 }
@@ -150,5 +158,50 @@ pub struct CoreReport {
     pub log_failure: Option<String>,
     pub log_metrics: Vec<(&'static str, String)>,
     /// Role, term, indexes and follower lag (ensemble members only).
-    pub ensemble: Option<super::ensemble::EnsembleReport>,
+    pub ensemble: Option<EnsembleReport>,
+}
+
+/// The ensemble view for four-letter words.
+#[derive(Clone, Debug, Default)]
+pub struct EnsembleReport {
+    pub my_id: MemberId,
+    pub role: &'static str,
+    pub leader: MemberId,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// Per follower (leader only): (id, match index, lag in entries).
+    pub followers: Vec<(MemberId, u64, u64)>,
+    pub voters: Vec<MemberId>,
+    pub learners: Vec<MemberId>,
+    /// ReadIndex rounds started and barriers they answered (syncs and
+    /// linearizable reads): barriers / rounds is the batching factor.
+    pub read_rounds: u64,
+    pub read_barriers: u64,
+}
+
+/// What a shard contributes to four-letter words.
+#[derive(Clone, Debug, Default)]
+pub struct ShardReport {
+    pub shard: ShardId,
+    pub probe: ServerProbe,
+    pub connections: Vec<ConnectionView>,
+    /// wchc/wchp/wchs: data-table watches by session.
+    pub data_watches_by_session: Vec<(SessionId, Vec<String>)>,
+    /// zk_watch_count: data plus child tables.
+    pub watch_count: usize,
+    pub outstanding: usize,
+}
+
+/// One client connection, copied from the shard that owns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionView {
+    pub remote: SocketAddr,
+    /// Java NIO interest ops (1 = read, 4 = write, 0 = none); `[1]` in `cons`.
+    pub interest_ops: u32,
+    /// 0 until the handshake has completed.
+    pub session_id: i64,
+    /// When the connection expires if nothing arrives (wall ms), for `dump`.
+    pub expire_at_ms: u64,
+    pub probe: ConnectionProbe,
 }

@@ -29,11 +29,18 @@
 //! ones [`ErrorCode`] knows. Tag values are never reused; a new variant gets a
 //! new tag, a changed layout a new codec version.
 
-use super::WalError;
 use crate::ops::txn::{CreateReply, CreateTxn, Txn};
 use crate::proto::{Acl, ErrorCode, Id};
 use crate::tree::NodeKind;
 use std::sync::Arc;
+
+/// A txn body did not decode (`offset` within the body).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("txn decode error at body byte {offset}: {reason}")]
+pub struct TxnDecodeError {
+    pub offset: usize,
+    pub reason: String,
+}
 
 /// The version byte that starts every encoded txn.
 pub const TXN_CODEC_VERSION: u8 = 1;
@@ -192,7 +199,7 @@ fn encode_inner(txn: &Txn, out: &mut Vec<u8>) {
 }
 
 /// Decodes one encoded txn; the whole of `bytes` must be consumed.
-pub fn decode_txn(bytes: &[u8]) -> Result<Txn, WalError> {
+pub fn decode_txn(bytes: &[u8]) -> Result<Txn, TxnDecodeError> {
     let mut r = Reader { bytes, pos: 0 };
     let version = r.u8()?;
     if version != TXN_CODEC_VERSION {
@@ -211,13 +218,13 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn err(&self, reason: String) -> WalError {
+    fn err(&self, reason: String) -> TxnDecodeError {
         self.err_at(self.pos, reason)
     }
-    fn err_at(&self, offset: usize, reason: String) -> WalError {
-        WalError::Decode { offset, reason }
+    fn err_at(&self, offset: usize, reason: String) -> TxnDecodeError {
+        TxnDecodeError { offset, reason }
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WalError> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TxnDecodeError> {
         if self.bytes.len() - self.pos < n {
             return Err(self.err(format!(
                 "need {n} bytes, {} left",
@@ -228,26 +235,26 @@ impl<'a> Reader<'a> {
         self.pos += n;
         Ok(s)
     }
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], WalError> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], TxnDecodeError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
-    fn u8(&mut self) -> Result<u8, WalError> {
+    fn u8(&mut self) -> Result<u8, TxnDecodeError> {
         Ok(self.take(1)?[0])
     }
-    fn i32(&mut self) -> Result<i32, WalError> {
+    fn i32(&mut self) -> Result<i32, TxnDecodeError> {
         Ok(i32::from_le_bytes(self.array()?))
     }
-    fn u32(&mut self) -> Result<u32, WalError> {
+    fn u32(&mut self) -> Result<u32, TxnDecodeError> {
         Ok(u32::from_le_bytes(self.array()?))
     }
-    fn i64(&mut self) -> Result<i64, WalError> {
+    fn i64(&mut self) -> Result<i64, TxnDecodeError> {
         Ok(i64::from_le_bytes(self.array()?))
     }
     /// A count of items each at least `item_bytes_min` long: bounded by what
     /// remains, so corrupt counts cannot make us allocate.
-    fn count(&mut self, item_bytes_min: usize) -> Result<usize, WalError> {
+    fn count(&mut self, item_bytes_min: usize) -> Result<usize, TxnDecodeError> {
         let n = self.u32()? as usize;
         let left = self.bytes.len() - self.pos;
         if n.saturating_mul(item_bytes_min) > left {
@@ -255,7 +262,7 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    fn str(&mut self) -> Result<Arc<str>, WalError> {
+    fn str(&mut self) -> Result<Arc<str>, TxnDecodeError> {
         let at = self.pos;
         let n = self.u32()? as usize;
         let b = self.take(n)?;
@@ -263,10 +270,10 @@ impl<'a> Reader<'a> {
             .map(Arc::from)
             .map_err(|_| self.err_at(at, "string is not UTF-8".into()))
     }
-    fn string(&mut self) -> Result<String, WalError> {
+    fn string(&mut self) -> Result<String, TxnDecodeError> {
         Ok(self.str()?.to_string())
     }
-    fn opt_bytes(&mut self) -> Result<Option<Arc<[u8]>>, WalError> {
+    fn opt_bytes(&mut self) -> Result<Option<Arc<[u8]>>, TxnDecodeError> {
         let at = self.pos;
         match self.i32()? {
             -1 => Ok(None),
@@ -274,7 +281,7 @@ impl<'a> Reader<'a> {
             n => Ok(Some(Arc::from(self.take(n as usize)?))),
         }
     }
-    fn acl(&mut self) -> Result<Arc<Vec<Acl>>, WalError> {
+    fn acl(&mut self) -> Result<Arc<Vec<Acl>>, TxnDecodeError> {
         // perms + two empty strings = 12 bytes at least.
         let n = self.count(12)?;
         let mut acl = Vec::with_capacity(n);
@@ -289,12 +296,12 @@ impl<'a> Reader<'a> {
         }
         Ok(Arc::new(acl))
     }
-    fn error_code(&mut self) -> Result<ErrorCode, WalError> {
+    fn error_code(&mut self) -> Result<ErrorCode, TxnDecodeError> {
         let at = self.pos;
         let v = self.i32()?;
         ErrorCode::from_i32(v).ok_or_else(|| self.err_at(at, format!("unknown error code {v}")))
     }
-    fn txn(&mut self, depth: usize) -> Result<Txn, WalError> {
+    fn txn(&mut self, depth: usize) -> Result<Txn, TxnDecodeError> {
         let at = self.pos;
         let tag = self.u8()?;
         Ok(match tag {
@@ -451,20 +458,17 @@ pub fn encode_payload(time_ms: i64, txn: &Txn, out: &mut Vec<u8>) {
 }
 
 /// Decodes a log record body written by [`encode_payload`].
-pub fn decode_payload(body: &[u8]) -> Result<(i64, Txn), WalError> {
+pub fn decode_payload(body: &[u8]) -> Result<(i64, Txn), TxnDecodeError> {
     let (time, rest) = body
         .split_first_chunk::<8>()
-        .ok_or_else(|| WalError::Decode {
+        .ok_or_else(|| TxnDecodeError {
             offset: 0,
             reason: "record body shorter than its time field".into(),
         })?;
-    let txn = decode_txn(rest).map_err(|e| match e {
-        // Offsets in errors count from the start of the body.
-        WalError::Decode { offset, reason } => WalError::Decode {
-            offset: offset + 8,
-            reason,
-        },
-        other => other,
+    // Offsets in errors count from the start of the body.
+    let txn = decode_txn(rest).map_err(|e| TxnDecodeError {
+        offset: e.offset + 8,
+        ..e
     })?;
     Ok((i64::from_le_bytes(*time), txn))
 }
@@ -596,7 +600,7 @@ pub(crate) mod tests {
     fn txn_decode_rejects_bad_input() {
         assert!(matches!(
             decode_txn(&[2, 7]),
-            Err(WalError::Decode { offset: 0, .. })
+            Err(TxnDecodeError { offset: 0, .. })
         ));
         assert!(decode_txn(&[1, 99]).is_err());
         // Error code that does not exist.
