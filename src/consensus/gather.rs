@@ -1,13 +1,12 @@
 //! Four-letter words that need a view of every shard, shared by the
-//! standalone `Core` and the ensemble `Member`: collect one report per shard,
+//! standalone core and the ensemble member: collect one report per shard,
 //! then send the asking shard the reports plus the core's own view.
 //!
 //! Pure; owned by whichever consensus state machine runs on the core.
 
-use super::core::Output;
+use super::step::Output;
 use crate::messages::{ConnId, CoreReport, ShardId, ShardReport, ToShard};
 use crate::proto::{SessionId, Zxid};
-use crate::session::SessionTable;
 use crate::tree::DataTree;
 
 /// A word waiting for every shard's report.
@@ -82,15 +81,14 @@ impl Gathered {
 
 /// The part of a [`CoreReport`] every consensus state machine fills the same
 /// way: the tree and the sessions. The caller sets the log and ensemble fields.
+/// `sessions` are (id, timeout ms, monotonic deadline ms; 0 where this
+/// server does not track it).
 pub fn tree_and_sessions_report(
     tree: &DataTree,
-    sessions: &SessionTable,
+    sessions: impl Iterator<Item = (SessionId, i32, i64)>,
     last_zxid: Zxid,
 ) -> CoreReport {
-    let mut session_list: Vec<(SessionId, i32, i64)> = sessions
-        .iter()
-        .map(|s| (s.id, s.timeout_ms, s.expires_at_ms))
-        .collect();
+    let mut session_list: Vec<(SessionId, i32, i64)> = sessions.collect();
     session_list.sort();
     let mut ephemerals_by_session: Vec<(SessionId, Vec<String>)> = tree
         .ephemerals

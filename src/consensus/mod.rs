@@ -1,21 +1,37 @@
-//! The consensus core: the single writer of replicated state.
+//! The consensus core: the single writer of replicated state, on the
+//! consensus executor. Pure: no I/O; time ([`Now`]) and randomness (a seed)
+//! come in as parameters; inputs are [`Input`]s and each round's output is
+//! one [`Step`].
 //!
-//! Standalone Roost is an ensemble of one: every write goes through the same
-//! pipeline replication will use — prep (validate, resolve into a
-//! deterministic [`Txn`](crate::ops::txn::Txn)) -> log -> apply (a new
-//! immutable tree version) -> commit stream to every client shard, in zxid
-//! order. The ensemble issue replaces "log" with raft-rs proposals; nothing
-//! else changes.
+//! One pipeline, two logs underneath:
+//! - [`proposer::Proposer`]: the leader's side, written once: sessions
+//!   (connect, re-attach, expiry), prep and the zxid counter, the reaper;
+//! - [`committed::Committed`]: the committed state (tree, sessions, zxid)
+//!   shards read, snapshots hold and recovery rebuilds;
+//! - [`standalone::Standalone`]: a proposer over a local durable log
+//!   ([`TxnLog`]);
+//! - [`member::Member`]: an ensemble member: raft-rs, with a proposer while
+//!   it leads.
 //!
-//! [`core::Core`] is pure (no I/O, time passed in); the runtime drives it.
+//! Below them: [`wire`] (entry and peer-frame formats), [`membership`]
+//! (reconfig arithmetic), [`raft_storage`] (raft's storage with the newest
+//! snapshot), [`gather`] (four-letter words across shards), [`cadence`]
+//! (when to snapshot), [`rng`] (the seeded generator).
 
-pub mod core;
-pub mod ensemble;
+pub mod cadence;
+pub mod committed;
 pub mod gather;
 pub mod log;
+pub mod member;
 pub mod membership;
+pub mod proposer;
 pub mod raft_storage;
+pub mod rng;
+pub mod standalone;
+pub mod step;
 pub mod wire;
 
-pub use self::core::{Core, CoreConfig};
 pub use log::{MemoryLog, TxnLog};
+pub use proposer::CoreConfig;
+pub use standalone::Standalone;
+pub use step::{Input, Now, Output, Step};

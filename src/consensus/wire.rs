@@ -57,8 +57,6 @@ use crate::proto::{
     ConnectRequest, ConnectResponse, ErrorCode, Id, OpCode, Request, SessionId, Zxid,
 };
 
-/// A member's id (the N of `server.N`; raft's node id).
-
 pub const ENTRY_FORMAT_VERSION: u8 = 1;
 pub const FRAME_RAFT: u8 = 1;
 pub const FRAME_FORWARD: u8 = 2;

@@ -79,6 +79,14 @@ pub enum Txn {
         session_id: SessionId,
         timeout_ms: i32,
     },
+    /// An ensemble session moved to another connection (a re-attach): the
+    /// entry names the new owner connection, so every later leader refuses
+    /// requests from the old one. The tree does not change. Standalone
+    /// servers never log it (they have one owner table and no terms).
+    Reattach {
+        session_id: SessionId,
+        timeout_ms: i32,
+    },
     /// Ends a session: deletes all its ephemerals, in path order, in this one
     /// transaction.
     CloseSession {
@@ -100,9 +108,11 @@ impl Txn {
     /// True if applying this txn can change the tree.
     pub fn changes_tree(&self) -> bool {
         match self {
-            Txn::Error(_) | Txn::MultiError(_) | Txn::CreateSession { .. } | Txn::Check { .. } => {
-                false
-            }
+            Txn::Error(_)
+            | Txn::MultiError(_)
+            | Txn::CreateSession { .. }
+            | Txn::Reattach { .. }
+            | Txn::Check { .. } => false,
             Txn::Multi(ops) => ops.iter().any(Txn::changes_tree),
             _ => true,
         }

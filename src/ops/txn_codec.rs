@@ -18,6 +18,8 @@
 //!   9 CreateSession   session_id:i64 timeout_ms:i32
 //!  10 CloseSession    session_id:i64
 //!  11 DeleteContainer path:str
+//!  12 Reconfig        config:opt_bytes (never null)
+//!  13 Reattach        session_id:i64 timeout_ms:i32
 //! str       = len:u32 utf8-bytes
 //! opt_bytes = len:i32 bytes   (len -1 = null data, distinct from empty)
 //! acl_list  = count:u32 (perms:i32 scheme:str id:str)*count
@@ -60,6 +62,7 @@ const TAG_CREATE_SESSION: u8 = 9;
 const TAG_CLOSE_SESSION: u8 = 10;
 const TAG_DELETE_CONTAINER: u8 = 11;
 const TAG_RECONFIG: u8 = 12;
+const TAG_REATTACH: u8 = 13;
 
 /// Appends the encoding of `txn` (version byte first) to `out`.
 pub fn encode_txn(txn: &Txn, out: &mut Vec<u8>) {
@@ -180,6 +183,14 @@ fn encode_inner(txn: &Txn, out: &mut Vec<u8>) {
             timeout_ms,
         } => {
             out.push(TAG_CREATE_SESSION);
+            put_i64(out, *session_id);
+            put_i32(out, *timeout_ms);
+        }
+        Txn::Reattach {
+            session_id,
+            timeout_ms,
+        } => {
+            out.push(TAG_REATTACH);
             put_i64(out, *session_id);
             put_i32(out, *timeout_ms);
         }
@@ -378,6 +389,10 @@ impl<'a> Reader<'a> {
                 session_id: self.i64()?,
                 timeout_ms: self.i32()?,
             },
+            TAG_REATTACH => Txn::Reattach {
+                session_id: self.i64()?,
+                timeout_ms: self.i32()?,
+            },
             TAG_CLOSE_SESSION => Txn::CloseSession {
                 session_id: self.i64()?,
             },
@@ -445,6 +460,10 @@ pub fn summarize_txn(txn: &Txn) -> String {
             session_id,
             timeout_ms,
         } => format!("createSession 0x{session_id:x} timeout={timeout_ms}ms"),
+        Txn::Reattach {
+            session_id,
+            timeout_ms,
+        } => format!("reattach 0x{session_id:x} timeout={timeout_ms}ms"),
         Txn::CloseSession { session_id } => format!("closeSession 0x{session_id:x}"),
         Txn::DeleteContainer { path } => format!("deleteContainer {path}"),
         Txn::Reconfig { config } => format!("reconfig config={}B", config.len()),
@@ -561,6 +580,10 @@ pub(crate) mod tests {
                 timeout_ms: 30_000,
             },
             Txn::CloseSession { session_id: -1 },
+            Txn::Reattach {
+                session_id: 0x0102_0304_0506_0708,
+                timeout_ms: 30_000,
+            },
             Txn::DeleteContainer {
                 path: Arc::from("/container"),
             },

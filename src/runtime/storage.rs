@@ -6,16 +6,14 @@
 //! - `dataDir/roost-secret`      32 random bytes keying session passwords, so
 //!   a session re-attaches with the same password after a restart
 //!
-//! Recovery = newest valid snapshot + every log record after it, applied with
-//! the same `ops::write::apply` the live pipeline uses.
+//! Recovery = newest valid snapshot + every log record after it, applied by
+//! [`Committed::apply`], as an ensemble member applies committed entries.
 
-use crate::consensus::core::Recovered;
-use crate::ops::txn::Txn;
-use crate::proto::{SessionId, Zxid};
+use crate::consensus::committed::Committed;
+use crate::proto::Zxid;
 use crate::tree::DataTree;
 use crate::wal::LogRecord;
 use anyhow::{bail, Context};
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -59,17 +57,17 @@ pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<[u8; SECRET_BYTE
 pub fn recover(
     snapshot_dir: &Path,
     records: Vec<LogRecord>,
-) -> anyhow::Result<(Recovered, RecoveryReport)> {
+) -> anyhow::Result<(Committed, RecoveryReport)> {
     let started = std::time::Instant::now();
     let loaded =
         crate::snapshot::load_newest(snapshot_dir).context("loading the newest snapshot")?;
-    let (mut tree, mut sessions, snapshot) = match loaded {
+    let (mut state, snapshot) = match loaded {
         Some(l) => {
-            let sessions: BTreeMap<SessionId, i32> =
+            let sessions: Vec<(i64, i32)> =
                 l.sessions.iter().map(|s| (s.id, s.timeout_ms)).collect();
-            (l.tree, sessions, Some((l.path, l.zxid)))
+            (Committed::new(l.tree, sessions), Some((l.path, l.zxid)))
         }
-        None => (DataTree::new(), BTreeMap::new(), None),
+        None => (Committed::new(DataTree::new(), []), None),
     };
     let snapshot_zxid = snapshot.as_ref().map_or(0, |(_, z)| *z);
     let mut replayed = 0u64;
@@ -98,34 +96,18 @@ pub fn recover(
             }
         }
         expected_next = Some(record.zxid + 1);
-        match &record.txn {
-            Txn::CreateSession {
-                session_id,
-                timeout_ms,
-            } => {
-                sessions.insert(*session_id, *timeout_ms);
-            }
-            Txn::CloseSession { session_id } => {
-                sessions.remove(session_id);
-            }
-            _ => {}
-        }
-        crate::ops::write::apply(&mut tree, &record.txn, record.zxid, record.time_ms);
+        state.apply(record.zxid, record.time_ms, &record.txn, None);
         replayed += 1;
     }
     let report = RecoveryReport {
         snapshot,
         replayed,
-        last_zxid: tree.last_zxid,
-        nodes: tree.nodes.len(),
-        sessions: sessions.len(),
+        last_zxid: state.zxid(),
+        nodes: state.tree().nodes.len(),
+        sessions: state.sessions().len(),
         duration_ms: started.elapsed().as_millis() as u64,
     };
-    let recovered = Recovered {
-        tree,
-        sessions: sessions.into_iter().collect(),
-    };
-    Ok((recovered, report))
+    Ok((state, report))
 }
 
 /// A raft term change starts a new epoch at counter 1.

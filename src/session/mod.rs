@@ -225,16 +225,6 @@ impl SessionTable {
         }
     }
 
-    /// Forgets every owner: a new leader does not know where sessions that
-    /// re-attached under an earlier leader are connected now (re-attaches
-    /// are not logged); each session adopts the first connection that
-    /// writes or re-attaches.
-    pub fn forget_owners(&mut self) {
-        for s in self.sessions.values_mut() {
-            s.owner = None;
-        }
-    }
-
     pub fn set_owner(&mut self, id: SessionId, owner: Option<ConnectionOwner>) {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.owner = owner;
@@ -252,10 +242,10 @@ impl SessionTable {
         }
     }
 
-    /// Clears every closing flag: a leader that steps down forgets the
-    /// closes it proposed (the new leader decides them again).
-    pub fn clear_closing(&mut self) {
-        for s in self.sessions.values_mut() {
+    /// Clears one session's closing flag: its close will never commit (the
+    /// standalone log failed before it was durable).
+    pub fn reopen(&mut self, id: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
             s.closing = false;
         }
     }
@@ -288,15 +278,6 @@ impl SessionTable {
             }
         }
         expired
-    }
-
-    /// Gives every live session a fresh deadline (a new leader does this so
-    /// that failover expires no session).
-    pub fn refresh_all(&mut self, now_ms: i64) {
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in ids {
-            self.touch(id, now_ms);
-        }
     }
 
     pub fn tick_ms(&self) -> i64 {

@@ -265,6 +265,13 @@ pub trait TxnLog {
     fn metrics(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// The records appended since the last call, for the log core (one
+    /// group-commit batch); empty for a log that needs no shipping.
+    fn take_batch(&mut self) -> Vec<LogRecord> {
+        Vec::new()
+    }
+    /// An event from the log core (durable watermark, failure).
+    fn on_event(&mut self, _event: LogEvent) {}
 }
 
 /// The short reason shown in mntr and the server log.
@@ -301,16 +308,37 @@ impl DurableLog {
         }
     }
 
-    /// The records appended since the last call, for `LogCommand::Append`.
-    pub fn take_batch(&mut self) -> Vec<LogRecord> {
+    /// Records appended and not yet taken.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+    /// Total records appended.
+    pub fn appended(&self) -> u64 {
+        self.appended
+    }
+    /// Batches handed to the runtime.
+    pub fn batches_sent(&self) -> u64 {
+        self.batches_sent
+    }
+    /// Durable watermark updates received.
+    pub fn durable_events(&self) -> u64 {
+        self.durable_events
+    }
+    /// The highest zxid appended.
+    pub fn last_appended(&self) -> Zxid {
+        self.last_appended
+    }
+}
+
+impl TxnLog for DurableLog {
+    fn take_batch(&mut self) -> Vec<LogRecord> {
         if !self.pending.is_empty() {
             self.batches_sent += 1;
         }
         std::mem::take(&mut self.pending)
     }
 
-    /// Applies an event from the log core.
-    pub fn on_event(&mut self, ev: LogEvent) {
+    fn on_event(&mut self, ev: LogEvent) {
         match ev {
             LogEvent::Durable(z) => {
                 assert!(
@@ -343,29 +371,6 @@ impl DurableLog {
         }
     }
 
-    /// Records appended and not yet taken.
-    pub fn pending_len(&self) -> usize {
-        self.pending.len()
-    }
-    /// Total records appended.
-    pub fn appended(&self) -> u64 {
-        self.appended
-    }
-    /// Batches handed to the runtime.
-    pub fn batches_sent(&self) -> u64 {
-        self.batches_sent
-    }
-    /// Durable watermark updates received.
-    pub fn durable_events(&self) -> u64 {
-        self.durable_events
-    }
-    /// The highest zxid appended.
-    pub fn last_appended(&self) -> Zxid {
-        self.last_appended
-    }
-}
-
-impl TxnLog for DurableLog {
     fn metrics(&self) -> Vec<(&'static str, String)> {
         let mut out = vec![
             ("roost_log_appended", self.appended.to_string()),

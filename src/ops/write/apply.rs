@@ -37,7 +37,7 @@ pub fn apply(tree: &mut DataTree, txn: &Txn, zxid: Zxid, time_ms: i64) -> Applie
                 .collect();
             Ok(Response::Multi(results))
         }
-        Txn::CreateSession { .. } => Ok(Response::Empty),
+        Txn::CreateSession { .. } | Txn::Reattach { .. } => Ok(Response::Empty),
         Txn::CloseSession { session_id } => {
             // Collect first: deleting edits the very set being walked.
             let doomed: Vec<PathKey> = tree.ephemerals_of(*session_id).cloned().collect();

@@ -1,0 +1,413 @@
+//! The leader's side of the pipeline, written once: what turns a client's
+//! request into a transaction. Standalone wraps a [`Proposer`] with a local
+//! durable log ([`super::standalone`]); an ensemble member holds one while
+//! it leads and proposes through raft ([`super::member`]), as ZooKeeper's
+//! leader reuses the standalone request processors.
+//!
+//! It owns:
+//! - the pending tree: the committed tree plus every transaction proposed
+//!   since, which the next request is validated against (`ops::write::prep`);
+//! - the zxid counter of its epoch (`epoch << 32 | counter`);
+//! - the session tracker: deadlines, owners and closing flags of every
+//!   session committed or proposed (new sessions are live from their
+//!   proposal, as in ZooKeeper), connect and re-attach, expiry;
+//! - the container/TTL reaper.
+//!
+//! Owned by the consensus executor. Pure: time comes in as [`Now`],
+//! randomness from the caller's seeded generator.
+
+use super::committed::SessionChange;
+use super::wire::{ConnectReply, EntryPayload, RemoteOrigin};
+use super::Now;
+use crate::auth::AuthIds;
+use crate::messages::{ConnId, MemberId, ShardId};
+use crate::ops::txn::Txn;
+use crate::ops::write::{self, Applied, OpsConfig, WriteContext};
+use crate::proto::{
+    ConnectRequest, ConnectResponse, ErrorCode, MultiResult, Request, Response, SessionId, Zxid,
+};
+use crate::session::{ConnectionOwner, SessionTable};
+use crate::tree::DataTree;
+
+/// Settings the pipeline needs, taken from [`crate::config::Config`].
+#[derive(Clone, Debug)]
+pub struct CoreConfig {
+    pub server_id: u8,
+    pub tick_ms: i64,
+    pub min_session_timeout_ms: i32,
+    pub max_session_timeout_ms: i32,
+    pub ops: OpsConfig,
+    pub container_check_interval_ms: i64,
+    pub container_max_per_minute: usize,
+    pub container_max_never_used_interval_ms: i64,
+    /// Transactions between snapshots (ZooKeeper's snapCount); each server
+    /// draws its threshold from [snapCount/2, snapCount] so members of an
+    /// ensemble do not all snapshot at once. 0 disables snapshots.
+    pub snap_count: u64,
+    /// Keys session passwords; the same on every member of an ensemble.
+    pub password_secret: [u8; 32],
+}
+
+/// A transaction decided on: numbered, applied to the pending tree.
+#[derive(Debug)]
+pub struct Proposal {
+    pub payload: EntryPayload,
+    /// What applying it to the pending tree did. Standalone publishes this
+    /// (its commit is that very version); a member applies the committed
+    /// entry again on its committed tree and uses that result.
+    pub applied: Applied,
+}
+
+/// What becomes of a write.
+#[derive(Debug)]
+pub enum Decision {
+    /// Answered without a transaction (a failed check or prep; no zxid is
+    /// consumed), in order behind what the connection has in flight.
+    Reply(Result<Response, ErrorCode>),
+    Propose(Proposal),
+}
+
+/// What becomes of a ConnectRequest.
+#[derive(Debug)]
+pub enum ConnectDecision {
+    /// A new session: its CreateSession carries the connect reply.
+    Created(Box<Proposal>),
+    /// A re-attach (refused: `response.timeout_ms == 0`), answered in order;
+    /// `kick` is another connection bound to the session, closed first.
+    Reattached {
+        kick: Option<ConnectionOwner>,
+        response: ConnectResponse,
+    },
+}
+
+/// See the module doc.
+pub struct Proposer {
+    cfg: CoreConfig,
+    pending: DataTree,
+    epoch: i64,
+    counter: i64,
+    sessions: SessionTable,
+    next_reap_ms: i64,
+}
+
+impl Proposer {
+    /// Starts proposing on top of `tree` (committed) in `epoch`, after the
+    /// last zxid `tree` or `committed_zxid` reached. Every session gets a
+    /// fresh deadline (a restart or a failover expires nobody) and the
+    /// owner the log gave it (none known: the first connection that writes
+    /// adopts it).
+    pub fn new(
+        cfg: CoreConfig,
+        tree: DataTree,
+        sessions: &[(SessionId, i32, Option<ConnectionOwner>)],
+        epoch: i64,
+        committed_zxid: Zxid,
+        now: Now,
+    ) -> Proposer {
+        let last = committed_zxid.max(tree.last_zxid);
+        let counter = if last >> 32 == epoch {
+            last & 0xffff_ffff
+        } else {
+            assert!(
+                epoch > last >> 32,
+                "epochs only grow: {epoch} after {last:#x}"
+            );
+            0
+        };
+        // Ids mix in the wall clock so they differ across restarts and
+        // leaderships.
+        let mut table =
+            SessionTable::new(cfg.server_id, now.wall_ms, cfg.tick_ms, cfg.password_secret);
+        for &(id, timeout_ms, owner) in sessions {
+            table.create(id, timeout_ms, now.mono_ms);
+            table.set_owner(id, owner);
+        }
+        Proposer {
+            next_reap_ms: now.mono_ms + cfg.container_check_interval_ms,
+            cfg,
+            pending: tree,
+            epoch,
+            counter,
+            sessions: table,
+        }
+    }
+
+    pub fn pending(&self) -> &DataTree {
+        &self.pending
+    }
+
+    pub fn sessions(&self) -> &SessionTable {
+        &self.sessions
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.cfg
+    }
+
+    /// The last zxid proposed (or the committed one, if none yet).
+    pub fn last_zxid(&self) -> Zxid {
+        (self.epoch << 32) | self.counter
+    }
+
+    fn next_zxid(&mut self) -> Zxid {
+        self.counter += 1;
+        assert!(
+            self.counter < (1 << 32),
+            "zxid counter exhausted in epoch {}",
+            self.epoch
+        );
+        (self.epoch << 32) | self.counter
+    }
+
+    /// Numbers `txn`, applies it to the pending tree and returns it.
+    pub fn propose(
+        &mut self,
+        txn: Txn,
+        wall_ms: i64,
+        origin: Option<RemoteOrigin>,
+        connect: Option<ConnectReply>,
+    ) -> Proposal {
+        let zxid = self.next_zxid();
+        let applied = write::apply(&mut self.pending, &txn, zxid, wall_ms);
+        Proposal {
+            payload: EntryPayload {
+                zxid,
+                time_ms: wall_ms,
+                origin,
+                connect,
+                txn,
+            },
+            applied,
+        }
+    }
+
+    /// The checks every write passes before it is looked at: its session is
+    /// live, and the request comes from the connection that owns it
+    /// (ZooKeeper's SessionMoved: a late request from a connection its
+    /// client gave up on must not be applied after what the client sent
+    /// since on a newer one). Touches the session.
+    pub fn admit(
+        &mut self,
+        origin: &RemoteOrigin,
+        session_id: SessionId,
+        now: Now,
+    ) -> Result<(), ErrorCode> {
+        if !self.sessions.is_live(session_id) {
+            return Err(ErrorCode::SessionExpired);
+        }
+        let writer = ConnectionOwner {
+            member: origin.member,
+            shard: origin.origin.shard,
+            conn: origin.origin.conn,
+        };
+        if let Err(moved) = self.sessions.check_owner(session_id, writer) {
+            tracing::debug!(session = format!("{session_id:#x}"), %moved, "write from a stale connection");
+            return Err(ErrorCode::SessionMoved);
+        }
+        self.sessions.touch(session_id, now.mono_ms);
+        Ok(())
+    }
+
+    /// A write that passed [`Proposer::admit`].
+    pub fn decide(
+        &mut self,
+        origin: RemoteOrigin,
+        session_id: SessionId,
+        auth: &AuthIds,
+        request: &Request,
+        now: Now,
+    ) -> Decision {
+        if matches!(request, Request::CloseSession) {
+            self.sessions.mark_closing(session_id);
+            let txn = Txn::CloseSession { session_id };
+            return Decision::Propose(self.propose(txn, now.wall_ms, Some(origin), None));
+        }
+        let ctx = WriteContext {
+            session_id,
+            auth,
+            config: &self.cfg.ops,
+        };
+        match write::prep(&self.pending, request, &ctx) {
+            Txn::Error(code) => Decision::Reply(Err(code)),
+            Txn::MultiError(codes) => Decision::Reply(Ok(Response::Multi(
+                codes.into_iter().map(MultiResult::Error).collect(),
+            ))),
+            txn => Decision::Propose(self.propose(txn, now.wall_ms, Some(origin), None)),
+        }
+    }
+
+    /// [`Proposer::admit`], then [`Proposer::decide`].
+    pub fn write(
+        &mut self,
+        origin: RemoteOrigin,
+        session_id: SessionId,
+        auth: &AuthIds,
+        request: &Request,
+        now: Now,
+    ) -> Decision {
+        match self.admit(&origin, session_id, now) {
+            Err(code) => Decision::Reply(Err(code)),
+            Ok(()) => self.decide(origin, session_id, auth, request, now),
+        }
+    }
+
+    /// A ConnectRequest (digest §4.3) from connection `conn` of shard
+    /// `shard` on member `member` (0 standalone). The caller has already
+    /// refused a client that has seen more than this server.
+    pub fn connect(
+        &mut self,
+        member: MemberId,
+        shard: ShardId,
+        conn: ConnId,
+        request: &ConnectRequest,
+        now: Now,
+    ) -> ConnectDecision {
+        let timeout_ms = SessionTable::negotiate_timeout(
+            request.timeout_ms,
+            self.cfg.min_session_timeout_ms,
+            self.cfg.max_session_timeout_ms,
+        );
+        let read_only = request.read_only.map(|_| false);
+        let owner = ConnectionOwner {
+            member,
+            shard,
+            conn,
+        };
+        if request.session_id == 0 {
+            let session_id = self.sessions.allocate_id();
+            // Live from now on, as in ZooKeeper: on an ensemble the client
+            // can hear of its session (from a member that applied the
+            // entry) before this leader has, and its first write must not
+            // be refused as expired.
+            self.sessions.create(session_id, timeout_ms, now.mono_ms);
+            self.sessions.set_owner(session_id, Some(owner));
+            let response = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms,
+                session_id,
+                passwd: self.sessions.password_for(session_id),
+                read_only,
+            };
+            let connect = ConnectReply {
+                member,
+                shard,
+                conn,
+                response,
+            };
+            let txn = Txn::CreateSession {
+                session_id,
+                timeout_ms,
+            };
+            let proposal = self.propose(txn, now.wall_ms, None, Some(connect));
+            return ConnectDecision::Created(Box::new(proposal));
+        }
+        // Re-attach: first kick any other connection bound to the session.
+        let session_id = request.session_id;
+        let kick = self
+            .sessions
+            .get(session_id)
+            .and_then(|s| s.owner)
+            .filter(|old| *old != owner);
+        if kick.is_some() {
+            self.sessions.set_owner(session_id, None);
+        }
+        let response = match self.sessions.reattach(
+            session_id,
+            &request.passwd,
+            timeout_ms,
+            now.mono_ms,
+            owner,
+        ) {
+            Ok(()) => ConnectResponse {
+                protocol_version: 0,
+                timeout_ms,
+                session_id,
+                passwd: self.sessions.password_for(session_id),
+                read_only,
+            },
+            Err(why) => {
+                tracing::debug!(session = format!("{session_id:#x}"), %why, "re-attach refused");
+                ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: [0; 16],
+                    read_only,
+                }
+            }
+        };
+        ConnectDecision::Reattached { kick, response }
+    }
+
+    /// Sessions that sent anything recently.
+    pub fn touch(&mut self, sessions: &[SessionId], now: Now) {
+        for &id in sessions {
+            self.sessions.touch(id, now.mono_ms);
+        }
+    }
+
+    /// Periodic work: expired sessions' closes, then the container/TTL
+    /// reaper's deletions, as proposals.
+    pub fn tick(&mut self, now: Now) -> Vec<Proposal> {
+        let mut out = Vec::new();
+        for session_id in self.sessions.take_expired(now.mono_ms) {
+            tracing::info!(session = format!("{session_id:#x}"), "session expired");
+            self.sessions.mark_closing(session_id);
+            let txn = Txn::CloseSession { session_id };
+            out.push(self.propose(txn, now.wall_ms, None, None));
+        }
+        if now.mono_ms >= self.next_reap_ms {
+            self.next_reap_ms = now.mono_ms + self.cfg.container_check_interval_ms;
+            let candidates = write::reaper_candidates(
+                &self.pending,
+                now.wall_ms,
+                self.cfg.container_max_never_used_interval_ms,
+            );
+            // maxPerMinute bounds deletions per check interval, scaled.
+            let budget = ((self.cfg.container_max_per_minute as i64
+                * self.cfg.container_check_interval_ms)
+                / 60_000)
+                .max(1) as usize;
+            for path in candidates.into_iter().take(budget) {
+                let request = Request::DeleteContainer {
+                    path: path.to_string(),
+                };
+                let ctx = WriteContext {
+                    session_id: 0,
+                    auth: &AuthIds::default(),
+                    config: &self.cfg.ops,
+                };
+                let txn = write::prep(&self.pending, &request, &ctx);
+                if !matches!(txn, Txn::Error(_)) {
+                    out.push(self.propose(txn, now.wall_ms, None, None));
+                }
+            }
+        }
+        out
+    }
+
+    /// A transaction this proposer proposed is committed (`change` is its
+    /// [`session_change`](super::committed::session_change)): a closed
+    /// session leaves the tracker now (until then it was only closing).
+    pub fn committed(&mut self, change: Option<SessionChange>) {
+        if let Some(SessionChange::Closed(id)) = change {
+            self.sessions.remove(id);
+        }
+    }
+
+    /// Proposals that will never commit (the standalone log failed), by
+    /// their session changes: the pending tree goes back to `committed`,
+    /// sessions they created are forgotten and sessions they were closing
+    /// are open again.
+    pub fn roll_back(&mut self, committed: DataTree, abandoned: &[SessionChange]) {
+        self.pending = committed;
+        for change in abandoned {
+            match *change {
+                SessionChange::Created { id, .. } => {
+                    self.sessions.remove(id);
+                }
+                SessionChange::Closed(id) => self.sessions.reopen(id),
+            }
+        }
+    }
+}
