@@ -641,7 +641,7 @@ class Checker:
                 self.report(doc, item.line_at(m.start()), "`%s`: src/config does not know this key" % key)
         if item.kind not in ("span", "code") or "://" in item.text:
             return
-        for m in re.finditer(r"(?<![\w.$/-])([A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*)=", item.text):
+        for m in re.finditer(r"(?<![\w.$/:-])([A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*)=", item.text):
             key = m.group(1)
             if re.match(r"^[A-Z0-9]+$", key) or key.startswith("roost."):
                 continue     # an environment variable; roost.* is checked above
@@ -923,11 +923,14 @@ def main(argv):
             c + (" " + "|".join(sorted(n)) if n else "") for c, n in sorted(facts.commands.items())))
         print("roost-loadgen flags (%d): %s" % (len(facts.flags), " ".join(sorted(facts.flags))))
         return 0
+    argv_docs = bool(docs)
     if docs:
         docs = [os.path.relpath(os.path.abspath(d), repo.root) for d in docs]
     else:
         docs = default_docs(repo)
     checker = Checker(repo, facts)
+    if not argv_docs and "docs/configuration.md" not in docs:
+        checker.report("docs/configuration.md", 0, "missing: the configuration reference must list every key")
     for doc in docs:
         with open(os.path.join(repo.root, doc), encoding="utf-8") as fh:
             checker.check_doc(doc, fh.read())
