@@ -23,9 +23,10 @@
 #
 # Knobs (environment): ROUNDS (20), KILL_INTERVAL_S (3, steady writes before
 # each kill), CLIENTS (8), OUTSTANDING (2), RATE (500 writes/s in total;
-# RATE= for unpaced closed loop: Roost's ensemble log is not compacted yet, so
-# an unpaced run grows it by ~40,000 entries a round and every restart replays
-# it), RESTART_WHEN (leader: restart the killed member once a survivor
+# RATE= for unpaced closed loop: an unpaced run writes ~40,000 entries a round,
+# which a restarted member must catch up on; members snapshot every
+# [snapCount/2, snapCount] entries and compact their logs, so a restart replays
+# at most that many after its newest snapshot), RESTART_WHEN (leader: restart the killed member once a survivor
 # leads, plus RESTART_AFTER_S (1) seconds, so its start-up does not compete
 # for the 2 shared cores with the election being measured; now: at once),
 # WARMUP_S (5), MEMBERS (3, or 5),
@@ -176,9 +177,10 @@ run_elections() { # SYSTEM
     ${ELECTION_RATE:+--rate "$ELECTION_RATE"} \
     --json "$dest/load.json" --html "$dest/load.html" > "$dest/loadgen.txt" 2>&1 &
   LOADGEN_PID=$!
-  # Every second: ts member term leader rss_mib. Roost keeps its whole raft
-  # log in memory until ensemble snapshots exist, so a long run is stopped
-  # (the load generator, by pid) before the members exhaust the machine.
+  # Every second: ts member term leader rss_mib. Roost keeps the raft log
+  # since its newest snapshot in memory (up to about snapCount entries), so a
+  # long run is still stopped (the load generator, by pid) if the members'
+  # memory grows past RSS_MAX_MB.
   (
     while kill -0 "$LOADGEN_PID" 2>/dev/null; do
       ts=$(date +%s.%N) total=0

@@ -4,10 +4,11 @@
 # package, configured the way kazoo's harness configures it; standalone, or
 # with --ensemble N a replicated ensemble of N members (kazoo's own harness
 # runs 3). Writes a results TSV (test id<TAB>outcome<TAB>message), prints a
-# summary and a diff against the reference run
-# (../shared/reference/kazoo-zk-standalone.tsv, or kazoo-zk-ensemble.tsv with
-# --ensemble), stops the servers it started (by PID), and exits non-zero if a
-# test that passes in the reference did not pass here, unless
+# summary and a diff against the reference run shipped in the repository
+# (tests/kazoo/reference/kazoo-zk-standalone.tsv, or kazoo-zk-ensemble.tsv
+# with --ensemble; tests/kazoo/reference/README.md says how they were made),
+# stops the servers it started (by PID), and exits non-zero if a test that
+# passes in the reference did not pass here, unless
 # tests/kazoo/expected-failures.txt (standalone) or
 # tests/kazoo/expected-failures-ensemble.txt (--ensemble) lists it.
 #
@@ -21,8 +22,9 @@
 #                         out (auto: the first base from 23181, step 50, with all free)
 #   --results PATH        results TSV (default tests/kazoo/.work/results-<server>-<port>.tsv,
 #                         <server> being e.g. roost or roost-ens3)
-#   --reference PATH      reference TSV (default ../shared/reference/kazoo-zk-standalone.tsv,
-#                         ../shared/reference/kazoo-zk-ensemble.tsv with --ensemble)
+#   --reference PATH      reference TSV (default REFDIR/kazoo-zk-standalone.tsv,
+#                         REFDIR/kazoo-zk-ensemble.tsv with --ensemble)
+#   --reference-dir DIR   REFDIR (default tests/kazoo/reference)
 #   --if-down abort|restart|continue
 #                         when a server is found gone (probed after failing tests;
 #                         with --ensemble after every test): stop the run (default
@@ -36,6 +38,17 @@
 #   --total-timeout S     whole pytest run timeout (default 2400)
 #   -k EXPR               only tests matching EXPR (passed to pytest; the diff
 #                         then only judges the selected tests)
+#   --regenerate-reference[=standalone|ensemble|both]
+#                         instead of testing Roost, rebuild the reference TSVs in REFDIR
+#                         (default both): run this script with --zookeeper (standalone)
+#                         and --zookeeper --ensemble 3 against Debian's Apache ZooKeeper,
+#                         check that each run is complete (every collected test has an
+#                         outcome, no server went down), then install the results as
+#                         REFDIR/kazoo-zk-standalone.tsv / kazoo-zk-ensemble.tsv and
+#                         record how in REFDIR/provenance.tsv. ZooKeeper's own failures
+#                         are facts to record, not errors. Takes --reference-dir,
+#                         --test-timeout, --total-timeout and --dry-run only.
+#   --dry-run             with --regenerate-reference: print the runs and files, run nothing
 # Env: ROOST_BIN (default target/release/roost; built with cargo if missing).
 set -uo pipefail
 
@@ -45,6 +58,9 @@ SERVER=roost
 PORT=auto
 RESULTS=""
 REFERENCE=""
+REFERENCE_DIR="$ROOT/tests/kazoo/reference"
+REGENERATE=""
+DRY_RUN=0
 ENSEMBLE=0
 IF_DOWN=""
 CLIENT_LOG_LEVEL=""
@@ -53,7 +69,9 @@ TEST_TIMEOUT=60
 TOTAL_TIMEOUT=2400
 KEXPR=""
 EXTRA=()
+GIVEN=()   # the options given, for --regenerate-reference's check
 while (($#)); do
+  GIVEN+=("${1%%=*}")
   case "$1" in
     --zookeeper) SERVER=zookeeper ;;
     --roost) SERVER=roost ;;
@@ -64,17 +82,117 @@ while (($#)); do
     --port) PORT="$2"; shift ;;
     --results) RESULTS="$2"; shift ;;
     --reference) REFERENCE="$2"; shift ;;
+    --reference-dir) REFERENCE_DIR="$2"; shift ;;
+    --regenerate-reference) REGENERATE=both ;;
+    --regenerate-reference=*) REGENERATE="${1#*=}" ;;
+    --dry-run) DRY_RUN=1 ;;
     --test-timeout) TEST_TIMEOUT="$2"; shift ;;
     --total-timeout) TOTAL_TIMEOUT="$2"; shift ;;
     -k) KEXPR="$2"; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$ENSEMBLE" =~ ^[0-9]+$ && ( "$ENSEMBLE" == 0 || "$ENSEMBLE" -ge 2 ) ]] ||
   { echo "--ensemble takes a member count >= 2" >&2; exit 2; }
+REFERENCE_DIR="$(mkdir -p "$REFERENCE_DIR" && cd "$REFERENCE_DIR" && pwd)" || exit 2
+
+# ---- --regenerate-reference: rebuild the reference TSVs from Apache ZooKeeper ---
+# Runs this script again, once per kind, with --zookeeper (and --ensemble 3 for
+# the ensemble file: kazoo's own harness runs a 3-member cluster), and installs
+# each complete run as the new reference. ZooKeeper's failing tests are part of
+# the reference (the facts Roost is compared with), so the runs' exit status is
+# not the criterion; completeness is.
+if [[ -n "$REGENERATE" ]]; then
+  case "$REGENERATE" in
+    both) KINDS=(standalone ensemble) ;;
+    standalone|ensemble) KINDS=("$REGENERATE") ;;
+    *) echo "--regenerate-reference takes standalone, ensemble or both" >&2; exit 2 ;;
+  esac
+  for opt in "${GIVEN[@]}"; do
+    case "$opt" in
+      --regenerate-reference|--reference-dir|--test-timeout|--total-timeout|--dry-run) ;;
+      # A value of an option above (they were all consumed by the loop).
+      *) [[ "$opt" == -* ]] || continue
+         echo "--regenerate-reference runs Apache ZooKeeper's complete suite with the standard configuration; $opt cannot be combined with it" >&2
+         exit 2 ;;
+    esac
+  done
+  WORK="$ROOT/tests/kazoo/.work"
+  PROVENANCE="$REFERENCE_DIR/provenance.tsv"
+  log() { echo "[kazoo-suite] $*" >&2; }
+  regen_args() { # KIND OUT.tsv -> the child's arguments
+    local a=(--zookeeper --results "$2" --reference "$REFERENCE_DIR/kazoo-zk-$1.tsv"
+      --test-timeout "$TEST_TIMEOUT" --total-timeout "$TOTAL_TIMEOUT")
+    [[ "$1" == ensemble ]] && a+=(--ensemble 3)
+    printf '%s\n' "${a[@]}"
+  }
+  if ((DRY_RUN)); then
+    for kind in "${KINDS[@]}"; do
+      mapfile -t args < <(regen_args "$kind" "$WORK/regenerate-$kind.tsv")
+      echo "would run: bash scripts/kazoo-suite.sh ${args[*]}"
+      echo "  then, if complete: install $WORK/regenerate-$kind.tsv as $REFERENCE_DIR/kazoo-zk-$kind.tsv"
+      echo "  and record the run in $PROVENANCE"
+    done
+    exit 0
+  fi
+  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/2181" 2>/dev/null; then
+    log "something listens on 127.0.0.1:2181; test_slow_connect would fail for that reason and the reference would record it. Stop it first."
+    exit 1
+  fi
+  zk_version="$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
+  [[ -n "$zk_version" ]] || bash "$ROOT/scripts/install-test-deps.sh" || exit 1
+  zk_version="$(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
+  [[ -n "$zk_version" ]] || { log "Debian's zookeeper package is not installed"; exit 1; }
+  java_version="$(java -version 2>&1 | head -n 1)"
+  commit="$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
+  [[ -f "$PROVENANCE" ]] ||
+    printf 'file\tdate_utc\tzookeeper_package\tjava\tkazoo\tcommit\tcpus\tcommand\toutcomes\n' >"$PROVENANCE"
+  failed=0
+  for kind in "${KINDS[@]}"; do
+    out="$WORK/regenerate-$kind.tsv"
+    dest="$REFERENCE_DIR/kazoo-zk-$kind.tsv"
+    mkdir -p "$WORK"
+    rm -f "$out" "$out.collected" "$out.down" "$out.timeline"
+    mapfile -t args < <(regen_args "$kind" "$out")
+    log "regenerating $dest: bash scripts/kazoo-suite.sh ${args[*]}"
+    bash "$0" "${args[@]}"
+    rc=$?
+    log "ZooKeeper $kind run exit $rc (its comparison with the previous reference; not what decides here)"
+    problems=()
+    [[ -s "$out" ]] || problems+=("no results")
+    [[ -s "$out.collected" ]] || problems+=("no list of collected tests")
+    [[ -s "$out.down" ]] && problems+=("a server went down during the run ($out.down)")
+    if [[ -s "$out" && -s "$out.collected" ]]; then
+      missing="$(awk -F'\t' 'NR==FNR {have[$1] = 1; next} !($1 in have)' "$out" "$out.collected" | wc -l)"
+      ((missing == 0)) || problems+=("$missing collected tests have no outcome (whole-run timeout?)")
+    fi
+    if ((${#problems[@]})); then
+      log "NOT installing $dest: ${problems[*]}"
+      failed=1
+      continue
+    fi
+    outcomes="$(cut -f2 "$out" | sort | uniq -c | awk '{printf "%s%d %s", (NR > 1 ? ", " : ""), $1, $2}')"
+    if [[ -f "$dest" ]]; then
+      log "changes against the previous $dest (outcome per test):"
+      diff <(cut -f1,2 "$dest") <(cut -f1,2 "$out") | sed -n 's/^[<>] /  &/p'
+    fi
+    cp "$out" "$dest"
+    # One line per file: replace this file's line.
+    awk -F'\t' -v f="$(basename "$dest")" '$1 != f' "$PROVENANCE" >"$PROVENANCE.new"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(basename "$dest")" "$(date -u +%FT%TZ)" \
+      "$zk_version" "$java_version" "$KAZOO_VERSION" "$commit" "$(nproc)" \
+      "bash scripts/kazoo-suite.sh --zookeeper$([[ $kind == ensemble ]] && echo " --ensemble 3") --test-timeout $TEST_TIMEOUT --total-timeout $TOTAL_TIMEOUT (by --regenerate-reference)" \
+      "$outcomes" >>"$PROVENANCE.new"
+    mv "$PROVENANCE.new" "$PROVENANCE"
+    log "installed $dest ($outcomes)"
+  done
+  exit "$failed"
+fi
+((DRY_RUN)) && { echo "--dry-run goes with --regenerate-reference" >&2; exit 2; }
+
 # Ports of an ensemble based at $1: member i's client, election and quorum port.
 member_ports() { local b="$1" i="$2"; echo "$((b + 10 * (i - 1))) $((b + 10 * (i - 1) + 1)) $((b + 10 * (i - 1) + 2))"; }
 ensemble_ports_free() {
@@ -107,12 +225,12 @@ fi
   { echo "--if-down takes abort, restart or continue" >&2; exit 2; }
 if ((ENSEMBLE)); then
   NAME="$SERVER-ens$ENSEMBLE"
-  REFERENCE="${REFERENCE:-$ROOT/../shared/reference/kazoo-zk-ensemble.tsv}"
+  REFERENCE="${REFERENCE:-$REFERENCE_DIR/kazoo-zk-ensemble.tsv}"
   ALLOWLIST="$ROOT/tests/kazoo/expected-failures-ensemble.txt"
   [[ "$SERVER" == zookeeper ]] && ALLOWLIST=""   # Roost's allow-list; the reference server needs none
 else
   NAME="$SERVER"
-  REFERENCE="${REFERENCE:-$ROOT/../shared/reference/kazoo-zk-standalone.tsv}"
+  REFERENCE="${REFERENCE:-$REFERENCE_DIR/kazoo-zk-standalone.tsv}"
   ALLOWLIST="$ROOT/tests/kazoo/expected-failures.txt"
 fi
 

@@ -5,6 +5,10 @@
 # except that the server checks need a successful release build):
 #   deps    scripts/install-test-deps.sh (apt/PyPI; fast when already installed)
 #   fmt     cargo fmt --all --check
+#   docs    scripts/check-docs.py --self-test, then scripts/check-docs.py: the README,
+#           docs/*.md, bench/README.md and tests/**/README.md name no path, script,
+#           `roost` subcommand, roost-loadgen flag or zoo.cfg key that does not
+#           exist, and docs/configuration.md lists every key src/config reads
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
 #   build   cargo build --release
 #   test    cargo test --workspace            (unit + integration tests)
@@ -13,6 +17,7 @@
 #   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, first free port from 22282)
 #   powerloss tests/powerloss/powerloss.sh   (loop-mounted ext4 shut down under writes, 5 rounds;
 #           prints SKIP and passes where loop devices or mounts are not allowed)
+#   cli-tmux tests/cli-tmux.sh --roost target/release/roost  (`roost cli` driven interactively in tmux)
 # Ends with the line "stages: N passed, N failed"; exit 0 only if all passed.
 # Env: ROOST_TEST_BUDGET  whole-run budget in seconds (default 5000, under CI's 5400);
 #      ROOST_SKIP_STAGES  space-separated stage names to skip (counted as skipped).
@@ -72,6 +77,7 @@ stage() {
 
 stage deps 1500 bash scripts/install-test-deps.sh
 stage fmt 300 cargo fmt --all --check -- --color never
+stage docs 120 bash -c 'python3 scripts/check-docs.py --self-test && python3 scripts/check-docs.py'
 stage clippy 1800 cargo clippy --workspace --all-targets -- -D warnings
 if stage build 1800 cargo build --release; then BUILD_OK=1; else BUILD_OK=0; fi
 stage test 1800 cargo test --workspace

@@ -66,7 +66,7 @@ for name in roost zookeeper; do
     sleep "$SETTLE_S"
     rss=$(rss_mib "$pid")
     extra=""
-    [ $name = roost ] && extra=" ($(grep 'recovered' "$WORK/$name/server.log" | tail -1 | grep -o 'replayed=[0-9]*\|duration_ms=[0-9]*' | tr '\n' ' '))"
+    [ $name = roost ] && extra=" ($(grep 'recovered' "$WORK/$name/server.log" | tail -1 | grep -o 'replayed=[0-9]*\|replay_ms=[0-9]*\|total_ms=[0-9]*' | tr '\n' ' '))"
     log "$name restart $i: first read after ${t} s, RSS ${rss} MiB, zk_znode_count $count$extra"
     times+=("$t") rsss+=("$rss")
     stop_server "$pid"

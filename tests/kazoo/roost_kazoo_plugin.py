@@ -28,7 +28,7 @@ ROOST_KAZOO_LOGS         comma-separated server log files, one per server; their
                          tails are printed by kazoo's conftest when a test fails.
 ROOST_KAZOO_TSV          write results here, one line per test:
                          ``test id<TAB>outcome<TAB>message`` (the format of
-                         shared/reference/kazoo-zk-*.tsv); outcome is passed,
+                         tests/kazoo/reference/kazoo-zk-*.tsv); outcome is passed,
                          failed, skipped or error (setup/teardown error).
 ROOST_KAZOO_ABORT_IF_DOWN  default 1: after a failing test, probe every server the
                          harness believes running (TCP connect, 3 tries over ~3 s);
