@@ -5,6 +5,11 @@
 #     server), tmux (drives zkCli.sh interactively), default-jre-headless
 #     (pulled in by zookeeper anyway), python3-venv, iproute2 (`ip netns`
 #     for the partition tests).
+#   - The real clients of tests/clients/run.sh: golang-go and
+#     golang-github-samuel-go-zookeeper-dev (go-zookeeper, built offline in
+#     GOPATH mode), libcurator-framework-java + libcurator-recipes-java (Curator,
+#     with its jar dependencies) and default-jdk-headless (javac); the C client's
+#     cli_mt comes with zookeeper-bin.
 #   - A Python venv at .venv with tests/kazoo/requirements.txt
 #     (kazoo 2.11.0, pytest, pytest-timeout, gevent, eventlet, pure-sasl, ...).
 #   - kazoo 2.11.0's sdist (its test suite ships in it), unpacked at
@@ -21,7 +26,9 @@ REQ="$ROOT/tests/kazoo/requirements.txt"
 log() { echo "[install-test-deps] $*" >&2; }
 
 # ---- 1. Debian packages ------------------------------------------------------
-APT_PKGS=(zookeeper zookeeper-bin tmux python3-venv iproute2)
+APT_PKGS=(zookeeper zookeeper-bin tmux python3-venv iproute2
+  golang-go golang-github-samuel-go-zookeeper-dev
+  libcurator-framework-java libcurator-recipes-java default-jdk-headless)
 missing=()
 for p in "${APT_PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -38,6 +45,12 @@ else
 fi
 test -x /usr/share/zookeeper/bin/zkCli.sh || { log "zkCli.sh missing after install"; exit 1; }
 command -v java >/dev/null || { log "java missing after install"; exit 1; }
+for f in /usr/lib/zookeeper/bin/cli_mt /usr/share/java/curator-recipes.jar \
+  /usr/share/gocode/src/github.com/samuel/go-zookeeper/zk/conn.go; do
+  test -e "$f" || { log "$f missing after install"; exit 1; }
+done
+command -v go >/dev/null || { log "go missing after install"; exit 1; }
+command -v javac >/dev/null || { log "javac missing after install"; exit 1; }
 
 # ---- 2. Python venv ------------------------------------------------------------
 PY="${PYTHON:-python3}"

@@ -15,6 +15,9 @@
 #   kazoo   scripts/kazoo-suite.sh            (kazoo 2.11.0's suite against Roost, first free port from 22181)
 #   kazoo-ensemble  scripts/kazoo-suite.sh --ensemble 3  (the same suite against a 3-member Roost ensemble)
 #   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, first free port from 22282)
+#   clients tests/clients/run.sh --roost target/release/roost  (real clients from Debian packages
+#           against Roost: go-zookeeper, the C client's cli_mt and Curator; first free port
+#           from 22490; `--zookeeper` runs the same against Apache ZooKeeper 3.8)
 #   powerloss tests/powerloss/powerloss.sh   (loop-mounted ext4 shut down under writes, 5 rounds;
 #           prints SKIP and passes where loop devices or mounts are not allowed)
 #   cli-tmux tests/cli-tmux.sh --roost target/release/roost  (`roost cli` driven interactively in tmux)
@@ -94,10 +97,11 @@ if ((BUILD_OK)) && [[ -x target/release/roost ]]; then
   stage kazoo-ensemble 1200 bash scripts/kazoo-suite.sh --ensemble 3 --total-timeout 900 \
     --results "$LOGDIR/kazoo-roost-ensemble.tsv"
   stage zkcli 600 bash tests/zkcli/zkcli-check.sh --roost
+  stage clients 600 bash tests/clients/run.sh --roost target/release/roost
   stage powerloss 600 bash tests/powerloss/powerloss.sh
   stage cli-tmux 300 bash tests/cli-tmux.sh --roost target/release/roost
 else
-  for s in kazoo kazoo-ensemble zkcli powerloss cli-tmux; do
+  for s in kazoo kazoo-ensemble zkcli clients powerloss cli-tmux; do
     echo "[test.sh] stage $s: not run (no release build)"
     NAMES+=("$s"); RESULTS+=(failed); TIMES+=(0); FAILED=$((FAILED + 1))
   done
