@@ -8,7 +8,8 @@
 #   docs    scripts/check-docs.py --self-test, then scripts/check-docs.py: the README,
 #           docs/*.md, bench/README.md and tests/**/README.md name no path, script,
 #           `roost` subcommand, roost-loadgen flag or zoo.cfg key that does not
-#           exist, and docs/configuration.md lists every key src/config reads
+#           exist, and docs/configuration.md lists every key src/config reads;
+#           then scripts/check-layers.py: no import cycle between src/'s modules
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
 #   build   cargo build --release
 #   test    cargo test --workspace            (unit + integration tests)
@@ -80,7 +81,7 @@ stage() {
 
 stage deps 1500 bash scripts/install-test-deps.sh
 stage fmt 300 cargo fmt --all --check -- --color never
-stage docs 120 bash -c 'python3 scripts/check-docs.py --self-test && python3 scripts/check-docs.py'
+stage docs 120 bash -c 'python3 scripts/check-docs.py --self-test && python3 scripts/check-docs.py && python3 scripts/check-layers.py'
 stage clippy 1800 cargo clippy --workspace --all-targets -- -D warnings
 if stage build 1800 cargo build --release; then BUILD_OK=1; else BUILD_OK=0; fi
 stage test 1800 cargo test --workspace

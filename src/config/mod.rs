@@ -20,8 +20,10 @@
 
 pub mod properties;
 pub mod server_spec;
+pub mod wal;
 
 pub use server_spec::{ClientAddress, PeerRole, ServerSpec};
+pub use wal::WalConfig;
 
 use base64::Engine;
 use std::collections::{BTreeMap, BTreeSet};
@@ -918,10 +920,10 @@ impl Config {
     /// Checks every limit and cross-key rule, in one place.
     /// The transaction log's settings: ZooKeeper's `preAllocSize` (KiB) is
     /// the size each log segment is preallocated to.
-    pub fn wal_config(&self) -> crate::wal::WalConfig {
-        crate::wal::WalConfig {
+    pub fn wal_config(&self) -> WalConfig {
+        WalConfig {
             segment_bytes: self.pre_alloc_size_kib.saturating_mul(1024),
-            ..crate::wal::WalConfig::default()
+            ..WalConfig::default()
         }
     }
 
@@ -962,7 +964,7 @@ impl Config {
         // preAllocSize (KiB) is the log segment size: the log's own limits
         // (a 4 KiB multiple within its bounds) are checked here, at start-up.
         if let Err(e) = self.wal_config().validate() {
-            return Err(self.invalid("preAllocSize", e.to_string()));
+            return Err(self.invalid("preAllocSize", e));
         }
         // The largest request must fit in one log segment with room to spare
         // (a record never spans segments): otherwise one big setData would be

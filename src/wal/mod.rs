@@ -33,12 +33,13 @@ pub mod writer;
 mod bench;
 
 pub use self::core::{run_log_core, DurableLog, LogCommand, LogEvent, TxnLog};
+pub use crate::config::wal::{SyncMode, WalConfig, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
 pub use dump::dump;
 pub use hardstate::{HardState, HardStateFile};
 pub use raft::{RaftEntryKind, RaftPersist, RaftRecord};
 pub use record::{LogMode, LogRecord};
 pub use recovery::{recover, recover_raft, RaftRecovery, Recovery, SegmentSummary, TailReport};
-pub use writer::{LogWriter, SyncMode, WalConfig, WalProbe, WalStats};
+pub use writer::{LogWriter, WalProbe, WalStats};
 
 use std::path::PathBuf;
 

@@ -49,6 +49,7 @@ use super::record::{
 };
 use super::recovery::{Classified, Content, RaftRecovery, Recovery};
 use super::{LogRecord, WalError};
+use crate::config::wal::{SyncMode, WalConfig, SEGMENT_ALIGN_BYTES};
 use crate::io::{AlignedBuf, FileId, LogDevice, BLOCK_BYTES};
 use crate::ops::txn_codec::encode_payload;
 use crate::proto::Zxid;
@@ -57,58 +58,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Smallest accepted segment size.
-pub const SEGMENT_BYTES_MIN: u64 = 64 * 1024;
-/// Largest accepted segment size (recovery reads a whole segment at once).
-pub const SEGMENT_BYTES_MAX: u64 = 1 << 30;
+// The configured alignment of segments is the device's block.
+const _: () = assert!(SEGMENT_ALIGN_BYTES == BLOCK_BYTES as u64);
+
 /// Zero-fill done per `prepare_next` call: bounds how long the log core is
 /// busy preparing when a batch arrives.
 pub const PREPARE_STEP_BYTES: usize = 1 << 20;
-
-/// How a batch is made durable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SyncMode {
-    /// One write, then one fdatasync (IORING_OP_FSYNC with DATASYNC).
-    Fdatasync,
-    /// Segments opened with O_DSYNC: the write completes only once durable.
-    ODsync,
-}
-
-/// Configuration of the log. Checked by [`WalConfig::validate`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WalConfig {
-    /// Preallocated size of each segment (ZooKeeper's preAllocSize is 64 MiB).
-    pub segment_bytes: u64,
-    pub sync_mode: SyncMode,
-}
-
-impl Default for WalConfig {
-    fn default() -> WalConfig {
-        WalConfig {
-            segment_bytes: 64 << 20,
-            // Measured faster on the reference machine; see docs/storage.md.
-            sync_mode: SyncMode::Fdatasync,
-        }
-    }
-}
-
-impl WalConfig {
-    pub fn validate(&self) -> Result<(), WalError> {
-        if self.segment_bytes < SEGMENT_BYTES_MIN || self.segment_bytes > SEGMENT_BYTES_MAX {
-            return Err(WalError::Config(format!(
-                "segment_bytes {} outside {SEGMENT_BYTES_MIN}..={SEGMENT_BYTES_MAX}",
-                self.segment_bytes
-            )));
-        }
-        if !self.segment_bytes.is_multiple_of(BLOCK_BYTES as u64) {
-            return Err(WalError::Config(format!(
-                "segment_bytes {} is not a multiple of {BLOCK_BYTES}",
-                self.segment_bytes
-            )));
-        }
-        Ok(())
-    }
-}
 
 /// Counters for mntr. Written only by the log core; read from any core.
 #[derive(Debug, Default)]
@@ -336,7 +291,7 @@ impl LogWriter {
         mut device: Box<dyn LogDevice>,
         mode: LogMode,
     ) -> Result<(LogWriter, Classified), WalError> {
-        cfg.validate()?;
+        cfg.validate().map_err(WalError::Config)?;
         device
             .create_dir_all(dir)
             .map_err(|e| WalError::io("mkdir", dir, 0, e))?;
