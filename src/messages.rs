@@ -157,6 +157,8 @@ pub struct CoreReport {
     pub ephemerals_by_session: Vec<(SessionId, Vec<String>)>,
     pub log_failure: Option<String>,
     pub log_metrics: Vec<(&'static str, String)>,
+    /// How late the core's timer ticks ran.
+    pub ticks: crate::probe::TickProbe,
     /// Role, term, indexes and follower lag (ensemble members only).
     pub ensemble: Option<EnsembleReport>,
 }

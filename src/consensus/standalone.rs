@@ -43,6 +43,7 @@ pub struct Standalone<L: TxnLog> {
     in_flight: VecDeque<InFlight>,
     cadence: SnapshotCadence,
     gathers: Gathers,
+    ticks: crate::probe::TickProbe,
     step: Step,
 }
 
@@ -78,6 +79,7 @@ impl<L: TxnLog> Standalone<L> {
             in_flight: VecDeque::new(),
             cadence,
             gathers: Gathers::new(shard_count),
+            ticks: crate::probe::TickProbe::default(),
             step: Step::default(),
         }
     }
@@ -109,7 +111,10 @@ impl<L: TxnLog> Standalone<L> {
             Input::Shard(msg) => self.shard_message(msg, now),
             Input::Log(event) => self.log.on_event(event),
             Input::SnapshotWritten(outcome) => self.snapshot_written(outcome),
-            Input::Tick => self.tick(now),
+            Input::Tick { lag_us } => {
+                self.ticks.record(lag_us);
+                self.tick(now)
+            }
             Input::PeerFrame { .. }
             | Input::PeerDisconnected(_)
             | Input::ForwardsLost
@@ -401,6 +406,7 @@ impl<L: TxnLog> Standalone<L> {
         let core = CoreReport {
             log_failure: self.log.failure().map(str::to_owned),
             log_metrics: self.log.metrics(),
+            ticks: self.ticks,
             ..tree_and_sessions_report(
                 self.proposer.pending(),
                 self.proposer

@@ -44,8 +44,11 @@ pub enum Input {
     /// A snapshot received from the leader could not be written: the
     /// member can no longer make its state durable.
     ReceivedSnapshotFailed(String),
-    /// Time passed (timers: raft ticks, session expiry, the reaper).
-    Tick,
+    /// Time passed (timers: raft ticks, session expiry, the reaper);
+    /// `lag_us` is how late this tick runs (for `mntr`).
+    Tick {
+        lag_us: u64,
+    },
 }
 
 /// What the snapshotter reports for a [`SnapshotRequest`].

@@ -76,6 +76,12 @@ pub fn server_view(ctx: &Context<'_>, reports: &[ShardReport], core: &CoreReport
         ),
     ];
     extra_metrics.extend(
+        core.ticks
+            .metrics()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+    );
+    extra_metrics.extend(
         core.log_metrics
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone())),

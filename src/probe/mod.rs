@@ -17,7 +17,9 @@ pub mod connection;
 pub mod host;
 pub mod latency;
 pub mod server;
+pub mod tick;
 
 pub use connection::ConnectionProbe;
 pub use latency::LatencyStats;
 pub use server::ServerProbe;
+pub use tick::TickProbe;

@@ -19,11 +19,12 @@ use crate::transport::{PeerEvent, PeerTransport};
 use crate::wal::{LogCommand, LogEvent, TxnLog};
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
+use glommio::TaskQueueHandle;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Resolves a member's quorum address (members added by a reconfig).
 pub type ResolvePeer = Box<dyn Fn(&ServerSpec) -> Option<SocketAddr>>;
@@ -133,12 +134,16 @@ pub struct PeerWiring {
 
 /// Runs the consensus executor until the process ends: connects the
 /// channels, then feeds inputs to `pipeline` and carries out its steps,
-/// the step it produced while starting first.
+/// the step it produced while starting first. The timer ticks and the
+/// peer traffic (heartbeats, votes) run in `control`, a task queue with a
+/// latency requirement, so that they never wait behind a queue of client
+/// requests (see `runtime::CONTROL_LATENCY`).
 pub async fn run<P: Pipeline + 'static>(
     pipeline: P,
     started: Started,
     channels: Channels,
     tick_interval: Duration,
+    control: TaskQueueHandle,
 ) {
     let Started {
         step: first, peers, ..
@@ -212,7 +217,7 @@ pub async fn run<P: Pipeline + 'static>(
     }
     if let Some(events) = peer_events {
         let driver = driver.clone();
-        glommio::spawn_local(async move {
+        let peer_task = async move {
             while let Some(event) = events.recv().await {
                 let input = match event {
                     PeerEvent::Frame { from, kind, body } => Input::PeerFrame { from, kind, body },
@@ -224,13 +229,30 @@ pub async fn run<P: Pipeline + 'static>(
                 };
                 driver.borrow_mut().handle(input);
             }
-        })
-        .detach();
+        };
+        glommio::spawn_local_into(peer_task, control)
+            .expect("the control task queue exists")
+            .detach();
     }
-    loop {
-        glommio::timer::sleep(tick_interval).await;
-        driver.borrow_mut().handle(Input::Tick);
-    }
+    let ticks = async move {
+        // Ticks are due every `tick_interval`; one that runs late records
+        // how late. Ticks missed during a stall are dropped, not replayed
+        // back to back (raft counts ticks: replaying them would make a
+        // member that was frozen campaign the moment it resumes).
+        let mut due = Instant::now() + tick_interval;
+        loop {
+            let now = Instant::now();
+            if due > now {
+                glommio::timer::sleep(due - now).await;
+            }
+            let lag_us = Instant::now().saturating_duration_since(due).as_micros() as u64;
+            driver.borrow_mut().handle(Input::Tick { lag_us });
+            due = (due + tick_interval).max(Instant::now());
+        }
+    };
+    glommio::spawn_local_into(ticks, control)
+        .expect("the control task queue exists")
+        .await;
 }
 
 impl<P: Pipeline> Driver<P> {

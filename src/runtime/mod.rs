@@ -44,6 +44,19 @@ pub const CORE_TO_SHARD_QUEUE_MAX: usize = 16384;
 pub const LOG_COMMAND_QUEUE_MAX: usize = 1024;
 /// Durable-watermark events queued from the log core.
 pub const LOG_EVENT_QUEUE_MAX: usize = 1024;
+/// The latency the consensus executor's control queue asks for: its timer
+/// ticks and peer traffic (heartbeats, votes, appends) run at most about
+/// this long after they are due, however many client requests are queued
+/// (glommio switches queues at the next task boundary once it is past).
+pub const CONTROL_LATENCY: Duration = Duration::from_millis(2);
+/// The control queue's share of the consensus executor when both it and
+/// the client requests' queue have work (the default queue has 1000).
+pub const CONTROL_SHARES: usize = 1000;
+/// The consensus executor's thread runs at this nice value (as root): on a
+/// host where it shares a core with a client shard, the OS scheduler then
+/// favours it, so heartbeats and ticks are not held behind a busy shard.
+pub const CONSENSUS_NICE: i32 = -5;
+
 /// Snapshot jobs queued to the snapshotter (the core has at most one of
 /// its own in flight, plus received snapshots).
 pub const SNAPSHOT_JOB_QUEUE_MAX: usize = 1;
@@ -234,6 +247,19 @@ fn placement_of(cpu: Option<usize>) -> Placement {
     }
 }
 
+/// Sets the calling thread's nice value (best effort: without the right to
+/// it, the thread keeps its priority and a debug line says so).
+fn raise_thread_priority(nice: i32) {
+    // SAFETY: gettid has no arguments; setpriority takes plain integers.
+    let rc = unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, nice)
+    };
+    if rc != 0 {
+        tracing::debug!(nice, "could not raise the consensus thread's priority");
+    }
+}
+
 /// io_uring needs locked memory; as root we can lift the default 8 MiB cap.
 fn raise_memlock_limit() {
     let limit = libc::rlimit {
@@ -298,7 +324,18 @@ fn start_consensus<P: driver::Pipeline + 'static>(
 ) -> anyhow::Result<(ExecutorJoinHandle<()>, Arc<DataTree>)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let consensus = spawn_executor("roost-consensus", placement_of(cpu), move || async move {
-        let (pipeline, started) = match build() {
+        raise_thread_priority(CONSENSUS_NICE);
+        let control = glommio::executor().create_task_queue(
+            glommio::Shares::Static(CONTROL_SHARES),
+            glommio::Latency::Matters(CONTROL_LATENCY),
+            "roost-control",
+        );
+        // Built inside the control queue: what it spawns (the peer
+        // transport's tasks) runs there too.
+        let built = glommio::spawn_local_into(async move { build() }, control)
+            .expect("the control task queue exists")
+            .await;
+        let (pipeline, started) = match built {
             Ok(built) => built,
             Err(e) => {
                 let _ = ready_tx.send(Err(e));
@@ -306,7 +343,7 @@ fn start_consensus<P: driver::Pipeline + 'static>(
             }
         };
         let _ = ready_tx.send(Ok(started.published.clone()));
-        driver::run(pipeline, started, channels, tick_interval).await;
+        driver::run(pipeline, started, channels, tick_interval, control).await;
     })
     .map_err(|e| anyhow::anyhow!("starting the consensus executor: {e}"))?;
     match ready_rx.recv() {

@@ -217,6 +217,7 @@ pub struct Member {
     clients_closed_for_no_leader: bool,
     log_failure: Option<String>,
     gathers: Gathers,
+    ticks: crate::probe::TickProbe,
     now: Now,
     /// What this round produced so far.
     step: Step,
@@ -320,6 +321,7 @@ impl Member {
             clients_closed_for_no_leader: false,
             log_failure: None,
             gathers: Gathers::new(shard_count),
+            ticks: crate::probe::TickProbe::default(),
             now,
             step,
             cfg,
@@ -421,7 +423,10 @@ impl Member {
                 tracing::error!(error = %why, "writing the received snapshot failed");
                 self.log_failed(format!("writing the received snapshot failed: {why}"));
             }
-            Input::Tick => self.tick(),
+            Input::Tick { lag_us } => {
+                self.ticks.record(lag_us);
+                self.tick()
+            }
         }
     }
 

@@ -33,6 +33,7 @@ impl Member {
             };
         let core = CoreReport {
             log_failure: self.log_failure.clone(),
+            ticks: self.ticks,
             ensemble: Some(self.ensemble_report()),
             ..tree_and_sessions_report(
                 self.committed.tree(),
