@@ -142,7 +142,7 @@ pub enum ToShard {
         conn: ConnId,
         word: &'static str,
         reports: Vec<ShardReport>,
-        core: CoreReport,
+        core: Box<CoreReport>,
     },
 }
 

@@ -73,7 +73,7 @@ impl Gathered {
                 conn: g.conn,
                 word: g.word,
                 reports: g.reports,
-                core,
+                core: Box::new(core),
             },
         )
     }

@@ -111,8 +111,11 @@ impl<L: TxnLog> Standalone<L> {
             Input::Shard(msg) => self.shard_message(msg, now),
             Input::Log(event) => self.log.on_event(event),
             Input::SnapshotWritten(outcome) => self.snapshot_written(outcome),
-            Input::Tick { lag_us } => {
-                self.ticks.record(lag_us);
+            Input::Tick {
+                lag_us,
+                longest_step_us,
+            } => {
+                self.ticks.record(lag_us, longest_step_us);
                 self.tick(now)
             }
             Input::PeerFrame { .. }

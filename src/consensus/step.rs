@@ -44,10 +44,12 @@ pub enum Input {
     /// A snapshot received from the leader could not be written: the
     /// member can no longer make its state durable.
     ReceivedSnapshotFailed(String),
-    /// Time passed (timers: raft ticks, session expiry, the reaper);
-    /// `lag_us` is how late this tick runs (for `mntr`).
+    /// Time passed (timers: raft ticks, session expiry, the reaper). For
+    /// `mntr`: `lag_us` is how late this tick runs, `longest_step_us` the
+    /// longest the executor spent on one input since the previous tick.
     Tick {
         lag_us: u64,
+        longest_step_us: u64,
     },
 }
 

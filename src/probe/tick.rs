@@ -16,12 +16,16 @@ const BUCKET_BOUNDS_US: [u64; 11] = [
 pub struct TickProbe {
     ticks: u64,
     max_us: u64,
+    /// The longest one input took the executor (its input, drive and the
+    /// carrying out of its step): what a late tick waited behind.
+    longest_step_us: u64,
     buckets: [u64; BUCKET_BOUNDS_US.len() + 1],
 }
 
 impl TickProbe {
-    pub fn record(&mut self, lag_us: u64) {
+    pub fn record(&mut self, lag_us: u64, longest_step_us: u64) {
         self.ticks += 1;
+        self.longest_step_us = self.longest_step_us.max(longest_step_us);
         self.max_us = self.max_us.max(lag_us);
         let i = BUCKET_BOUNDS_US
             .iter()
@@ -65,6 +69,10 @@ impl TickProbe {
             ("roost_ticks", self.ticks.to_string()),
             ("roost_tick_lag_p99_us", self.p99_us().to_string()),
             ("roost_tick_lag_max_us", self.max_us.to_string()),
+            (
+                "roost_consensus_step_max_us",
+                self.longest_step_us.to_string(),
+            ),
         ]
     }
 }
@@ -78,15 +86,15 @@ mod tests {
         let mut p = TickProbe::default();
         assert_eq!(p.p99_us(), 0);
         for _ in 0..990 {
-            p.record(300);
+            p.record(300, 10);
         }
         for _ in 0..10 {
-            p.record(30_000);
+            p.record(30_000, 10);
         }
         assert_eq!(p.ticks(), 1000);
         assert_eq!(p.max_us(), 30_000);
         assert_eq!(p.p99_us(), 500);
-        p.record(3_000_000);
+        p.record(3_000_000, 10);
         assert_eq!(p.max_us(), 3_000_000);
         assert_eq!(p.p99_us(), 50_000);
     }

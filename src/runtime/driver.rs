@@ -53,6 +53,23 @@ impl Pipeline for Member {
     }
 }
 
+/// A step longer than this is logged (debug): it is what ticks wait behind.
+const SLOW_STEP_US: u64 = 50_000;
+
+/// What kind of input a step handled, for the slow-step log line.
+fn input_kind(i: &Input) -> &'static str {
+    match i {
+        Input::Shard(_) => "shard",
+        Input::Log(_) => "log",
+        Input::SnapshotWritten(_) => "snapshot written",
+        Input::PeerFrame { .. } => "peer frame",
+        Input::PeerDisconnected(_) => "peer disconnected",
+        Input::ForwardsLost => "forwards lost",
+        Input::ReceivedSnapshotFailed(_) => "received snapshot failed",
+        Input::Tick { .. } => "tick",
+    }
+}
+
 /// The time, now.
 pub fn now() -> Now {
     Now {
@@ -98,6 +115,8 @@ struct Driver<P> {
     /// go to the log core in order, after it).
     held_persists: VecDeque<PersistRequest>,
     received_snapshot_in_flight: bool,
+    /// The longest one input took since the last tick (µs).
+    longest_step_us: u64,
 }
 
 /// A local queue drained into a cross-core channel by its own task.
@@ -182,6 +201,7 @@ pub async fn run<P: Pipeline + 'static>(
         peers,
         held_persists: VecDeque::new(),
         received_snapshot_in_flight: false,
+        longest_step_us: 0,
     }));
     driver.borrow_mut().carry_out(first);
 
@@ -246,7 +266,13 @@ pub async fn run<P: Pipeline + 'static>(
                 glommio::timer::sleep(due - now).await;
             }
             let lag_us = Instant::now().saturating_duration_since(due).as_micros() as u64;
-            driver.borrow_mut().handle(Input::Tick { lag_us });
+            let mut d = driver.borrow_mut();
+            let longest_step_us = std::mem::take(&mut d.longest_step_us);
+            d.handle(Input::Tick {
+                lag_us,
+                longest_step_us,
+            });
+            drop(d);
             due = (due + tick_interval).max(Instant::now());
         }
     };
@@ -257,9 +283,23 @@ pub async fn run<P: Pipeline + 'static>(
 
 impl<P: Pipeline> Driver<P> {
     fn handle(&mut self, input: Input) {
+        let started = Instant::now();
+        let kind = input_kind(&input);
         self.pipeline.input(input, now());
         let step = self.pipeline.drive();
+        let (shard_messages, persists) = (step.to_shards.len(), step.persists.len());
         self.carry_out(step);
+        let took_us = started.elapsed().as_micros() as u64;
+        if took_us > SLOW_STEP_US {
+            tracing::debug!(
+                kind,
+                took_us,
+                shard_messages,
+                persists,
+                "slow consensus step"
+            );
+        }
+        self.longest_step_us = self.longest_step_us.max(took_us);
     }
 
     fn snapshot_done(&mut self, done: SnapshotDone) {

@@ -423,8 +423,11 @@ impl Member {
                 tracing::error!(error = %why, "writing the received snapshot failed");
                 self.log_failed(format!("writing the received snapshot failed: {why}"));
             }
-            Input::Tick { lag_us } => {
-                self.ticks.record(lag_us);
+            Input::Tick {
+                lag_us,
+                longest_step_us,
+            } => {
+                self.ticks.record(lag_us, longest_step_us);
                 self.tick()
             }
         }

@@ -452,7 +452,13 @@ impl Cluster {
         for _ in 0..ticks {
             self.now += 10;
             for id in 1..=self.members.len() as u64 {
-                self.input(id, Input::Tick { lag_us: 0 });
+                self.input(
+                    id,
+                    Input::Tick {
+                        lag_us: 0,
+                        longest_step_us: 0,
+                    },
+                );
             }
             self.pump();
         }
