@@ -318,16 +318,20 @@ pub struct Config {
     /// KiB of buffers; the runtime raises RLIMIT_NOFILE to fit it.
     pub connections_max: u32,
     /// `roost.raftTickMs`: one raft tick (ensemble only). Heartbeats go
-    /// every `roost.heartbeatTicks` ticks; a follower that hears nothing for
-    /// a random [`roost.electionTicks`, 2x) ticks campaigns. Defaults 10 ms,
-    /// 5, 100: heartbeats every 50 ms, elections after 1-2 s of silence.
-    /// A dead leader does not wait for that: its closed connections start
-    /// the election within a few ticks. The silence timeout only covers a
-    /// leader that hangs or is cut off, and is long so that a loaded machine
-    /// (a stalled thread, a slow fsync) does not cause false elections.
+    /// every `roost.heartbeatTicks` ticks; a follower that hears nothing
+    /// (no raft message, no liveness beacon) for a random
+    /// [`roost.electionTicks`, 1.5x) ticks campaigns. Defaults 10 ms, 3, 10:
+    /// heartbeats every 30 ms, a silent leader replaced after 100-150 ms.
+    /// Liveness beacons (every 10 ms, from a thread of their own) keep a
+    /// leader whose consensus executor is merely busy from being replaced,
+    /// for up to `roost.stallToleranceMs` (docs/replication.md, "Timing").
     pub raft_tick_ms: u32,
     pub raft_heartbeat_ticks: u32,
     pub raft_election_ticks: u32,
+    /// `roost.stallToleranceMs`: how long liveness beacons outlast raft's
+    /// own signs of health (1000 ms): a consensus executor stalled for less
+    /// causes no election; one stopped for longer is replaced.
+    pub stall_tolerance_ms: u32,
     /// `roost.sessionSecret`: keys session passwords in an ensemble (must be
     /// the same on every member). Unset: a fixed key (or `roost.ensembleId`),
     /// so passwords are as guessable as ZooKeeper's own, and members that
@@ -392,8 +396,9 @@ impl Default for Config {
             sessionless_connection_timeout_ms: 10_000,
             connections_max: 100_000,
             raft_tick_ms: 10,
-            raft_heartbeat_ticks: 5,
-            raft_election_ticks: 100,
+            raft_heartbeat_ticks: 3,
+            raft_election_ticks: 10,
+            stall_tolerance_ms: 1000,
             session_secret: None,
             ensemble_id: None,
             read_consistency: ReadConsistency::Sequential,
@@ -746,6 +751,7 @@ impl Config {
             "roost.raftTickMs" => self.raft_tick_ms = at.int(value)?,
             "roost.heartbeatTicks" => self.raft_heartbeat_ticks = at.int(value)?,
             "roost.electionTicks" => self.raft_election_ticks = at.int(value)?,
+            "roost.stallToleranceMs" => self.stall_tolerance_ms = at.int(value)?,
             "roost.sessionSecret" => self.session_secret = Some(at.non_empty(value)?.to_string()),
             "roost.ensembleId" => self.ensemble_id = Some(at.non_empty(value)?.to_string()),
             "roost.readConsistency" => {
@@ -1013,6 +1019,15 @@ impl Config {
             return Err(self.invalid(
                 "roost.raftTickMs",
                 "raftTickMs and heartbeatTicks must be at least 1",
+            ));
+        }
+        let election_ms = u64::from(self.raft_election_ticks) * u64::from(self.raft_tick_ms);
+        if u64::from(self.stall_tolerance_ms) <= election_ms {
+            return Err(self.invalid(
+                "roost.stallToleranceMs",
+                format!(
+                    "must be longer than the election timeout ({election_ms} ms = roost.electionTicks x roost.raftTickMs)"
+                ),
             ));
         }
         if self.raft_election_ticks <= self.raft_heartbeat_ticks {

@@ -120,6 +120,7 @@ impl<L: TxnLog> Standalone<L> {
             }
             Input::PeerFrame { .. }
             | Input::PeerDisconnected(_)
+            | Input::Heard(_)
             | Input::ForwardsLost
             | Input::ReceivedSnapshotFailed(_) => {
                 unreachable!("a standalone server has no peers: {input:?}")

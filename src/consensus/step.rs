@@ -39,6 +39,9 @@ pub enum Input {
         body: Vec<u8>,
     },
     PeerDisconnected(MemberId),
+    /// Peers whose liveness beacon arrived since the last such input
+    /// (`runtime::liveness`).
+    Heard(Vec<Heard>),
     /// A forwarded request could not be handed to the transport.
     ForwardsLost,
     /// A snapshot received from the leader could not be written: the
@@ -51,6 +54,25 @@ pub enum Input {
         lag_us: u64,
         longest_step_us: u64,
     },
+}
+
+/// A peer's liveness beacon: it is alive, in `term`, following `leader`
+/// (itself when it leads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heard {
+    pub from: MemberId,
+    pub term: u64,
+    pub leader: MemberId,
+}
+
+/// What this member's liveness beacons say, and until when (monotonic
+/// ms) they may go out: the core extends the window while raft is healthy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BeaconPlan {
+    pub term: u64,
+    pub leader: MemberId,
+    pub leads: bool,
+    pub send_until_ms: i64,
 }
 
 /// What the snapshotter reports for a [`SnapshotRequest`].
@@ -116,6 +138,8 @@ pub struct Step {
     pub peer_frames: Vec<(MemberId, u8, Vec<u8>)>,
     /// Ensemble: a reconfig committed; talk to exactly these members.
     pub membership: Option<Vec<ServerSpec>>,
+    /// Ensemble: what the liveness beacons say from now on.
+    pub beacon: Option<BeaconPlan>,
     pub snapshot: Option<SnapshotRequest>,
     /// The log below this index (standalone: zxid) may be released.
     pub release_log_below: Option<i64>,
@@ -128,6 +152,7 @@ impl Step {
             && self.persists.is_empty()
             && self.peer_frames.is_empty()
             && self.membership.is_none()
+            && self.beacon.is_none()
             && self.snapshot.is_none()
             && self.release_log_below.is_none()
             && self.to_shards.is_empty()

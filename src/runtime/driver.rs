@@ -64,6 +64,7 @@ fn input_kind(i: &Input) -> &'static str {
         Input::SnapshotWritten(_) => "snapshot written",
         Input::PeerFrame { .. } => "peer frame",
         Input::PeerDisconnected(_) => "peer disconnected",
+        Input::Heard(_) => "heard",
         Input::ForwardsLost => "forwards lost",
         Input::ReceivedSnapshotFailed(_) => "received snapshot failed",
         Input::Tick { .. } => "tick",
@@ -101,6 +102,9 @@ struct Outboxes {
 /// received snapshot being written.
 struct Peers {
     transport: PeerTransport,
+    liveness: std::sync::Arc<super::liveness::Liveness>,
+    /// Beacons counted per member when last reported to the pipeline.
+    heard_seen: Vec<u64>,
     /// Resolves a member's address (new members after a reconfig).
     resolve: ResolvePeer,
     my_id: MemberId,
@@ -146,6 +150,7 @@ pub struct Started {
 /// A member's peer transport, handed to [`run`].
 pub struct PeerWiring {
     pub transport: PeerTransport,
+    pub liveness: std::sync::Arc<super::liveness::Liveness>,
     pub events: LocalReceiver<PeerEvent>,
     pub resolve: ResolvePeer,
     pub my_id: MemberId,
@@ -188,6 +193,8 @@ pub async fn run<P: Pipeline + 'static>(
         Some(p) => (
             Some(Peers {
                 transport: p.transport,
+                liveness: p.liveness,
+                heard_seen: vec![0; 256],
                 resolve: p.resolve,
                 my_id: p.my_id,
             }),
@@ -267,6 +274,7 @@ pub async fn run<P: Pipeline + 'static>(
             }
             let lag_us = Instant::now().saturating_duration_since(due).as_micros() as u64;
             let mut d = driver.borrow_mut();
+            d.report_beacons();
             let longest_step_us = std::mem::take(&mut d.longest_step_us);
             d.handle(Input::Tick {
                 lag_us,
@@ -302,6 +310,17 @@ impl<P: Pipeline> Driver<P> {
         self.longest_step_us = self.longest_step_us.max(took_us);
     }
 
+    /// Beacons heard since the last tick go to the pipeline first.
+    fn report_beacons(&mut self) {
+        let heard = match self.peers.as_mut() {
+            Some(p) => p.liveness.heard_since(&mut p.heard_seen),
+            None => return,
+        };
+        if !heard.is_empty() {
+            self.handle(Input::Heard(heard));
+        }
+    }
+
     fn snapshot_done(&mut self, done: SnapshotDone) {
         match done {
             SnapshotDone::Written(outcome) => self.handle(Input::SnapshotWritten(outcome)),
@@ -324,6 +343,7 @@ impl<P: Pipeline> Driver<P> {
             persists,
             peer_frames,
             membership,
+            beacon,
             snapshot,
             release_log_below,
             to_shards,
@@ -344,16 +364,20 @@ impl<P: Pipeline> Driver<P> {
             }
             if let Some(servers) = membership {
                 // A reconfig committed: talk to exactly the new members.
-                let addrs = servers
+                let addrs: Vec<(MemberId, SocketAddr)> = servers
                     .iter()
                     .filter(|s| s.id != peers.my_id)
                     .filter_map(|s| (peers.resolve)(s).map(|a| (s.id, a)))
                     .collect();
+                peers.liveness.set_peers(addrs.clone());
                 peers.transport.set_peers(addrs);
+            }
+            if let Some(plan) = beacon {
+                peers.liveness.plan(&plan);
             }
         } else {
             assert!(
-                peer_frames.is_empty() && membership.is_none(),
+                peer_frames.is_empty() && membership.is_none() && beacon.is_none(),
                 "a standalone server has no peers"
             );
         }

@@ -11,6 +11,7 @@
 //! follows it is persisted (see the driver).
 
 use super::driver::{self, PeerWiring, Started};
+use super::liveness::Liveness;
 use super::{core_config, placement, start_consensus, start_log_core, storage, CoreSide};
 use crate::config::{Config, PeerRole};
 use crate::consensus::member::{EnsembleConfig, Member, PersistRequest, RaftRecovered};
@@ -244,6 +245,7 @@ pub(super) fn start(
         election_ticks: config.raft_election_ticks as usize,
         heartbeat_ticks: config.raft_heartbeat_ticks as usize,
         leaderless_close_ms: (4 * election_ms).max(config.session_timeout_ms_min as i64 / 2),
+        stall_tolerance_ms: config.stall_tolerance_ms as i64,
     };
     let transport_config = TransportConfig {
         my_id: me.id,
@@ -253,6 +255,15 @@ pub(super) fn start(
         frame_bytes_max: PEER_FRAME_BYTES_MAX,
         queue_bytes_max: PEER_QUEUE_BYTES_MAX,
     };
+    // Beacons on the quorum address, over UDP, keyed like session passwords.
+    let liveness = Liveness::start(
+        me.id,
+        listen,
+        transport_config.peers.clone(),
+        transport_config.cluster_tag,
+        ensemble_secret(config),
+    )
+    .with_context(|| format!("starting liveness beacons on udp {listen}"))?;
     let shard_count = plan.shard_cpus.len();
     let seed = rand::random();
     let (consensus, published) = start_consensus(
@@ -283,6 +294,7 @@ pub(super) fn start(
                     }
                 }),
                 my_id: member.my_id(),
+                liveness,
             };
             let started = Started {
                 published: member.published(),

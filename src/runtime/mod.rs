@@ -13,6 +13,7 @@
 pub mod driver;
 mod ensemble;
 pub mod executor;
+pub mod liveness;
 pub mod placement;
 mod shards;
 pub mod snapshotter;

@@ -116,6 +116,7 @@ impl Member {
         match kind {
             FRAME_RAFT => match Message::parse_from_bytes(body) {
                 Ok(msg) => {
+                    self.raft_contact.insert(from, self.now.mono_ms);
                     if msg.get_msg_type() == MessageType::MsgSnapshot
                         && !self.verify_received_snapshot(from, &msg)
                     {

@@ -53,6 +53,7 @@ mod apply;
 pub mod barriers;
 mod inputs;
 mod leading;
+mod liveness;
 pub mod persistence;
 mod raft_loop;
 mod report;
@@ -94,11 +95,16 @@ pub struct EnsembleConfig {
     pub learners: Vec<MemberId>,
     /// One raft tick (an [`Input::Tick`] comes this often).
     pub raft_tick_ms: u64,
-    /// Followers campaign after a random [election_ticks, 2*election_ticks) ticks of silence.
+    /// Followers campaign after a random [election_ticks, 1.5 x
+    /// election_ticks) ticks of silence (`raft_loop::election_timeout_range`).
     pub election_ticks: usize,
     pub heartbeat_ticks: usize,
     /// No leader for this long: close every client connection (see module doc).
     pub leaderless_close_ms: i64,
+    /// How long liveness beacons outlast raft's own signs of health (see
+    /// `liveness`): a consensus executor stalled for less than this does
+    /// not cause an election; one stopped for longer is replaced.
+    pub stall_tolerance_ms: i64,
 }
 
 /// What recovery found for raft.
@@ -216,6 +222,9 @@ pub struct Member {
     leaderless_since_ms: Option<i64>,
     clients_closed_for_no_leader: bool,
     log_failure: Option<String>,
+    /// When a raft message last arrived from each peer (monotonic ms): the
+    /// health the liveness beacons vouch for.
+    raft_contact: std::collections::HashMap<MemberId, i64>,
     gathers: Gathers,
     ticks: crate::probe::TickProbe,
     now: Now,
@@ -276,6 +285,8 @@ impl Member {
         let raft_cfg = raft::Config {
             id: cfg.my_id,
             election_tick: cfg.election_ticks,
+            min_election_tick: raft_loop::election_timeout_range(cfg.election_ticks).0,
+            max_election_tick: raft_loop::election_timeout_range(cfg.election_ticks).1,
             heartbeat_tick: cfg.heartbeat_ticks,
             pre_vote: true,
             check_quorum: true,
@@ -320,6 +331,7 @@ impl Member {
             leaderless_since_ms: Some(now.mono_ms),
             clients_closed_for_no_leader: false,
             log_failure: None,
+            raft_contact: std::collections::HashMap::new(),
             gathers: Gathers::new(shard_count),
             ticks: crate::probe::TickProbe::default(),
             now,
@@ -416,6 +428,7 @@ impl Member {
             Input::SnapshotWritten(outcome) => self.snapshot_written(outcome),
             Input::PeerFrame { from, kind, body } => self.peer_frame(from, kind, &body),
             Input::PeerDisconnected(peer) => self.peer_disconnected(peer),
+            Input::Heard(heard) => self.heard(&heard),
             Input::ForwardsLost => self.forwards_lost(),
             Input::ReceivedSnapshotFailed(why) => {
                 // Without the file a restart would lack the state the reset
@@ -549,9 +562,11 @@ impl Member {
 
     // ---- time ----
 
-    /// One raft tick; also session expiry and the reaper on the leader.
+    /// One raft tick; also session expiry and the reaper on the leader,
+    /// and what the liveness beacons say.
     fn tick(&mut self) {
         self.node.tick();
+        self.plan_beacons();
         self.rerandomize(false);
         self.resend_stale_read_round();
         self.lead_tick();

@@ -21,6 +21,15 @@ use raft::{SnapshotStatus, StateRole};
 /// 2 votes in 20 failover rounds.
 pub const DEAD_LEADER_CAMPAIGN_SPACING_TICKS: usize = 4;
 
+/// The election timeout is drawn from `[election_ticks, election_ticks *
+/// 1.5)`: spread enough that two followers that lost the same leader rarely
+/// stand together (their draws differ by a tick or more, many round trips),
+/// narrow enough that the slowest draw still replaces a silent leader
+/// within the failover budget (docs/replication.md, "Timing").
+pub fn election_timeout_range(election_ticks: usize) -> (usize, usize) {
+    (election_ticks, election_ticks + (election_ticks / 2).max(1))
+}
+
 /// Readies run per drive before yielding (each input produces a few; a
 /// bound keeps one input from monopolising the executor).
 const READIES_PER_DRIVE_MAX: usize = 64;
@@ -38,8 +47,8 @@ impl Member {
             return;
         }
         self.raft_seen = seen;
-        let ticks = self.cfg.election_ticks as u64;
-        let t = self.rng.range(ticks, 2 * ticks) as usize;
+        let (lo, hi) = election_timeout_range(self.cfg.election_ticks);
+        let t = self.rng.range(lo as u64, hi as u64) as usize;
         self.node.raft.set_randomized_election_timeout(t);
     }
 

@@ -191,6 +191,7 @@ impl Cluster {
                     election_ticks: 10,
                     heartbeat_ticks: 2,
                     leaderless_close_ms: 1000,
+                    stall_tolerance_ms: 1000,
                 }
             })
             .collect();
