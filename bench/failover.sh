@@ -287,11 +287,13 @@ for line in open(f"{dest}/terms.log"):
             rss_max[f[1]] = max(rss_max.get(f[1], 0), int(f[4]))
 t0 = max(before.values()) if before else None
 t1 = max(list(after.values()) + polled) if after or polled else None
-# Roost logs "leading" when it takes office; ZooKeeper "LEADING".
+# Roost logs "LEADING: elected leader" (older builds "leading term=") when
+# it takes office; ZooKeeper "LEADING".
 leading = 0
 for log in glob.glob(f"{dest}/m*.log"):
     for line in open(log, errors="replace"):
-        if " leading term=" in line or line.rstrip().endswith("- LEADING"):
+        if (" leading term=" in line or "LEADING: elected leader" in line
+                or line.rstrip().endswith("- LEADING")):
             leading += 1
 load = {}
 if os.path.exists(f"{dest}/load.json"):

@@ -126,7 +126,7 @@ def figures(report, events=None):
         "writes": report["failover"].get("writes_acked_total"),
         "sessions_lost_by_round": [r["sessions_lost"] for r in rounds],
         "elections_by_round": [r["elections"] for r in (events or [])],
-        "elections_mean": statistics.mean(elections) if elections else None,
+        "elections_mean": float(statistics.mean(elections)) if elections else None,
         "elections_max": max(elections) if elections else None,
         "rounds_not_one_election": sum(1 for e in elections if e != 1) if elections else None,
         "rejoined_follower": (f"{sum(1 for m in rejoined if m == 'follower')}/{len(rejoined)}"
@@ -173,7 +173,9 @@ def timeline(out, system):
     for log in sorted(glob.glob(os.path.join(d, "m*.log"))):
         member = os.path.basename(log).split(".")[0]
         for line in open(log, errors="replace"):
-            if " leading term=" in line:
+            # Roost: "LEADING: elected leader term=N" (older builds:
+            # "leading term=N"); ZooKeeper: "QuorumPeer@... - LEADING".
+            if " leading term=" in line or "LEADING: elected leader" in line:
                 m = re.search(r"term=(\d+)", line)
                 took.append((parse_ts(line), member, int(m.group(1))))
             elif "QuorumPeer@" in line and line.rstrip().endswith("- LEADING"):
@@ -274,7 +276,8 @@ def main():
     tl = {s: timeline(a.out, s) for s in ("roost", "zookeeper")}
     if any(tl.values()):
         lines.append("Per round, from the members' logs: ms from the fault until the new "
-                     "leader logged taking office (Roost `leading`, ZooKeeper `LEADING`), "
+                     "leader logged taking office (Roost `LEADING: elected leader`, "
+                     "ZooKeeper `LEADING`), "
                      "raft terms used (2 = a split vote), and further elections before "
                      "the next fault (while the faulted member restarted or was healed).")
         lines.append("")
