@@ -95,7 +95,12 @@ def per_round_events(out, system):
         base = before[-1][1] if before else None
         end = after[0][1] if after else None
         rj = [r for r in rejoined if t <= r[0] < nxt]
+        heal = [h for h, hw in ev if hw[0] == "heal" and t <= h < nxt]
+        leads = [h for h, hw in ev if hw[:3] == ["survivors", "have", "a"] and t <= h < nxt]
         rounds.append({
+            "fault_at": t,
+            "survivor_leads_ms": round(leads[0] - t) if leads else None,
+            "heal_ms": round(heal[0] - t) if heal else None,
             "victim": w[2] if len(w) > 2 else None,
             "elections": (end - base) if base is not None and end is not None else None,
             "rejoined_as": rj[0][2] if rj else None,
@@ -103,9 +108,26 @@ def per_round_events(out, system):
     return rounds
 
 
+def resumed_vs_heal(rnd, ev):
+    """Whether writes resumed before the heal ("before"), only after it
+    ("after": the gap then ends with the heal, not with a recovery of its
+    own) or within the fault command's run time of it ("≈"). The fault
+    event's time is taken after the fault took effect; the loadgen's window
+    starts before the fault command, at most kill_cmd_ms earlier."""
+    if ev is None or ev.get("heal_ms") is None or rnd.get("unavailability_ms") is None:
+        return None
+    w, k = rnd["unavailability_ms"], rnd["kill_cmd_ms"]
+    if w < ev["heal_ms"]:
+        return "before"
+    if w - k > ev["heal_ms"]:
+        return "after"
+    return "≈"
+
+
 def figures(report, events=None):
     if report is None:
         return {}
+    rel = [resumed_vs_heal(r, e) for r, e in zip(report["failover"]["rounds"], events or [])]
     elections = [r["elections"] for r in (events or []) if r["elections"] is not None]
     rejoined = [r["rejoined_as"] for r in (events or []) if r["rejoined_as"] is not None]
     u = report["unavailability_ms"]
@@ -132,6 +154,10 @@ def figures(report, events=None):
         "rejoined_follower": (f"{sum(1 for m in rejoined if m == 'follower')}/{len(rejoined)}"
                               if rejoined else None),
         "rejoined_by_round": [r["rejoined_as"] for r in (events or [])],
+        "resumed_vs_heal": rel,
+        "resumed_after_heal": (sum(1 for x in rel if x == "after") if any(rel) else None),
+        "survivor_leads_ms": [r["survivor_leads_ms"] for r in (events or [])],
+        "heal_ms": [r["heal_ms"] for r in (events or [])],
     }
 
 
@@ -252,6 +278,7 @@ def main():
             ("rounds_not_one_election", "rounds without exactly one election")]
     if fault != "kill9":
         rows.append(("rejoined_follower", "resumed old leader rejoined as follower"))
+        rows.append(("resumed_after_heal", "rounds whose writes resumed only after the heal"))
     rows += [("errors", "client-visible errors (all rounds)"),
              ("reconnects", "session re-attaches"),
              ("kill_cmd_ms", "fault command, median (ms)"),
@@ -273,6 +300,30 @@ def main():
                              + ", ".join(m or "–" for m in f["rejoined_by_round"]))
                             if fault != "kill9" else ""))
             lines.append("")
+    if fault != "kill9" and (roost or zk):
+        lines.append("Per round, from events.log: ms from the fault until a survivor answered "
+                     "`srvr` as leader, and until the heal (SIGCONT or links up, "
+                     "RESTART_AFTER_S after that); whether writes resumed before the heal "
+                     "or only after it. A round that resumed only after the heal measures "
+                     "the heal, not a recovery: its gap would have been longer had the "
+                     "fault lasted.")
+        lines.append("")
+        lines.append("| round | Roost gap ms | Roost survivor leads ms | Roost heal ms | Roost resumed "
+                     "| ZooKeeper gap ms | ZooKeeper survivor leads ms | ZooKeeper heal ms "
+                     "| ZooKeeper resumed |")
+        lines.append("|---:|---:|---:|---:|---|---:|---:|---:|---|")
+
+        def at(f, key, i):
+            v = f.get(key, [])
+            if i >= len(v) or v[i] is None:
+                return "–"
+            return f"{v[i]:.0f}" if isinstance(v[i], float) else str(v[i])
+        n = max(len(roost.get("windows", [])), len(zk.get("windows", [])))
+        for i in range(n):
+            lines.append("| " + " | ".join([str(i + 1)] + [
+                at(f, k, i) for f in (roost, zk)
+                for k in ("windows", "survivor_leads_ms", "heal_ms", "resumed_vs_heal")]) + " |")
+        lines.append("")
     tl = {s: timeline(a.out, s) for s in ("roost", "zookeeper")}
     if any(tl.values()):
         lines.append("Per round, from the members' logs: ms from the fault until the new "
