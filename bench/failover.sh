@@ -6,11 +6,32 @@
 #       leader and every member answering, then runs roost-loadgen --workload
 #       failover with --servers listing every member: CLIENTS sessions write
 #       while, ROUNDS times, the kill command finds the current leader (srvr on
-#       each member) and kill -9s it, and the restart command starts that
-#       member again in the background and waits until the ensemble is whole
-#       again (one leader, every member answering) before the next round.
+#       each member) and faults it (FAULT, below), and the restart command
+#       undoes the fault and waits until the ensemble is whole again (one
+#       leader, every member answering) before the next round.
 #       Writes OUT/SYSTEM/failover.json/.html, the members' logs and zoo.cfg,
-#       and OUT/summary.md (p50/p99/max per system, ratio Roost/ZooKeeper).
+#       and OUT/summary.md (the FAULT; per system the client-visible write
+#       gap p50/p99/max, ratio Roost/ZooKeeper, sessions lost, elections per
+#       round).
+#
+#       FAULT=kill9 (default): kill -9 the leader; the restart starts it
+#         again in the background (its kernel closed its sockets: the
+#         survivors and its clients see it go at once).
+#       FAULT=stop: SIGSTOP the leader (a hung process: sockets stay open,
+#         nothing tells anyone); the restart SIGCONTs it, waits until the
+#         ensemble is whole again, and records whether the resumed old
+#         leader came back as a follower ("rejoined" in events.log).
+#       FAULT=partition: every packet to and from the leader dropped, silently.
+#         Every member runs in its own network namespace (NETNS=1, as
+#         tests/common/netlab.rs: a peer link and a client link, veth pairs
+#         into two bridges); the fault takes the leader's root-side veth ends
+#         down, the heal brings them up. The load generator runs in this
+#         namespace and reaches the members' client addresses over the
+#         client bridge; members talk to each other over the peer bridge.
+#       NETNS=1 runs kill9 and stop that way too (default: 1 for partition,
+#       else 0: every member on 127.0.0.1). Namespaces, veths and bridges
+#       are deleted on exit; those left by an earlier run whose pid is gone
+#       are deleted first.
 #
 #   bench/failover.sh elections [roost|zookeeper|both]   (default roost)
 #       No kills: the benchmark write load (write-only, 32 sessions x 8
@@ -21,14 +42,16 @@
 #       roost_raft_term; ZooKeeper: the epoch of srvr's Zxid). Any increase
 #       is an election. Writes OUT/elections-SYSTEM/{elections.json,terms.log,...}.
 #
-# Knobs (environment): ROUNDS (20), KILL_INTERVAL_S (3, steady writes before
-# each kill), CLIENTS (8), OUTSTANDING (2), RATE (500 writes/s in total;
-# RATE= for unpaced closed loop: an unpaced run writes ~40,000 entries a round,
-# which a restarted member must catch up on; members snapshot every
+# Knobs (environment): FAULT (kill9|stop|partition), NETNS, ROUNDS (20),
+# KILL_INTERVAL_S (3, steady writes before each fault), CLIENTS (8),
+# OUTSTANDING (2), RATE (500 writes/s in total; RATE= for unpaced closed
+# loop: an unpaced run writes ~40,000 entries a round, which a restarted member must catch up on; members snapshot every
 # [snapCount/2, snapCount] entries and compact their logs, so a restart replays
-# at most that many after its newest snapshot), RESTART_WHEN (leader: restart the killed member once a survivor
-# leads, plus RESTART_AFTER_S (1) seconds, so its start-up does not compete
-# for the 2 shared cores with the election being measured; now: at once),
+# at most that many after its newest snapshot),
+# RESTART_WHEN (leader: restart the killed member, or heal the faulted
+# one, once a survivor leads, plus RESTART_AFTER_S (1) seconds, so its
+# start-up does not compete for the 2 shared cores with the election being
+# measured; now: at once),
 # WARMUP_S (5), MEMBERS (3, or 5),
 # BENCH_SECS (600), ELECTION_CLIENTS (32), ELECTION_OUTSTANDING (8),
 # ELECTION_RATE (unset: closed loop, as fast as it goes; N: at most N/s),
@@ -36,7 +59,9 @@
 # so, if the members' resident memory exceeds it in total),
 # ZK_HEAP (1g per member), OUT (results directory; default a temp dir),
 # DOCS (unset: leave docs alone; a file: rewrite its
-# <!-- bench:failover-ensemble:begin/end --> section), NO_BUILD=1.
+# <!-- bench:failover-ensemble:begin/end --> section for FAULT=kill9,
+# failover-ensemble-stop / -partition for the others), NO_BUILD=1
+# (CARGO_TARGET_DIR, or ROOST and LOADGEN, name the binaries).
 # Client, quorum and election ports are picked free (never 2181). All data
 # lives under a temp dir, removed on exit; every member started is stopped by
 # the pid recorded when it was started.
@@ -44,7 +69,21 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 CTL=$REPO/bench/ensemble-ctl.sh
 TARGET=${CARGO_TARGET_DIR:-$REPO/target}
-LOADGEN=$TARGET/release/roost-loadgen
+LOADGEN=${LOADGEN:-$TARGET/release/roost-loadgen}
+export ROOST=${ROOST:-$TARGET/release/roost}
+FAULT=${FAULT:-kill9}
+case $FAULT in
+  kill9|stop) NETNS=${NETNS:-0} ;;
+  partition) NETNS=${NETNS:-1} ;;
+  *) echo "bench: FAULT must be kill9, stop or partition, not $FAULT" >&2; exit 2 ;;
+esac
+case $NETNS in 0|1) ;; *) echo "bench: NETNS must be 0 or 1" >&2; exit 2 ;; esac
+if [ "$FAULT" = partition ] && [ "$NETNS" != 1 ]; then
+  echo "bench: FAULT=partition needs NETNS=1 (every member in its own network namespace)" >&2; exit 2
+fi
+if [ "$NETNS" = 1 ] && [ "$(id -u)" != 0 ]; then
+  echo "bench: NETNS=1 (FAULT=partition) needs root, for ip netns" >&2; exit 2
+fi
 ROUNDS=${ROUNDS:-20}
 KILL_INTERVAL_S=${KILL_INTERVAL_S:-3}
 CLIENTS=${CLIENTS:-8}
@@ -93,9 +132,13 @@ cleanup() {
   local d p
   for p in $LOADGEN_PID $POLLER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   for d in "${ENSEMBLES[@]}"; do
-    "$CTL" stop "$d" || true
-    keep_logs "$d" "${KEEP_TO[$d]}" || true
+    "$CTL" stop "$d" 2>/dev/null || true
+    keep_logs "$d" "${KEEP_TO[$d]}" 2>/dev/null || true
+    # Namespaces, veths and bridges (NETNS=1).
+    "$CTL" net-del "$d" || true
   done
+  # Any lab of this pid's that an init left behind.
+  if [ "$NETNS" = 1 ]; then "$CTL" remove-orphans --owner $$ || true; fi
   case $OUT in
     "$WORK"/*) for d in "${ENSEMBLES[@]}"; do rm -rf "$d"; done ;;
     *) rm -rf "$WORK" ;;
@@ -116,6 +159,7 @@ keep_logs() {
     cp "$1/m$i/server.log" "$2/m$i.log" 2>/dev/null || true
   done
   cp "$1/events.log" "$2/events.log"
+  cp "$1/ensemble.env" "$2/ensemble.env"
 }
 
 base_port() { case $1 in roost) echo 25181 ;; zookeeper) echo 26181 ;; esac; }
@@ -127,8 +171,8 @@ run_failover() { # SYSTEM
   local sys=$1 dir=$WORK/$1 dest=$OUT/$1
   mkdir -p "$dest"
   note_load "before $sys"
-  "$CTL" init "$dir" "$sys" "$MEMBERS" "$(base_port "$sys")"
   ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
+  NETNS=$NETNS NETNS_OWNER=$$ "$CTL" init "$dir" "$sys" "$MEMBERS" "$(base_port "$sys")"
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
   "$CTL" status "$dir" >&2
@@ -139,25 +183,26 @@ run_failover() { # SYSTEM
     leader) restart_opts="--after-leader $RESTART_AFTER_S " ;;
     *) log "RESTART_WHEN must be leader or now"; exit 2 ;;
   esac
-  log "$sys: failover, $ROUNDS rounds, --servers $servers"
+  log "$sys: failover, FAULT=$FAULT, $ROUNDS rounds, --servers $servers"
   "$LOADGEN" --workload failover --servers "$servers" \
     --clients "$CLIENTS" --outstanding "$OUTSTANDING" --warmup "$WARMUP_S" \
     --rounds "$ROUNDS" --kill-interval "$KILL_INTERVAL_S" ${RATE:+--rate "$RATE"} \
-    --kill-cmd "$CTL kill-leader $dir" \
+    --kill-cmd "$CTL fault-leader $dir $FAULT" \
     --restart-cmd "$CTL restart-dead $dir $restart_opts--wait 50" \
     --json "$dest/failover.json" --html "$dest/failover.html" 2>&1 | tee "$dest/loadgen.txt"
   note_load "after $sys"
   "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
   "$CTL" stop "$dir"
   keep_logs "$dir" "$dest"
+  "$CTL" net-del "$dir"
 }
 
 run_elections() { # SYSTEM
   local sys=$1 dir=$WORK/elections-$1 dest=$OUT/elections-$1
   mkdir -p "$dest"
   note_load "before elections $sys"
-  "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
   ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
+  NETNS=$NETNS NETNS_OWNER=$$ "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
   local servers t0 t1
@@ -218,6 +263,7 @@ run_elections() { # SYSTEM
   alive=$("$CTL" pids "$dir" | wc -l)
   "$CTL" stop "$dir"
   keep_logs "$dir" "$dest"
+  "$CTL" net-del "$dir"
   python3 - "$sys" "$dest" "$(echo "$t1 - $t0" | bc)" "$alive" "$MEMBERS" <<'PY'
 import glob, json, os, sys
 sys_, dest, secs, alive, members = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -241,11 +287,13 @@ for line in open(f"{dest}/terms.log"):
             rss_max[f[1]] = max(rss_max.get(f[1], 0), int(f[4]))
 t0 = max(before.values()) if before else None
 t1 = max(list(after.values()) + polled) if after or polled else None
-# Roost logs "leading" when it takes office; ZooKeeper "LEADING".
+# Roost logs "LEADING: elected leader" (older builds "leading term=") when
+# it takes office; ZooKeeper "LEADING".
 leading = 0
 for log in glob.glob(f"{dest}/m*.log"):
     for line in open(log, errors="replace"):
-        if " leading term=" in line or line.rstrip().endswith("- LEADING"):
+        if (" leading term=" in line or "LEADING: elected leader" in line
+                or line.rstrip().endswith("- LEADING")):
             leading += 1
 load = {}
 if os.path.exists(f"{dest}/load.json"):
@@ -279,8 +327,19 @@ PY
   echo "commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet 2>/dev/null || echo '+dirty')"
   echo "zookeeper: $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null || echo unknown), java: $(java -version 2>&1 | head -1)"
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "knobs: MEMBERS=$MEMBERS ROUNDS=$ROUNDS KILL_INTERVAL_S=$KILL_INTERVAL_S CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING RATE=${RATE:-unpaced} RESTART_WHEN=$RESTART_WHEN RESTART_AFTER_S=$RESTART_AFTER_S WARMUP_S=$WARMUP_S"
+  case $FAULT in
+    kill9) echo "fault: kill9 (kill -9 of the leader; restarted)" ;;
+    stop) echo "fault: stop (SIGSTOP of the leader; SIGCONT at the heal)" ;;
+    partition) echo "fault: partition (every packet to and from the leader dropped: its veths down; links up at the heal)" ;;
+  esac
+  if [ "$NETNS" = 1 ]; then
+    echo "network: one network namespace per member (peer bridge, client bridge; load generator in the root namespace)"
+  else
+    echo "network: 127.0.0.1"
+  fi
+  echo "knobs: FAULT=$FAULT NETNS=$NETNS MEMBERS=$MEMBERS ROUNDS=$ROUNDS KILL_INTERVAL_S=$KILL_INTERVAL_S CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING RATE=${RATE:-unpaced} RESTART_WHEN=$RESTART_WHEN RESTART_AFTER_S=$RESTART_AFTER_S WARMUP_S=$WARMUP_S"
 } > "$OUT/run.txt"
+echo "$FAULT" > "$OUT/fault"
 
 if [ "$MODE" = elections ]; then
   for s in "${SYSTEMS[@]}"; do run_elections "$s"; done
