@@ -43,6 +43,8 @@
 #       is an election. Writes OUT/elections-SYSTEM/{elections.json,terms.log,...}.
 #
 # Knobs (environment): FAULT (kill9|stop|partition), NETNS, ROUNDS (20),
+# SESSION_TIMEOUT_MS (10000, kazoo's default: sessions give up a silent
+# server after two thirds of it and move to the next),
 # KILL_INTERVAL_S (3, steady writes before each fault), CLIENTS (8),
 # OUTSTANDING (2), RATE (500 writes/s in total; RATE= for unpaced closed
 # loop: an unpaced run writes ~40,000 entries a round, which a restarted member must catch up on; members snapshot every
@@ -85,6 +87,9 @@ if [ "$NETNS" = 1 ] && [ "$(id -u)" != 0 ]; then
   echo "bench: NETNS=1 (FAULT=partition) needs root, for ip netns" >&2; exit 2
 fi
 ROUNDS=${ROUNDS:-20}
+# kazoo's default session timeout: its clients give up a silent server after
+# two thirds of it (the loadgen's failover sessions do the same).
+SESSION_TIMEOUT_MS=${SESSION_TIMEOUT_MS:-10000}
 KILL_INTERVAL_S=${KILL_INTERVAL_S:-3}
 CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-2}
@@ -187,6 +192,7 @@ run_failover() { # SYSTEM
   "$LOADGEN" --workload failover --servers "$servers" \
     --clients "$CLIENTS" --outstanding "$OUTSTANDING" --warmup "$WARMUP_S" \
     --rounds "$ROUNDS" --kill-interval "$KILL_INTERVAL_S" ${RATE:+--rate "$RATE"} \
+    --session-timeout-ms "$SESSION_TIMEOUT_MS" \
     --kill-cmd "$CTL fault-leader $dir $FAULT" \
     --restart-cmd "$CTL restart-dead $dir $restart_opts--wait 50" \
     --json "$dest/failover.json" --html "$dest/failover.html" 2>&1 | tee "$dest/loadgen.txt"

@@ -101,16 +101,28 @@ pub struct Client {
     /// When the TCP connect started (connect latency origin).
     pub started: Instant,
     closing: bool,
+    /// When bytes last arrived.
+    last_recv: Instant,
+    /// As ZooKeeper's Java client: a handshake not answered within the
+    /// session timeout divided by the number of servers, or a connection
+    /// silent for two thirds of the session timeout, is given up and the
+    /// next server tried (what a client of a frozen or cut-off server does).
+    connect_timeout: Duration,
+    read_timeout: Duration,
 }
 
 impl Client {
     /// Starts a non-blocking connect and queues the ConnectRequest; with
     /// `creds`, asks to re-attach that session.
+    /// `servers`: how many the client may try (the connect timeout is the
+    /// session timeout shared among them, as the Java client does); 0 for
+    /// no connect or read timeout (workloads that keep sessions silent).
     pub fn connect(
         addr: SocketAddr,
         timeout_ms: i32,
         creds: Option<SessionCreds>,
         now: Instant,
+        servers: usize,
     ) -> io::Result<Client> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;
@@ -142,7 +154,30 @@ impl Client {
             ping_outstanding: false,
             started: now,
             closing: false,
+            last_recv: now,
+            connect_timeout: match servers {
+                0 => Duration::MAX,
+                n => Duration::from_millis((timeout_ms.max(1) as u64 / n as u64).max(1)),
+            },
+            read_timeout: match servers {
+                0 => Duration::MAX,
+                _ => Duration::from_millis(timeout_ms.max(3) as u64 * 2 / 3),
+            },
         })
+    }
+
+    /// Gives the connection up if it outlived its connect or read timeout.
+    fn check_timeouts(&mut self, now: Instant, out: &mut Vec<ClientEvent>) {
+        let limit = match self.state {
+            ClientState::Handshaking => {
+                now.saturating_duration_since(self.started) > self.connect_timeout
+            }
+            ClientState::Ready => now.saturating_duration_since(self.last_recv) > self.read_timeout,
+            ClientState::Done => false,
+        };
+        if limit {
+            self.fail(now, out);
+        }
     }
 
     pub fn is_ready(&self) -> bool {
@@ -212,6 +247,7 @@ impl Client {
             match self.stream.read(&mut chunk) {
                 Ok(0) => return self.fail(now, out),
                 Ok(n) => {
+                    self.last_recv = now;
                     self.rbuf.extend_from_slice(&chunk[..n]);
                     if self.process(now, out).is_err() {
                         return self.fail(now, out);
@@ -372,9 +408,10 @@ impl Pool {
         timeout_ms: i32,
         creds: Option<SessionCreds>,
         now: Instant,
+        servers: usize,
     ) -> io::Result<()> {
         self.remove(slot);
-        let mut c = Client::connect(addr, timeout_ms, creds, now)?;
+        let mut c = Client::connect(addr, timeout_ms, creds, now, servers)?;
         self.poll.registry().register(
             &mut c.stream,
             Token(slot),
@@ -410,8 +447,11 @@ impl Pool {
     ) -> io::Result<Instant> {
         let now = Instant::now();
         if now >= self.next_ping_check {
+            let mut evs = Vec::new();
             for (i, c) in self.clients.iter_mut().enumerate() {
                 if let Some(c) = c {
+                    c.check_timeouts(now, &mut evs);
+                    out.extend(evs.drain(..).map(|e| (i, e)));
                     if c.ping_if_idle(now) {
                         self.dirty.push(i);
                     }

@@ -139,6 +139,11 @@ pub struct RoundReport {
     pub kill_cmd_ms: f64,
     /// `null` when writes had not resumed by the recovery timeout.
     pub unavailability_ms: Option<f64>,
+    /// Until every session had a write acknowledged after the kill: the
+    /// sessions that were on the failed server move only once their read
+    /// timeout gives it up (two thirds of the session timeout, as the Java
+    /// client). `null` if not all did by the end of the round's interval.
+    pub all_sessions_resumed_ms: Option<f64>,
     /// Client-visible errors from this kill to the next (op errors and
     /// failed connection attempts).
     pub errors: u64,
@@ -253,6 +258,7 @@ enum ToWriter {
     /// The kill command is about to start.
     Killing {
         round: usize,
+        at: Instant,
     },
     /// It returned at this instant; report the first ack after it.
     Killed {
@@ -279,6 +285,7 @@ struct WriterOutcome {
     stats: ThreadStats,
     series: Vec<SecondPoint>,
     per_round: Vec<RoundCounters>,
+    all_resumed: Vec<Option<f64>>,
     acked: u64,
     established: usize,
     failed: usize,
@@ -306,6 +313,11 @@ struct Writer<'a> {
     recent_acks: VecDeque<Instant>,
     awaiting: Option<(usize, Instant)>,
     round: Option<usize>,
+    /// The round in progress: when its kill started, and the sessions
+    /// without an ack since.
+    resuming: Option<(usize, Instant, std::collections::HashSet<usize>)>,
+    /// Per round: ms from the kill until every session had resumed.
+    all_resumed: Vec<Option<f64>>,
     per_round: Vec<RoundCounters>,
     acked: u64,
     established: usize,
@@ -331,7 +343,14 @@ impl Writer<'_> {
         let addr = self.cfg.addrs[s.server];
         if self
             .pool
-            .connect(slot, addr, self.cfg.session_timeout_ms, s.creds, now)
+            .connect(
+                slot,
+                addr,
+                self.cfg.session_timeout_ms,
+                s.creds,
+                now,
+                self.cfg.addrs.len(),
+            )
             .is_err()
         {
             self.pool.remove(slot);
@@ -400,6 +419,16 @@ impl Writer<'_> {
                         self.stats.record_ok(OpKind::Set, lat);
                     }
                     self.recent_acks.push_back(now);
+                    if let Some((round, at, waiting)) = &mut self.resuming {
+                        waiting.remove(&slot);
+                        if waiting.is_empty() {
+                            let (round, ms) =
+                                (*round, now.duration_since(*at).as_secs_f64() * 1000.0);
+                            self.all_resumed.resize(round + 1, None);
+                            self.all_resumed[round] = Some(round3(ms));
+                            self.resuming = None;
+                        }
+                    }
                     if let Some((round, done)) = self.awaiting {
                         if now >= done {
                             self.awaiting = None;
@@ -488,9 +517,10 @@ impl Writer<'_> {
                 self.recent_acks.pop_front();
             }
             match rx.try_recv() {
-                Ok(ToWriter::Killing { round }) => {
+                Ok(ToWriter::Killing { round, at }) => {
                     self.round = Some(round);
                     self.per_round.resize(round + 1, RoundCounters::default());
+                    self.resuming = Some((round, at, (0..self.slots.len()).collect()));
                 }
                 Ok(ToWriter::Killed { round, done }) => {
                     match self.recent_acks.iter().find(|&&t| t >= done) {
@@ -520,6 +550,7 @@ impl Writer<'_> {
             stats: self.stats,
             series: self.series.finish(end),
             per_round: self.per_round,
+            all_resumed: self.all_resumed,
             acked: self.acked,
             established: self.established,
             failed: self.failed,
@@ -533,6 +564,8 @@ pub struct FailoverOutcome {
     pub series: Vec<SecondPoint>,
     pub rounds: Vec<RoundReport>,
     pub unavailability: UnavailabilitySummary,
+    /// The same over `all_sessions_resumed_ms`.
+    pub all_sessions_resumed: UnavailabilitySummary,
     pub measured_s: f64,
     pub acked: u64,
     pub established: usize,
@@ -568,6 +601,8 @@ pub fn run(cfg: FailoverConfig) -> Result<FailoverOutcome, FailoverError> {
                     measure_from,
                     recent_acks: VecDeque::new(),
                     awaiting: None,
+                    resuming: None,
+                    all_resumed: Vec::new(),
                     round: None,
                     per_round: Vec::new(),
                     acked: 0,
@@ -599,14 +634,19 @@ pub fn run(cfg: FailoverConfig) -> Result<FailoverOutcome, FailoverError> {
                     r.sessions_lost = c.sessions_lost;
                     r.reconnects = c.reconnects;
                 }
+                if let Some(ms) = o.all_resumed.get(r.round - 1) {
+                    r.all_sessions_resumed_ms = *ms;
+                }
                 r
             })
             .collect();
         let windows: Vec<Option<f64>> = rounds.iter().map(|r| r.unavailability_ms).collect();
+        let all: Vec<Option<f64>> = rounds.iter().map(|r| r.all_sessions_resumed_ms).collect();
         Ok(FailoverOutcome {
             stats: o.stats,
             series: o.series,
             unavailability: summarize(&windows),
+            all_sessions_resumed: summarize(&all),
             rounds,
             measured_s,
             acked: o.acked,
@@ -641,8 +681,11 @@ fn drive_rounds(
         std::thread::sleep(cfg.kill_interval);
         let pid = current_pid(cfg)?;
         let kill = expand(&cfg.kill_cmd, pid);
-        let _ = to_writer.send(ToWriter::Killing { round: round - 1 });
         let kill_at = Instant::now();
+        let _ = to_writer.send(ToWriter::Killing {
+            round: round - 1,
+            at: kill_at,
+        });
         run_command("kill command", &kill)?;
         let done = Instant::now();
         let _ = to_writer.send(ToWriter::Killed {
@@ -683,6 +726,7 @@ fn drive_rounds(
             kill_at_s: round3(kill_at.duration_since(start).as_secs_f64()),
             kill_cmd_ms: round3(done.duration_since(kill_at).as_secs_f64() * 1000.0),
             unavailability_ms: ms,
+            all_sessions_resumed_ms: None,
             errors: 0,
             sessions_lost: 0,
             reconnects: 0,

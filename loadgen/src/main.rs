@@ -606,6 +606,10 @@ fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::R
         serde_json::to_value(&out.unavailability)?,
     );
     report.extra.insert(
+        "all_sessions_resumed_ms".into(),
+        serde_json::to_value(&out.all_sessions_resumed)?,
+    );
+    report.extra.insert(
         "failover".into(),
         serde_json::json!({ "rounds": out.rounds, "writes_acked_total": out.acked }),
     );
@@ -621,6 +625,11 @@ fn run_failover(args: &Args, plan: &Plan, nproc: usize, root: &str) -> anyhow::R
         u.unrecovered,
         u.rounds,
         out.stats.sessions_lost
+    );
+    let a = &out.all_sessions_resumed;
+    println!(
+        "failover: every session resumed ms p50 {:.1} p99 {:.1} max {:.1} ({} not by the next round)",
+        a.p50, a.p99, a.max, a.unrecovered
     );
     Ok(())
 }

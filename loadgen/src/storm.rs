@@ -184,7 +184,7 @@ fn storm_thread(
     let t0 = Instant::now();
     let mut pending = 0;
     for (slot, &addr) in addrs.iter().enumerate() {
-        match pool.connect(slot, addr, cfg.session_timeout_ms, None, t0) {
+        match pool.connect(slot, addr, cfg.session_timeout_ms, None, t0, 0) {
             Ok(()) => pending += 1,
             Err(_) => {
                 st.connect_failed += 1;
@@ -226,7 +226,7 @@ fn storm_thread(
         let Some(c) = *c else { continue };
         pool.remove(slot);
         let addr = cfg.addrs[(slot + 1) % cfg.addrs.len()];
-        match pool.connect(slot, addr, cfg.session_timeout_ms, Some(c), t1) {
+        match pool.connect(slot, addr, cfg.session_timeout_ms, Some(c), t1, 0) {
             Ok(()) => pending += 1,
             Err(_) => st.reconnect_failed += 1,
         }
@@ -305,7 +305,7 @@ fn storm_thread(
     let mut pending = 0;
     for (slot, &addr) in expiry_addrs.iter().enumerate() {
         if pool
-            .connect(slot, addr, cfg.expiry_timeout_ms, None, t3)
+            .connect(slot, addr, cfg.expiry_timeout_ms, None, t3, 0)
             .is_ok()
         {
             pending += 1;
@@ -363,7 +363,7 @@ fn storm_thread(
         if let Some((_, c)) = silent_since[slot] {
             let addr = expiry_addrs[slot];
             if pool
-                .connect(slot, addr, cfg.expiry_timeout_ms, Some(c), t4)
+                .connect(slot, addr, cfg.expiry_timeout_ms, Some(c), t4, 0)
                 .is_ok()
             {
                 pending += 1;

@@ -193,7 +193,7 @@ fn watcher_thread(
     let mut failed = 0;
     for (slot, &addr) in addrs.iter().enumerate() {
         if pool
-            .connect(slot, addr, cfg.session_timeout_ms, None, now)
+            .connect(slot, addr, cfg.session_timeout_ms, None, now, 0)
             .is_err()
         {
             failed += 1;
@@ -418,7 +418,7 @@ fn write_loop(cfg: &WatchConfig) -> Result<WriterResult, WatchError> {
     let addr = cfg.addrs[0];
     let mut pool = Pool::new(1)?;
     let mut out = Vec::new();
-    pool.connect(0, addr, cfg.session_timeout_ms, None, Instant::now())?;
+    pool.connect(0, addr, cfg.session_timeout_ms, None, Instant::now(), 0)?;
     let connect_by = Instant::now() + Duration::from_secs(10);
     loop {
         let now = pool.turn(TURN, &mut out)?;

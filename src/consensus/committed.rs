@@ -9,7 +9,7 @@
 
 use crate::ops::txn::Txn;
 use crate::ops::write::{self, Applied};
-use crate::proto::{SessionId, Zxid};
+use crate::proto::{SessionId, Xid, Zxid};
 use crate::session::ConnectionOwner;
 use crate::tree::DataTree;
 use std::collections::BTreeMap;
@@ -47,6 +47,10 @@ pub struct CommittedSession {
     /// or Reattach entry); `None` where that is not known (standalone, or
     /// restored from a snapshot, which does not keep owners).
     pub owner: Option<ConnectionOwner>,
+    /// The xid of the newest write of that connection in the log (a write
+    /// its member sends again after a leader change is a duplicate at or
+    /// below it).
+    pub last_xid: Option<Xid>,
 }
 
 /// See the module doc. The tree is shared with the shards (an `Arc`
@@ -56,6 +60,8 @@ pub struct CommittedSession {
 pub struct Committed {
     tree: Arc<DataTree>,
     sessions: BTreeMap<SessionId, CommittedSession>,
+    /// Session by owner connection (the entries name connections).
+    by_owner: std::collections::HashMap<ConnectionOwner, SessionId>,
     /// The highest zxid applied. Above `tree.last_zxid` when a new epoch
     /// began (an ensemble's new term) without a transaction yet.
     zxid: Zxid,
@@ -69,10 +75,15 @@ impl Committed {
             sessions: sessions
                 .into_iter()
                 .map(|(id, timeout_ms)| {
-                    let owner = None;
-                    (id, CommittedSession { timeout_ms, owner })
+                    let session = CommittedSession {
+                        timeout_ms,
+                        owner: None,
+                        last_xid: None,
+                    };
+                    (id, session)
                 })
                 .collect(),
+            by_owner: std::collections::HashMap::new(),
             zxid,
         }
     }
@@ -99,12 +110,38 @@ impl Committed {
             .collect()
     }
 
-    /// (id, timeout ms, owner) of every session: what a new leader starts from.
-    pub fn owned_sessions(&self) -> Vec<(SessionId, i32, Option<ConnectionOwner>)> {
-        self.sessions
-            .iter()
-            .map(|(&id, s)| (id, s.timeout_ms, s.owner))
-            .collect()
+    /// Every session as a new leader starts from it.
+    pub fn session_entries(&self) -> Vec<(SessionId, CommittedSession)> {
+        self.sessions.iter().map(|(&id, s)| (id, *s)).collect()
+    }
+
+    /// Applies a committed ensemble entry: its transaction, the connection
+    /// it binds its session to (a CreateSession's or Reattach's), and the
+    /// xid of the write it carries out (from its session's connection).
+    pub fn apply_entry(&mut self, p: &crate::consensus::wire::EntryPayload) -> Applied {
+        let connection = p.connect.as_ref().map(|c| ConnectionOwner {
+            member: c.member,
+            shard: c.shard,
+            conn: c.conn,
+        });
+        let applied = self.apply(p.zxid, p.time_ms, &p.txn, connection);
+        if let Some(o) = &p.origin {
+            let writer = ConnectionOwner {
+                member: o.member,
+                shard: o.origin.shard,
+                conn: o.origin.conn,
+            };
+            // The writer owns its session (the leader checked it); found by
+            // its connection, as entries do not name sessions.
+            if let Some(s) = self
+                .by_owner
+                .get(&writer)
+                .and_then(|id| self.sessions.get_mut(id))
+            {
+                s.last_xid = Some(o.origin.xid);
+            }
+        }
+        applied
     }
 
     /// Applies a committed transaction (ensemble members, recovery replay).
@@ -125,11 +162,7 @@ impl Committed {
         let applied = write::apply(Arc::make_mut(&mut self.tree), txn, zxid, time_ms);
         self.change_sessions(session_change(txn));
         match txn {
-            Txn::CreateSession { session_id, .. } => {
-                if let Some(s) = self.sessions.get_mut(session_id) {
-                    s.owner = connection;
-                }
-            }
+            Txn::CreateSession { session_id, .. } => self.bind(*session_id, connection),
             Txn::Reattach {
                 session_id,
                 timeout_ms,
@@ -139,7 +172,8 @@ impl Committed {
                     .get_mut(session_id)
                     .unwrap_or_else(|| panic!("reattach of unknown session {session_id:#x}"));
                 s.timeout_ms = *timeout_ms;
-                s.owner = connection;
+                s.last_xid = None;
+                self.bind(*session_id, connection);
             }
             _ => {}
         }
@@ -170,18 +204,35 @@ impl Committed {
         self.zxid = zxid.max(self.zxid);
     }
 
+    /// Binds a session to the connection an entry names.
+    fn bind(&mut self, id: SessionId, connection: Option<ConnectionOwner>) {
+        let Some(s) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if let Some(old) = s.owner.take() {
+            self.by_owner.remove(&old);
+        }
+        s.owner = connection;
+        if let Some(c) = connection {
+            self.by_owner.insert(c, id);
+        }
+    }
+
     fn change_sessions(&mut self, change: Option<SessionChange>) {
         match change {
             Some(SessionChange::Created { id, timeout_ms }) => {
                 let session = CommittedSession {
                     timeout_ms,
                     owner: None,
+                    last_xid: None,
                 };
                 let previous = self.sessions.insert(id, session);
                 assert!(previous.is_none(), "session {id:#x} committed twice");
             }
             Some(SessionChange::Closed(id)) => {
-                self.sessions.remove(&id);
+                if let Some(owner) = self.sessions.remove(&id).and_then(|s| s.owner) {
+                    self.by_owner.remove(&owner);
+                }
             }
             None => {}
         }

@@ -16,7 +16,7 @@
 //! Owned by the consensus executor. Pure: time comes in as [`Now`],
 //! randomness from the caller's seeded generator.
 
-use super::committed::SessionChange;
+use super::committed::{CommittedSession, SessionChange};
 use super::wire::{ConnectReply, EntryPayload, RemoteOrigin};
 use super::Now;
 use crate::auth::AuthIds;
@@ -56,6 +56,17 @@ pub struct Proposal {
     /// (its commit is that very version); a member applies the committed
     /// entry again on its committed tree and uses that result.
     pub applied: Applied,
+}
+
+/// Why a write is not carried out.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Answered with this error (its session is gone, or has moved).
+    Error(ErrorCode),
+    /// A write sent again after a leader change that is already in the log
+    /// (its session's connection has a write of this xid or a later one):
+    /// dropped; the member that holds the client answers it from the log.
+    Duplicate,
 }
 
 /// What becomes of a write.
@@ -99,7 +110,7 @@ impl Proposer {
     pub fn new(
         cfg: CoreConfig,
         tree: DataTree,
-        sessions: &[(SessionId, i32, Option<ConnectionOwner>)],
+        sessions: &[(SessionId, CommittedSession)],
         epoch: i64,
         committed_zxid: Zxid,
         now: Now,
@@ -118,9 +129,12 @@ impl Proposer {
         // leaderships.
         let mut table =
             SessionTable::new(cfg.server_id, now.wall_ms, cfg.tick_ms, cfg.password_secret);
-        for &(id, timeout_ms, owner) in sessions {
-            table.create(id, timeout_ms, now.mono_ms);
-            table.set_owner(id, owner);
+        for (id, s) in sessions {
+            table.create(*id, s.timeout_ms, now.mono_ms);
+            table.set_owner(*id, s.owner);
+            if let Some(xid) = s.last_xid {
+                table.wrote(*id, xid);
+            }
         }
         Proposer {
             next_reap_ms: now.mono_ms + cfg.container_check_interval_ms,
@@ -186,14 +200,16 @@ impl Proposer {
     /// (ZooKeeper's SessionMoved: a late request from a connection its
     /// client gave up on must not be applied after what the client sent
     /// since on a newer one). Touches the session.
+    /// `resend`: the write may be in the log already (see [`Refusal`]).
     pub fn admit(
         &mut self,
         origin: &RemoteOrigin,
         session_id: SessionId,
         now: Now,
-    ) -> Result<(), ErrorCode> {
+        resend: bool,
+    ) -> Result<(), Refusal> {
         if !self.sessions.is_live(session_id) {
-            return Err(ErrorCode::SessionExpired);
+            return Err(Refusal::Error(ErrorCode::SessionExpired));
         }
         let writer = ConnectionOwner {
             member: origin.member,
@@ -202,7 +218,11 @@ impl Proposer {
         };
         if let Err(moved) = self.sessions.check_owner(session_id, writer) {
             tracing::debug!(session = format!("{session_id:#x}"), %moved, "write from a stale connection");
-            return Err(ErrorCode::SessionMoved);
+            return Err(Refusal::Error(ErrorCode::SessionMoved));
+        }
+        let last = self.sessions.get(session_id).and_then(|s| s.last_xid);
+        if resend && last.is_some_and(|last| origin.origin.xid <= last) {
+            return Err(Refusal::Duplicate);
         }
         self.sessions.touch(session_id, now.mono_ms);
         Ok(())
@@ -219,6 +239,7 @@ impl Proposer {
     ) -> Decision {
         if matches!(request, Request::CloseSession) {
             self.sessions.mark_closing(session_id);
+            self.sessions.wrote(session_id, origin.origin.xid);
             let txn = Txn::CloseSession { session_id };
             return Decision::Propose(self.propose(txn, now.wall_ms, Some(origin), None));
         }
@@ -232,7 +253,10 @@ impl Proposer {
             Txn::MultiError(codes) => Decision::Reply(Ok(Response::Multi(
                 codes.into_iter().map(MultiResult::Error).collect(),
             ))),
-            txn => Decision::Propose(self.propose(txn, now.wall_ms, Some(origin), None)),
+            txn => {
+                self.sessions.wrote(session_id, origin.origin.xid);
+                Decision::Propose(self.propose(txn, now.wall_ms, Some(origin), None))
+            }
         }
     }
 
@@ -245,8 +269,9 @@ impl Proposer {
         request: &Request,
         now: Now,
     ) -> Decision {
-        match self.admit(&origin, session_id, now) {
-            Err(code) => Decision::Reply(Err(code)),
+        match self.admit(&origin, session_id, now, false) {
+            Err(Refusal::Error(code)) => Decision::Reply(Err(code)),
+            Err(Refusal::Duplicate) => unreachable!("only a resend can be a duplicate"),
             Ok(()) => self.decide(origin, session_id, auth, request, now),
         }
     }

@@ -67,7 +67,7 @@ impl<L: TxnLog> Standalone<L> {
         let proposer = Proposer::new(
             config,
             tree,
-            &recovered.owned_sessions(),
+            &recovered.session_entries(),
             epoch,
             recovered.zxid(),
             now,
@@ -120,6 +120,7 @@ impl<L: TxnLog> Standalone<L> {
             }
             Input::PeerFrame { .. }
             | Input::PeerDisconnected(_)
+            | Input::PeerConnected(_)
             | Input::Heard(_)
             | Input::ForwardsLost
             | Input::ReceivedSnapshotFailed(_) => {

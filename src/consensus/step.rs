@@ -39,6 +39,8 @@ pub enum Input {
         body: Vec<u8>,
     },
     PeerDisconnected(MemberId),
+    /// The transport (re)connected to a peer.
+    PeerConnected(MemberId),
     /// Peers whose liveness beacon arrived since the last such input
     /// (`runtime::liveness`).
     Heard(Vec<Heard>),

@@ -62,6 +62,11 @@ pub const FRAME_RAFT: u8 = 1;
 pub const FRAME_FORWARD: u8 = 2;
 pub const FRAME_REPLY: u8 = 3;
 
+/// Forward tags: 1 write, 2 connect, 3 touch, 4 disconnected (ignored
+/// since ownership is logged), 5 a write sent again after a leader change.
+const FORWARD_WRITE: u8 = 1;
+const FORWARD_RESEND: u8 = 5;
+
 const FLAG_ORIGIN: u8 = 1;
 const FLAG_CONNECT: u8 = 2;
 
@@ -269,11 +274,16 @@ pub fn describe_entry(data: &[u8]) -> String {
 /// Follower -> leader.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Forward {
+    /// `resend`: the origin member sends it again after a leader change
+    /// (its first send's fate unknown); the leader drops it if the
+    /// session's connection has a write of this xid or a later one in the
+    /// log already (`Proposer::admit`).
     Write {
         origin: RemoteOrigin,
         session_id: SessionId,
         auth: AuthIds,
         request: Request,
+        resend: bool,
     },
     Connect {
         member: MemberId,
@@ -331,10 +341,15 @@ pub fn encode_forward(f: &Forward) -> Vec<u8> {
             session_id,
             auth,
             request,
+            resend,
         } => {
             {
                 let mut w = JuteWriter::new(&mut out);
-                w.write_u8(1);
+                w.write_u8(if *resend {
+                    FORWARD_RESEND
+                } else {
+                    FORWARD_WRITE
+                });
                 write_origin(&mut w, origin.member, &origin.origin);
                 w.write_i64(*session_id);
                 w.write_i32(auth.ids.len() as i32);
@@ -399,7 +414,7 @@ fn read_count(r: &mut JuteReader<'_>) -> Result<usize, WireError> {
 pub fn decode_forward(body: &[u8]) -> Result<Forward, WireError> {
     let mut r = JuteReader::new(body);
     match r.read_u8()? {
-        1 => {
+        tag @ (FORWARD_WRITE | FORWARD_RESEND) => {
             let origin = read_origin(&mut r)?;
             let session_id = r.read_i64()?;
             let n = read_count(&mut r)?;
@@ -425,6 +440,7 @@ pub fn decode_forward(body: &[u8]) -> Result<Forward, WireError> {
                 session_id,
                 auth: AuthIds { ids },
                 request,
+                resend: tag == FORWARD_RESEND,
             })
         }
         2 => {
@@ -655,8 +671,15 @@ mod tests {
                 data: Some(b"x".to_vec()),
                 version: 3,
             },
+            resend: false,
         };
         assert_eq!(decode_forward(&encode_forward(&fwd)).unwrap(), fwd);
+        let mut again = fwd.clone();
+        if let Forward::Write { resend, .. } = &mut again {
+            *resend = true;
+        }
+        assert_eq!(decode_forward(&encode_forward(&again)).unwrap(), again);
+        assert_ne!(again, fwd, "a resend stays a resend");
         for f in [
             Forward::Connect {
                 member: 2,

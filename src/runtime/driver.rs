@@ -64,6 +64,7 @@ fn input_kind(i: &Input) -> &'static str {
         Input::SnapshotWritten(_) => "snapshot written",
         Input::PeerFrame { .. } => "peer frame",
         Input::PeerDisconnected(_) => "peer disconnected",
+        Input::PeerConnected(_) => "peer connected",
         Input::Heard(_) => "heard",
         Input::ForwardsLost => "forwards lost",
         Input::ReceivedSnapshotFailed(_) => "received snapshot failed",
@@ -249,10 +250,7 @@ pub async fn run<P: Pipeline + 'static>(
                 let input = match event {
                     PeerEvent::Frame { from, kind, body } => Input::PeerFrame { from, kind, body },
                     PeerEvent::Disconnected(peer) => Input::PeerDisconnected(peer),
-                    PeerEvent::Connected(peer) => {
-                        tracing::debug!(peer, "peer connected");
-                        continue;
-                    }
+                    PeerEvent::Connected(peer) => Input::PeerConnected(peer),
                 };
                 driver.borrow_mut().handle(input);
             }

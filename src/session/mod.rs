@@ -10,7 +10,7 @@ use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 
 /// Where a session's live connection is, if it has one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnectionOwner {
     /// The member holding the connection (0 in standalone).
     pub member: u64,
@@ -29,6 +29,10 @@ pub struct Session {
     /// SessionExpired and re-attach is refused.
     pub closing: bool,
     pub owner: Option<ConnectionOwner>,
+    /// The xid of the newest write its owner connection had proposed (a
+    /// write sent again after a leader change at or below it is a
+    /// duplicate).
+    pub last_xid: Option<crate::proto::Xid>,
 }
 
 /// Why a re-attach was refused. The client sees the "invalid session" reply
@@ -147,6 +151,7 @@ impl SessionTable {
                 expires_at_ms,
                 closing: false,
                 owner: None,
+                last_xid: None,
             },
         );
         assert!(previous.is_none(), "session {id:#x} created twice");
@@ -195,6 +200,10 @@ impl SessionTable {
             return Err(ReattachError::Closing);
         }
         session.timeout_ms = timeout_ms;
+        if session.owner != Some(owner) {
+            // A new connection numbers its requests afresh.
+            session.last_xid = None;
+        }
         session.owner = Some(owner);
         self.touch(id, now_ms);
         Ok(())
@@ -222,6 +231,13 @@ impl SessionTable {
                 session.owner = Some(writer);
                 Ok(())
             }
+        }
+    }
+
+    /// Its owner connection's write `xid` was proposed.
+    pub fn wrote(&mut self, id: SessionId, xid: crate::proto::Xid) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.last_xid = Some(xid);
         }
     }
 

@@ -110,12 +110,7 @@ impl Member {
     }
 
     fn apply_payload(&mut self, p: EntryPayload) {
-        let connection = p.connect.as_ref().map(|c| crate::session::ConnectionOwner {
-            member: c.member,
-            shard: c.shard,
-            conn: c.conn,
-        });
-        let applied = self.committed.apply(p.zxid, p.time_ms, &p.txn, connection);
+        let applied = self.committed.apply_entry(&p);
         self.leader_saw_commit(&p.txn);
         let closed_session = match &p.txn {
             Txn::CloseSession { session_id } => Some(*session_id),
@@ -126,9 +121,11 @@ impl Member {
             origin: o.origin,
             result: applied.result,
         });
-        if let Some(c) = &completion {
-            self.router.resolved(c.origin.shard, c.origin.conn);
-        }
+        let lost = completion.as_ref().is_some_and(|c| {
+            let o = c.origin;
+            self.router.write_answered(o.shard, o.conn, o.xid)
+                == super::routing::Answered::EarlierLost
+        });
         let connected = p.connect.filter(|c| c.member == me).map(|c| {
             self.router.resolved(c.shard, c.conn);
             (c.shard, c.conn, c.response)
@@ -141,6 +138,17 @@ impl Member {
             connected,
             closed_session,
         };
+        let lost_conn = lost.then(|| {
+            let o = commit
+                .completion
+                .as_ref()
+                .expect("lost implies a completion")
+                .origin;
+            (o.shard, o.conn)
+        });
         self.step.broadcast(ToShard::Commit(Arc::new(commit)));
+        if let Some((shard, conn)) = lost_conn {
+            self.earlier_writes_lost(shard, conn);
+        }
     }
 }

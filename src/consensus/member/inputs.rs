@@ -38,12 +38,20 @@ impl Member {
             }
             return;
         }
-        self.router.note_in_doubt(origin.shard, origin.conn);
         let origin = RemoteOrigin {
             member: self.cfg.my_id,
             origin,
         };
-        self.route_write(origin, session_id, auth, request);
+        // Kept until answered: if the leader changes first, it goes to the
+        // next one again (`leading::resend_writes`).
+        self.router.track_write(routing::PendingWrite {
+            origin,
+            session_id,
+            auth: auth.clone(),
+            request: request.clone(),
+            sent: false,
+        });
+        self.route_write(origin, session_id, auth, request, false);
     }
 
     /// A `sync`, or a read under `roost.readConsistency=linearizable`: it
@@ -151,9 +159,10 @@ impl Member {
                 session_id,
                 auth,
                 request,
+                resend,
             } => {
                 if self.is_leader() {
-                    self.route_write(origin, session_id, auth, request);
+                    self.route_write(origin, session_id, auth, request, resend);
                 } else {
                     let (member, shard, conn) =
                         (origin.member, origin.origin.shard, origin.origin.conn);
@@ -224,7 +233,7 @@ impl Member {
                 },
             ),
             LeaderReply::CloseConnection { shard, conn } => {
-                self.step.to(shard, ToShard::CloseConnection { conn });
+                self.close_connection(self.cfg.my_id, shard, conn);
             }
         }
     }
@@ -291,8 +300,27 @@ impl Member {
     }
 
     pub(super) fn release_held(&mut self) {
-        for (shard, msg) in self.router.release_held(self.committed.zxid()) {
+        for (shard, msg, answered) in self.router.release_held(self.committed.zxid()) {
+            let conn = match &msg {
+                ToShard::Complete { completion, .. } => Some(completion.origin.conn),
+                _ => None,
+            };
             self.step.to(shard, msg);
+            if let (Some(conn), routing::Answered::EarlierLost) = (conn, answered) {
+                self.earlier_writes_lost(shard, conn);
+            }
         }
+    }
+
+    /// A connection's write was answered while writes it sent earlier were
+    /// not, and never will be (their error replies were lost with a
+    /// leader): their outcome is unknown, so the connection is closed (the
+    /// client sees ConnectionLoss).
+    pub(super) fn earlier_writes_lost(&mut self, shard: ShardId, conn: ConnId) {
+        tracing::debug!(
+            conn,
+            "earlier writes of the connection were never answered: closing it"
+        );
+        self.close_connection(self.cfg.my_id, shard, conn);
     }
 }

@@ -8,7 +8,7 @@ use super::routing::Deferred;
 use super::Member;
 use crate::auth::AuthIds;
 use crate::consensus::membership::Membership;
-use crate::consensus::proposer::{ConnectDecision, Decision, Proposal, Proposer};
+use crate::consensus::proposer::{ConnectDecision, Decision, Proposal, Proposer, Refusal};
 use crate::consensus::wire::*;
 use crate::messages::*;
 use crate::ops::txn::Txn;
@@ -45,25 +45,35 @@ impl Member {
         self.leading.as_mut().and_then(Leading::proposer_mut)
     }
 
+    /// Sends a write where it can be carried out: this member if it is the
+    /// ready leader; the leader, for this member's own clients; else it
+    /// waits for a leader. `resend`: its first send's fate is unknown (the
+    /// leader changed), so the leader drops it if it is a duplicate.
     pub(super) fn route_write(
         &mut self,
         origin: RemoteOrigin,
         session_id: SessionId,
         auth: AuthIds,
         request: Request,
+        resend: bool,
     ) {
+        let mine = origin.member == self.cfg.my_id;
         if self.leader_ready() {
-            self.lead_write(origin, session_id, &auth, &request);
+            if mine {
+                let o = origin.origin;
+                self.router.mark_sent(o.shard, o.conn, o.xid);
+            }
+            self.lead_write(origin, session_id, &auth, &request, resend);
         } else if self.known_leader != 0 && !self.is_leader() {
-            debug_assert_eq!(
-                origin.member, self.cfg.my_id,
-                "only the leader takes others' requests"
-            );
+            debug_assert!(mine, "only the leader takes others' requests");
+            let o = origin.origin;
+            self.router.mark_sent(o.shard, o.conn, o.xid);
             self.forward(Forward::Write {
                 origin,
                 session_id,
                 auth,
                 request,
+                resend,
             });
         } else {
             self.defer(Deferred::Write {
@@ -71,7 +81,17 @@ impl Member {
                 session_id,
                 auth,
                 request,
+                resend,
             });
+        }
+    }
+
+    /// At a leader change: this member's clients' writes that went to a
+    /// leader and are not answered go to the next leader again, in the
+    /// order they were sent (it drops those already in its log).
+    pub(super) fn resend_writes(&mut self) {
+        for w in self.router.sent_writes() {
+            self.route_write(w.origin, w.session_id, w.auth, w.request, true);
         }
     }
 
@@ -113,7 +133,8 @@ impl Member {
                     session_id,
                     auth,
                     request,
-                } => self.route_write(origin, session_id, auth, request),
+                    resend,
+                } => self.route_write(origin, session_id, auth, request, resend),
                 Deferred::Connect {
                     member,
                     shard,
@@ -195,6 +216,7 @@ impl Member {
         session_id: SessionId,
         auth: &AuthIds,
         request: &Request,
+        resend: bool,
     ) {
         if let Some(reason) = &self.log_failure {
             tracing::warn!(reason, "refusing write: transaction log failed");
@@ -203,9 +225,14 @@ impl Member {
         }
         let now = self.now;
         let proposer = self.proposer_mut().expect("the leader is ready");
-        if let Err(code) = proposer.admit(&origin, session_id, now) {
-            self.reply_after(origin, Err(code));
-            return;
+        match proposer.admit(&origin, session_id, now, resend) {
+            Ok(()) => {}
+            Err(Refusal::Error(code)) => {
+                self.reply_after(origin, Err(code));
+                return;
+            }
+            // Already in the log: its origin answers it when it applies it.
+            Err(Refusal::Duplicate) => return,
         }
         if let Request::Reconfig {
             joining,
@@ -439,7 +466,7 @@ impl Member {
         let proposer = Proposer::new(
             self.cfg.core.clone(),
             tree,
-            &self.committed.owned_sessions(),
+            &self.committed.session_entries(),
             epoch,
             self.committed.zxid(),
             self.now,
@@ -454,6 +481,7 @@ impl Member {
             .as_mut()
             .expect("becoming ready while leading")
             .proposer = Some(proposer);
+        self.resend_writes();
         self.run_waiting();
         self.start_read_round();
     }
@@ -505,14 +533,16 @@ impl Member {
                 self.bounce(member, shard, conn);
             }
         }
-        // Requests sent to the old leader (forwarded or proposed, no reply
-        // yet) may or may not commit: their clients see ConnectionLoss and
-        // retry. Requests still parked here were sent nowhere and stay.
-        // Read barriers (sync, linearizable reads) are never in doubt: they
-        // wait for a round asked of the new leader (bounded: see `tick`).
+        // Connects sent to the old leader (no reply yet) may or may not
+        // have taken effect: their clients see ConnectionLoss and retry.
+        // Writes sent to it go to the new leader again (`resend_writes`),
+        // which drops those already in its log. Requests still parked here
+        // were sent nowhere and stay. Read barriers (sync, linearizable
+        // reads) are never in doubt: they wait for a round asked of the new
+        // leader (bounded: see `tick`).
         self.barriers.requeue();
         for (shard, conn) in self.router.take_in_doubt(me) {
-            self.step.to(shard, ToShard::CloseConnection { conn });
+            self.close_connection(me, shard, conn);
         }
         if leader == 0 {
             self.leaderless_since_ms.get_or_insert(self.now.mono_ms);
@@ -533,6 +563,7 @@ impl Member {
         }
         self.start_read_round();
         if leader != 0 && leader != me {
+            self.resend_writes();
             self.run_waiting();
         }
     }

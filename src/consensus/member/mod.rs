@@ -428,6 +428,7 @@ impl Member {
             Input::SnapshotWritten(outcome) => self.snapshot_written(outcome),
             Input::PeerFrame { from, kind, body } => self.peer_frame(from, kind, &body),
             Input::PeerDisconnected(peer) => self.peer_disconnected(peer),
+            Input::PeerConnected(peer) => self.peer_connected(peer),
             Input::Heard(heard) => self.heard(&heard),
             Input::ForwardsLost => self.forwards_lost(),
             Input::ReceivedSnapshotFailed(why) => {
@@ -485,8 +486,11 @@ impl Member {
     /// down or full): every request in doubt is failed with ConnectionLoss
     /// rather than left waiting.
     fn forwards_lost(&mut self) {
-        for (shard, conn) in self.router.take_in_doubt(self.cfg.my_id) {
-            self.step.to(shard, ToShard::CloseConnection { conn });
+        let me = self.cfg.my_id;
+        let mut lost = self.router.take_in_doubt(me);
+        lost.extend(self.router.connections_with_sent_writes());
+        for (shard, conn) in lost {
+            self.close_connection(me, shard, conn);
         }
     }
 

@@ -195,6 +195,16 @@ impl Member {
         }
         self.node.report_unreachable(peer);
     }
+
+    /// The transport connected to `peer` again. Writes forwarded to it
+    /// over the connection that broke may be lost with it: if it is the
+    /// leader, they go again over the new one (the leader drops any it has
+    /// already logged; the old connection's frames cannot arrive later).
+    pub(super) fn peer_connected(&mut self, peer: MemberId) {
+        if peer == self.known_leader && peer != self.cfg.my_id {
+            self.resend_writes();
+        }
+    }
 }
 
 /// This member's turn (0 = first) to campaign after leader `dead` was lost:

@@ -1,6 +1,8 @@
 //! Where a member's client requests wait: for a leader (`waiting`), for
-//! this member to apply what their reply must follow (`held`), and which
-//! connections have a request whose reply is still out (`in_doubt`).
+//! this member to apply what their reply must follow (`held`); which
+//! connections have a connect whose reply is still out (`in_doubt`); and
+//! this member's clients' writes handed to a leader and not yet answered
+//! (`pending`), which go to the next leader again if the leader changes.
 //!
 //! Owned by the consensus executor, inside [`super::Member`]. Pure.
 
@@ -28,6 +30,7 @@ pub enum Deferred {
         session_id: SessionId,
         auth: AuthIds,
         request: Request,
+        resend: bool,
     },
     Connect {
         member: MemberId,
@@ -63,13 +66,39 @@ struct Held {
     msg: ToShard,
 }
 
+/// A write of this member's client, kept until it is answered: if the
+/// leader it went to is replaced first, it goes to the next one again.
+#[derive(Clone, Debug)]
+pub struct PendingWrite {
+    pub origin: RemoteOrigin,
+    pub session_id: SessionId,
+    pub auth: AuthIds,
+    pub request: Request,
+    /// Handed to a leader (a write still waiting here is not sent again).
+    pub sent: bool,
+}
+
+/// What an answer to one of a connection's writes means.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// The oldest write outstanding was answered.
+    InOrder,
+    /// Writes sent before it were never answered and never will be (their
+    /// error replies were lost with a leader): their outcome is unknown.
+    EarlierLost,
+    /// Not one of this member's outstanding writes.
+    Unknown,
+}
+
 /// See the module doc.
 #[derive(Debug, Default)]
 pub struct Router {
     waiting: VecDeque<Deferred>,
     held: VecDeque<Held>,
-    /// Local requests whose reply is outstanding, per connection.
+    /// Connects whose reply is outstanding, per connection.
     in_doubt: HashMap<(ShardId, ConnId), u32>,
+    /// Writes outstanding per connection, in the order they were sent.
+    pending: HashMap<(ShardId, ConnId), VecDeque<PendingWrite>>,
 }
 
 impl Router {
@@ -138,11 +167,77 @@ impl Router {
 
     pub fn forget_connection(&mut self, shard: ShardId, conn: ConnId) {
         self.in_doubt.remove(&(shard, conn));
+        self.pending.remove(&(shard, conn));
     }
 
-    /// Every connection with a reply outstanding, except those whose
-    /// requests are still parked here (sent nowhere, so not in doubt);
-    /// they are forgotten: the caller closes them.
+    /// One of this member's clients' writes, about to be routed.
+    pub fn track_write(&mut self, w: PendingWrite) {
+        let key = (w.origin.origin.shard, w.origin.origin.conn);
+        self.pending.entry(key).or_default().push_back(w);
+    }
+
+    /// The write `xid` of the connection was handed to a leader.
+    pub fn mark_sent(&mut self, shard: ShardId, conn: ConnId, xid: crate::proto::Xid) {
+        if let Some(w) = self
+            .pending
+            .get_mut(&(shard, conn))
+            .and_then(|q| q.iter_mut().find(|w| w.origin.origin.xid == xid))
+        {
+            w.sent = true;
+        }
+    }
+
+    /// The write `xid` of the connection was answered (applied here, or
+    /// refused by the leader).
+    pub fn write_answered(
+        &mut self,
+        shard: ShardId,
+        conn: ConnId,
+        xid: crate::proto::Xid,
+    ) -> Answered {
+        let Some(q) = self.pending.get_mut(&(shard, conn)) else {
+            return Answered::Unknown;
+        };
+        let Some(at) = q.iter().position(|w| w.origin.origin.xid == xid) else {
+            return Answered::Unknown;
+        };
+        q.drain(..=at);
+        if q.is_empty() {
+            self.pending.remove(&(shard, conn));
+        }
+        if at == 0 {
+            Answered::InOrder
+        } else {
+            Answered::EarlierLost
+        }
+    }
+
+    /// Connections with writes handed to a leader and not answered.
+    pub fn connections_with_sent_writes(&self) -> Vec<(ShardId, ConnId)> {
+        let mut out: Vec<(ShardId, ConnId)> = self
+            .pending
+            .iter()
+            .filter(|(_, q)| q.iter().any(|w| w.sent))
+            .map(|(k, _)| *k)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The writes handed to a leader and not answered, per connection in
+    /// send order: at a leader change they go to the next leader again.
+    pub fn sent_writes(&self) -> Vec<PendingWrite> {
+        let mut keys: Vec<&(ShardId, ConnId)> = self.pending.keys().collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .flat_map(|k| self.pending[k].iter().filter(|w| w.sent).cloned())
+            .collect()
+    }
+
+    /// Every connection with a connect outstanding, except those whose
+    /// connects are still parked here (sent nowhere, so not in doubt); they
+    /// are forgotten: the caller closes them. (Writes are sent again
+    /// instead: [`Router::sent_writes`].)
     pub fn take_in_doubt(&mut self, me: MemberId) -> Vec<(ShardId, ConnId)> {
         let parked = self.parked_connections(me);
         let doubtful: Vec<(ShardId, ConnId)> = self
@@ -157,8 +252,10 @@ impl Router {
         doubtful
     }
 
+    /// Every connection closed: nothing of theirs is outstanding.
     pub fn clear_in_doubt(&mut self) {
         self.in_doubt.clear();
+        self.pending.clear();
     }
 
     /// Holds a reply until `after` is applied; `Err` (its connection, to
@@ -183,16 +280,18 @@ impl Router {
 
     /// The held replies the member may now deliver, having applied up to
     /// `applied` (in the order they were held; each carries `applied` as
-    /// its zxid). Their connections are no longer in doubt.
-    pub fn release_held(&mut self, applied: Zxid) -> Vec<(ShardId, ToShard)> {
+    /// its zxid), and whether each was the oldest of its connection's
+    /// writes outstanding. Their connections are no longer in doubt.
+    pub fn release_held(&mut self, applied: Zxid) -> Vec<(ShardId, ToShard, Answered)> {
         let mut out = Vec::new();
         while self.held.front().is_some_and(|h| h.after <= applied) {
             let Held { shard, mut msg, .. } = self.held.pop_front().expect("front exists");
+            let mut answered = Answered::Unknown;
             match &mut msg {
                 ToShard::Complete { zxid, completion } => {
                     *zxid = applied;
-                    let (s, c) = (completion.origin.shard, completion.origin.conn);
-                    self.resolved(s, c);
+                    let o = completion.origin;
+                    answered = self.write_answered(o.shard, o.conn, o.xid);
                 }
                 ToShard::ConnectResult { conn, .. } => {
                     let c = *conn;
@@ -200,7 +299,7 @@ impl Router {
                 }
                 _ => {}
             }
-            out.push((shard, msg));
+            out.push((shard, msg, answered));
         }
         out
     }

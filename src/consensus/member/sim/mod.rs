@@ -147,6 +147,8 @@ pub(super) struct Cluster {
     pub stop_when: Option<StopWhen>,
     /// Steps carried out (the nemesis crashes members at chosen ones).
     pub steps: u64,
+    /// Links a cut broke: (from, to), reported to `from` once.
+    broken: HashSet<(MemberId, MemberId)>,
 }
 
 impl Cluster {
@@ -214,6 +216,7 @@ impl Cluster {
             seed,
             stop_when: None,
             steps: 0,
+            broken: HashSet::new(),
         };
         for id in 1..=total as u64 {
             c.start(id, DataTree::new(), RaftRecovered::default());
@@ -422,7 +425,17 @@ impl Cluster {
 
     fn deliver(&mut self, (from, to, kind, body): Frame) {
         if self.cut.contains(&from) || self.cut.contains(&to) {
+            // A frame lost to a cut breaks its connection, as TCP's would
+            // once the link is down long enough: the sender's transport
+            // reports the peer gone (once per break).
+            if self.broken.insert((from, to)) {
+                self.input(from, Input::PeerDisconnected(to));
+            }
             return;
+        }
+        if self.broken.remove(&(from, to)) {
+            // This frame goes over a new connection.
+            self.input(from, Input::PeerConnected(to));
         }
         let body = if self.damage_snapshots > 0 && kind == FRAME_RAFT {
             let mut msg = Message::parse_from_bytes(&body).unwrap();

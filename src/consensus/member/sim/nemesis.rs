@@ -20,7 +20,10 @@
 //! - each client's writes are applied in the order it sent them;
 //! - every acknowledged write is present at the end, on every member;
 //! - a watch on a connection that stayed open fires exactly once when its
-//!   node is created.
+//!   node is created;
+//! - nothing hangs: at the end, every write sent on a connection that is
+//!   still open has been answered (a write in flight at a leader change is
+//!   sent to the next leader, not left waiting or failed).
 
 use super::*;
 use crate::consensus::rng::Rng;
@@ -523,6 +526,18 @@ impl Run {
 
     /// Invariants of the final state.
     fn check_end(&self) {
+        for cl in &self.clients {
+            if cl.conn != 0 && !cl.closed {
+                assert!(
+                    cl.outstanding.is_empty(),
+                    "client {} on member {} connection {}: writes never answered: {:?}",
+                    cl.id,
+                    cl.member,
+                    cl.conn,
+                    cl.outstanding
+                );
+            }
+        }
         let trees: Vec<Arc<DataTree>> = (1..=self.n).map(|id| self.c.tree_of(id)).collect();
         for (i, t) in trees.iter().enumerate() {
             assert_eq!(**t, *trees[0], "member {} ended with another state", i + 1);

@@ -696,6 +696,7 @@ fn forwarded_create(
                 ttl: -1,
             },
         },
+        resend: false,
     };
     crate::consensus::wire::encode_forward(&forward)
 }
@@ -778,4 +779,96 @@ fn a_write_queued_without_a_leader_is_dropped_when_its_client_moves_on() {
     for id in 1..=3 {
         assert_client_order(&c, id, "/first", "/second");
     }
+}
+
+/// Issue 11: a write forwarded through a follower when the leader goes
+/// silent is sent to the next leader; one that reached the old leader's
+/// log (and so the new leader's) is not applied twice, and the client gets
+/// its one reply instead of ConnectionLoss. Seeds vary who leads next: the
+/// case where the third member (not the one holding the client) leads, and
+/// so receives the write again and must drop it, is among them.
+#[test]
+fn writes_in_flight_when_the_leader_goes_silent_go_to_the_next_leader_once() {
+    let mut third_led_with_it_logged = 0;
+    for seed in 1..=12 {
+        for old_leader_logged_it in [false, true] {
+            let next_is_third = in_flight_case(seed, old_leader_logged_it);
+            third_led_with_it_logged += (next_is_third && old_leader_logged_it) as u32;
+        }
+    }
+    assert!(
+        third_led_with_it_logged > 0,
+        "no seed had the third member lead"
+    );
+}
+
+/// One case: returns whether the new leader is the member that does not
+/// hold the client.
+fn in_flight_case(seed: u64, old_leader_logged_it: bool) -> bool {
+    let mut c = Cluster::build(3, 0, 0, seed);
+    let leader = c.elect();
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let session = c.connect(follower, 11);
+    c.tick(5);
+    c.start_create(follower, 11, session, "/in-flight", 1);
+    if old_leader_logged_it {
+        // The leader takes it and replicates it, then goes silent before
+        // the follower hears it committed: both survivors have it, so
+        // whoever leads next has it in its log.
+        c.stop_when = Some(Box::new(move |c: &Cluster| {
+            let logged = |i: u64| {
+                c.disks[i as usize - 1]
+                    .entries
+                    .iter()
+                    .any(|e| e.data.windows(10).any(|w| w == b"/in-flight"))
+            };
+            (1..=3).all(logged) && c.tree_of(follower).get("/in-flight").is_none()
+        }));
+        c.pump();
+        c.stop_when = None;
+        if c.tree_of(follower).get("/in-flight").is_some() {
+            return false; // committed before the silence: not this case
+        }
+    }
+    // Silent: nothing in or out, no connection closes.
+    c.cut.insert(leader);
+    for _ in 0..100 {
+        c.tick(1);
+        if c.leader().is_some_and(|l| l != leader) {
+            break;
+        }
+    }
+    let new = c.leader().expect("a new leader");
+    assert_ne!(new, leader);
+    c.tick(10);
+    let case = format!("seed {seed}, logged={old_leader_logged_it}, new leader {new}");
+    let replies: Vec<Result<Response, ErrorCode>> = c.delivered[follower as usize - 1]
+        .iter()
+        .filter_map(|m| match m {
+            ToShard::Commit(x) => x
+                .completion
+                .as_ref()
+                .filter(|x| x.origin.conn == 11 && x.origin.xid == 1)
+                .map(|x| x.result.clone()),
+            ToShard::Complete { completion, .. }
+                if completion.origin.conn == 11 && completion.origin.xid == 1 =>
+            {
+                Some(completion.result.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !c.delivered[follower as usize - 1]
+            .iter()
+            .any(|m| matches!(m, ToShard::CloseConnection { conn: 11 } | ToShard::CloseAll)),
+        "{case}: the client lost its connection"
+    );
+    assert_eq!(replies.len(), 1, "{case}: {replies:?}");
+    assert!(
+        matches!(&replies[0], Ok(Response::Create { path }) if path == "/in-flight"),
+        "{case}: {replies:?}"
+    );
+    assert!(c.tree_of(new).get("/in-flight").is_some());
+    new != follower
 }
