@@ -133,6 +133,18 @@ pub async fn run_log_core(
     commands: ConnectedReceiver<LogCommand>,
     events: ConnectedSender<LogEvent>,
 ) {
+    drive_log_core(writer, commands, events, BATCH_RECORDS_MAX).await
+}
+
+/// [`run_log_core`] with batches closed at `batch_records_max` records
+/// (tests use small ones to get many batches from a queue that is never
+/// empty).
+async fn drive_log_core(
+    writer: LogWriter,
+    commands: ConnectedReceiver<LogCommand>,
+    events: ConnectedSender<LogEvent>,
+    batch_records_max: usize,
+) {
     let mut writer = writer;
     let inbox = Inbox::start(commands);
     let mut failed = false;
@@ -198,7 +210,7 @@ pub async fn run_log_core(
         // Group commit: everything already queued joins this batch (the
         // yield lets the pump drain the cross-core channel into the inbox).
         futures_lite::future::yield_now().await;
-        while records < BATCH_RECORDS_MAX {
+        while records < batch_records_max {
             match inbox.try_pop() {
                 Some(cmd) => records += absorb(cmd, &mut batch, &mut persists),
                 None => break,
@@ -210,6 +222,7 @@ pub async fn run_log_core(
             persists.clear();
             continue;
         }
+        let written_before = writer.stats().bytes_written;
         if !batch.is_empty() {
             match writer.append_batch(&batch) {
                 Ok(z) => {
@@ -237,6 +250,14 @@ pub async fn run_log_core(
             }
         }
         persists.clear();
+        if !failed && !prepare_blocked {
+            // The core may never be idle under load: prepare between batches too.
+            let written = writer.stats().bytes_written - written_before;
+            if let Err(e) = writer.keep_ahead(written) {
+                tracing::warn!(error = %e, "preparing the next log segment failed; will retry");
+                prepare_blocked = true;
+            }
+        }
         if let Some(z) = release {
             if let Err(e) = writer.release_below(z) {
                 tracing::warn!(error = %e, "releasing old log segments failed");
@@ -566,6 +587,68 @@ mod tests {
         let last = client.join().unwrap();
         core.join().unwrap();
         assert_eq!(last, BATCHES);
+    }
+
+    /// Issue 12: a core whose command queue is never empty never reaches
+    /// its idle-time preparation; it must still prepare the next segment
+    /// between batches, or every roll zero-fills and syncs a whole segment
+    /// inline while the writes in flight wait (a ~120 ms stall per 64 MiB).
+    #[test]
+    fn log_core_that_is_never_idle_still_prepares_every_roll() {
+        const COMMANDS: usize = 1_000;
+        const PER_COMMAND: usize = 10;
+        let dev = FaultyDevice::new();
+        let cfg = WalConfig {
+            segment_bytes: 64 * 1024,
+            sync_mode: SyncMode::Fdatasync,
+        };
+        let (writer, rec) = LogWriter::open(Path::new("/busy"), cfg, Box::new(dev)).unwrap();
+        let probe = writer.probe();
+        let (cmd_tx, cmd_rx) = shared_channel::new_bounded(COMMANDS);
+        let (ev_tx, ev_rx) = shared_channel::new_bounded(COMMANDS);
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let core = LocalExecutorBuilder::default()
+            .name("log-core-busy")
+            .spawn(move || async move {
+                let rx = cmd_rx.connect().await;
+                let tx = ev_tx.connect().await;
+                b.wait();
+                // Batches of about 8 commands (4 KiB), well under a segment.
+                drive_log_core(writer, rx, tx, 8 * PER_COMMAND).await;
+            })
+            .unwrap();
+        let client = LocalExecutorBuilder::default()
+            .name("consensus-busy")
+            .spawn(move || async move {
+                let tx = cmd_tx.connect().await;
+                let rx = ev_rx.connect().await;
+                let mut log = DurableLog::new(rec.last_zxid);
+                let mut z = rec.last_zxid;
+                // Everything queued before the core starts: it is never idle.
+                for _ in 0..COMMANDS {
+                    for _ in 0..PER_COMMAND {
+                        z += 1;
+                        log.append(z, 0, &txn(z));
+                    }
+                    tx.send(LogCommand::Append(log.take_batch())).await.unwrap();
+                }
+                barrier.wait();
+                drop(tx);
+                let mut last = None;
+                while let Some(ev) = rx.recv().await {
+                    last = Some(ev);
+                }
+                (z, last)
+            })
+            .unwrap();
+        let (last, last_event) = client.join().unwrap();
+        core.join().unwrap();
+        assert_eq!(last_event, Some(LogEvent::Durable(last)));
+        let s = probe.snapshot();
+        assert!(s.batches >= 100, "{s:?}");
+        assert!(s.rolls >= 5, "{s:?}");
+        assert_eq!(s.rolls_unprepared, 0, "{s:?}");
     }
 
     #[test]

@@ -568,3 +568,35 @@ fn wal_dump_reports_corruption() {
     );
     assert!(text.contains("REFUSES TO START"), "{text}");
 }
+
+/// Issue 12: under a steady load the log core is never idle, so the next
+/// segment must be prepared between batches; a roll into an unprepared
+/// segment zero-fills and syncs a whole segment while every write waits.
+#[test]
+fn under_steady_load_every_roll_finds_the_next_segment_prepared() {
+    let dev = FaultyDevice::new();
+    let (mut w, _) = open(&dev).unwrap();
+    let mut z = 1;
+    // 10 batches of 10 KiB per segment of 64 KiB: about 6 rolls.
+    for _ in 0..40 {
+        let before = w.stats().bytes_written;
+        w.append_batch(&recs(z, 10, 1000)).unwrap();
+        z += 10;
+        w.keep_ahead(w.stats().bytes_written - before).unwrap();
+    }
+    let s = w.stats();
+    assert!(s.rolls >= 5, "{s:?}");
+    assert_eq!(s.rolls_unprepared, 0, "{s:?}");
+
+    // Without it, every roll prepares inline: what the log core used to do
+    // when it was never idle.
+    let dev = FaultyDevice::new();
+    let (mut w, _) = open(&dev).unwrap();
+    let mut z = 1;
+    for _ in 0..40 {
+        w.append_batch(&recs(z, 10, 1000)).unwrap();
+        z += 10;
+    }
+    let s = w.stats();
+    assert_eq!(s.rolls_unprepared, s.rolls, "{s:?}");
+}

@@ -584,6 +584,24 @@ impl LogWriter {
         Ok(!matches!(self.next, Next::Ready { .. }))
     }
 
+    /// Keeps the next segment's preparation ahead of the writes: after a
+    /// batch that wrote `written` bytes, zero-fills about twice that much of
+    /// the next segment (at least one step), so it is ready by the time the
+    /// active one is half full. Under a steady load the log core is never
+    /// idle, and a roll into an unprepared segment prepares all of it inline:
+    /// a whole segment's zero-fill and its sync, on which every write in
+    /// flight waits (a ~120 ms stall every 64 MiB, measured). Errors as
+    /// [`LogWriter::prepare_next`].
+    pub fn keep_ahead(&mut self, written: u64) -> Result<(), WalError> {
+        let steps = (2 * written).div_ceil(PREPARE_STEP_BYTES as u64).max(1);
+        for _ in 0..steps {
+            if !self.prepare_next()? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     fn abandon_preparation(&mut self, seq: u64) {
         if let Next::Zeroing { file, .. } = self.next {
             self.device.close(file);
