@@ -41,6 +41,21 @@
 #       ensemble, with every member's term polled each second (Roost: mntr
 #       roost_raft_term; ZooKeeper: the epoch of srvr's Zxid). Any increase
 #       is an election. Writes OUT/elections-SYSTEM/{elections.json,terms.log,...}.
+#       ELECTION_FAULT adds a fault that must not cause one:
+#         none (default): the load alone;
+#         snapshots: every member configured with snapCount=ELECTION_SNAPCOUNT
+#           (10000: a snapshot every few seconds at this load; the count
+#           taken is reported from the members' logs);
+#         slow-fsync: one follower's writes to the data directory's block
+#           device throttled to SLOW_FSYNC_IOPS (10) per second by a blkio
+#           (cgroup v1) throttle, so each log sync of its waits 100 ms or
+#           more (needs root and the blkio controller; direct I/O, as Roost's
+#           log, is throttled; ZooKeeper's buffered writes are written back
+#           by the kernel's flusher threads, outside the cgroup, so for it the
+#           throttle catches less);
+#         hog: a busy loop pinned to cpu HOG_CPU (0: where every member's
+#           client shard and consensus executor run on a 2-core host)
+#           at the members' own priority, for the whole run.
 #
 # Knobs (environment): FAULT (kill9|stop|partition), NETNS, ROUNDS (20),
 # SESSION_TIMEOUT_MS (10000, kazoo's default: sessions give up a silent
@@ -101,6 +116,17 @@ MEMBERS=${MEMBERS:-3}
 BENCH_SECS=${BENCH_SECS:-600}
 ELECTION_CLIENTS=${ELECTION_CLIENTS:-32}
 ELECTION_OUTSTANDING=${ELECTION_OUTSTANDING:-8}
+ELECTION_FAULT=${ELECTION_FAULT:-none}
+ELECTION_SNAPCOUNT=${ELECTION_SNAPCOUNT:-10000}
+SLOW_FSYNC_IOPS=${SLOW_FSYNC_IOPS:-10}
+HOG_CPU=${HOG_CPU:-0}
+case $ELECTION_FAULT in
+  none|snapshots|hog) ;;
+  slow-fsync)
+    [ "$(id -u)" = 0 ] || { echo "bench: ELECTION_FAULT=slow-fsync needs root (blkio cgroup)" >&2; exit 2; }
+    [ -w /sys/fs/cgroup/blkio ] || { echo "bench: ELECTION_FAULT=slow-fsync needs the cgroup v1 blkio controller at /sys/fs/cgroup/blkio" >&2; exit 2; } ;;
+  *) echo "bench: ELECTION_FAULT must be none, snapshots, slow-fsync or hog, not $ELECTION_FAULT" >&2; exit 2 ;;
+esac
 RSS_MAX_MB=${RSS_MAX_MB:-$(awk '/MemAvailable/{printf "%d", $2/1024/2}' /proc/meminfo)}
 export ZK_HEAP=${ZK_HEAP:-1g}
 
@@ -133,9 +159,12 @@ ENSEMBLES=() # ensemble directories; their logs go to KEEP_TO[dir]
 declare -A KEEP_TO
 POLLER=
 LOADGEN_PID=
+HOG_PID=
+BLKIO_CGROUP=
 cleanup() {
   local d p
-  for p in $LOADGEN_PID $POLLER; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  for p in $LOADGEN_PID $POLLER $HOG_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  unthrottle
   for d in "${ENSEMBLES[@]}"; do
     "$CTL" stop "$d" 2>/dev/null || true
     keep_logs "$d" "${KEEP_TO[$d]}" 2>/dev/null || true
@@ -165,6 +194,28 @@ keep_logs() {
   done
   cp "$1/events.log" "$2/events.log"
   cp "$1/ensemble.env" "$2/ensemble.env"
+}
+
+# throttle_writes PID DIR: PID's writes to DIR's block device limited to
+# SLOW_FSYNC_IOPS per second, by a blkio cgroup of this run's own.
+throttle_writes() {
+  local pid=$1 dev
+  dev=$(findmnt -no MAJ:MIN -T "$2" | tr -d ' ')
+  [ -n "$dev" ] || { log "no block device under $2"; exit 1; }
+  BLKIO_CGROUP=/sys/fs/cgroup/blkio/roost-bench-$$
+  mkdir -p "$BLKIO_CGROUP"
+  echo "$dev $SLOW_FSYNC_IOPS" > "$BLKIO_CGROUP/blkio.throttle.write_iops_device"
+  echo "$pid" > "$BLKIO_CGROUP/cgroup.procs"
+  log "member pid $pid: writes to $dev throttled to $SLOW_FSYNC_IOPS/s ($BLKIO_CGROUP)"
+}
+# Moves whatever is left in this run's blkio cgroup back to the root and
+# removes it.
+unthrottle() {
+  [ -n "$BLKIO_CGROUP" ] && [ -d "$BLKIO_CGROUP" ] || return 0
+  local p
+  while read -r p; do echo "$p" > /sys/fs/cgroup/blkio/cgroup.procs 2>/dev/null || true; done < "$BLKIO_CGROUP/cgroup.procs"
+  rmdir "$BLKIO_CGROUP" 2>/dev/null || log "could not remove $BLKIO_CGROUP"
+  BLKIO_CGROUP=
 }
 
 base_port() { case $1 in roost) echo 25181 ;; zookeeper) echo 26181 ;; esac; }
@@ -208,11 +259,29 @@ run_elections() { # SYSTEM
   mkdir -p "$dest"
   note_load "before elections $sys"
   ENSEMBLES+=("$dir"); KEEP_TO[$dir]=$dest
-  NETNS=$NETNS NETNS_OWNER=$$ "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
+  local extra=${ENSEMBLE_EXTRA_CFG:-}
+  if [ "$ELECTION_FAULT" = snapshots ]; then extra=$(printf '%s\nsnapCount=%s' "$extra" "$ELECTION_SNAPCOUNT"); fi
+  ENSEMBLE_EXTRA_CFG=$extra NETNS=$NETNS NETNS_OWNER=$$ "$CTL" init "$dir" "$sys" "$MEMBERS" 27181
   log "$sys: starting $MEMBERS members"
   "$CTL" start "$dir" 120
-  local servers t0 t1
+  local servers t0 t1 fault_note="none"
   servers=$("$CTL" servers "$dir")
+  case $ELECTION_FAULT in
+    snapshots) fault_note="snapCount=$ELECTION_SNAPCOUNT on every member" ;;
+    slow-fsync)
+      local follower fpid
+      read -r follower fpid < <("$CTL" status "$dir" | awk '$4 == "follower" {print $1, $2; exit}')
+      [ -n "${fpid:-}" ] || { log "$sys: no follower to throttle"; "$CTL" status "$dir" >&2; exit 1; }
+      throttle_writes "$fpid" "$dir/m$follower"
+      cat "$BLKIO_CGROUP/blkio.throttle.io_serviced" > "$dest/blkio-before.txt" 2>/dev/null || true
+      fault_note="member $follower (a follower) writes throttled to $SLOW_FSYNC_IOPS IOPS" ;;
+    hog)
+      taskset -c "$HOG_CPU" sh -c 'while :; do :; done' &
+      HOG_PID=$!
+      fault_note="a busy loop pinned to cpu $HOG_CPU (pid $HOG_PID)" ;;
+  esac
+  echo "$fault_note" > "$dest/election-fault.txt"
+  log "$sys: ELECTION_FAULT=$ELECTION_FAULT: $fault_note"
   "$CTL" terms "$dir" > "$dest/terms-before.txt"
   log "$sys: write load for ${BENCH_SECS}s, no kills, polling terms (members' RSS capped at ${RSS_MAX_MB} MiB in total)"
   t0=$(date +%s.%N)
@@ -262,6 +331,11 @@ run_elections() { # SYSTEM
   t1=$(date +%s.%N)
   note_load "after elections $sys"
   wait "$POLLER" 2>/dev/null || true; POLLER=
+  if [ -n "$HOG_PID" ]; then kill "$HOG_PID"; wait "$HOG_PID" 2>/dev/null || true; HOG_PID=; fi
+  if [ -n "$BLKIO_CGROUP" ]; then
+    cat "$BLKIO_CGROUP/blkio.throttle.io_serviced" > "$dest/blkio-after.txt" 2>/dev/null || true
+    unthrottle
+  fi
   cat "$dest/loadgen.txt"
   "$CTL" terms "$dir" > "$dest/terms-after.txt"
   "$CTL" status "$dir" > "$dest/status-after.txt" 2>&1 || true
@@ -270,9 +344,9 @@ run_elections() { # SYSTEM
   "$CTL" stop "$dir"
   keep_logs "$dir" "$dest"
   "$CTL" net-del "$dir"
-  python3 - "$sys" "$dest" "$(echo "$t1 - $t0" | bc)" "$alive" "$MEMBERS" <<'PY'
+  python3 - "$sys" "$dest" "$(echo "$t1 - $t0" | bc)" "$alive" "$MEMBERS" "$ELECTION_FAULT" <<'PY'
 import glob, json, os, sys
-sys_, dest, secs, alive, members = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+sys_, dest, secs, alive, members, fault = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 def terms(path):
     out = {}
     for line in open(path):
@@ -295,18 +369,38 @@ t0 = max(before.values()) if before else None
 t1 = max(list(after.values()) + polled) if after or polled else None
 # Roost logs "LEADING: elected leader" (older builds "leading term=") when
 # it takes office; ZooKeeper "LEADING".
-leading = 0
+# Snapshots: Roost logs "snapshot written", ZooKeeper "Snapshotting:".
+leading, snapshots = 0, {}
 for log in glob.glob(f"{dest}/m*.log"):
+    member = os.path.basename(log).split(".")[0]
     for line in open(log, errors="replace"):
         if (" leading term=" in line or "LEADING: elected leader" in line
                 or line.rstrip().endswith("- LEADING")):
             leading += 1
+        if "snapshot written" in line or "Snapshotting:" in line:
+            snapshots[member] = snapshots.get(member, 0) + 1
+def blkio_writes(path):
+    if not os.path.exists(path):
+        return None
+    for line in open(path):
+        f = line.split()
+        if len(f) == 3 and f[1] == "Write":
+            return int(f[2])
+    return 0
+throttled = None
+if fault == "slow-fsync":
+    b, a = blkio_writes(f"{dest}/blkio-before.txt"), blkio_writes(f"{dest}/blkio-after.txt")
+    if b is not None and a is not None:
+        throttled = {"writes": a - b, "per_s": round((a - b) / secs, 1) if secs else None}
+fault_note = open(f"{dest}/election-fault.txt").read().strip()
 load = {}
 if os.path.exists(f"{dest}/load.json"):
     load = json.load(open(f"{dest}/load.json"))
 stopped = open(f"{dest}/stopped-early").read().strip() if os.path.exists(f"{dest}/stopped-early") else None
 res = {
     "system": sys_, "duration_s": round(secs, 1), "members": members,
+    "election_fault": fault, "election_fault_detail": fault_note,
+    "snapshots_by_member": snapshots, "throttled_member_writes": throttled,
     "term_before": before, "term_after": after,
     "elections": (t1 - t0) if t0 is not None and t1 is not None else None,
     "leaders_seen": leaders, "leading_lines_in_logs": leading,
@@ -320,10 +414,11 @@ res = {
 }
 json.dump(res, open(f"{dest}/elections.json", "w"), indent=2)
 tp = res["throughput_ops_per_s"]
-print(f"elections ({sys_}, {secs:.0f} s write load, {members} members): "
+print(f"elections ({sys_}, ELECTION_FAULT={fault}: {fault_note}; {secs:.0f} s write load, {members} members): "
       f"{res['elections']} (term {t0} -> {t1}; 'leading' logged {leading} times incl. the first); "
       f"leaders seen {leaders}; {tp if tp is None else round(tp)} writes/s; "
-      f"members alive at end {alive}/{members}; max RSS MiB {rss_max}"
+      f"members alive at end {alive}/{members}; max RSS MiB {rss_max}; snapshots {snapshots}"
+      + (f"; throttled member's writes {throttled}" if throttled else "")
       + (f"; STOPPED EARLY: {stopped}" if stopped else ""))
 PY
 }
@@ -342,6 +437,9 @@ PY
     echo "network: one network namespace per member (peer bridge, client bridge; load generator in the root namespace)"
   else
     echo "network: 127.0.0.1"
+  fi
+  if [ "$MODE" = elections ]; then
+    echo "elections: ELECTION_FAULT=$ELECTION_FAULT BENCH_SECS=$BENCH_SECS ELECTION_CLIENTS=$ELECTION_CLIENTS ELECTION_OUTSTANDING=$ELECTION_OUTSTANDING ELECTION_RATE=${ELECTION_RATE:-unpaced} ELECTION_SNAPCOUNT=$ELECTION_SNAPCOUNT SLOW_FSYNC_IOPS=$SLOW_FSYNC_IOPS HOG_CPU=$HOG_CPU"
   fi
   echo "knobs: FAULT=$FAULT NETNS=$NETNS MEMBERS=$MEMBERS ROUNDS=$ROUNDS KILL_INTERVAL_S=$KILL_INTERVAL_S CLIENTS=$CLIENTS OUTSTANDING=$OUTSTANDING RATE=${RATE:-unpaced} RESTART_WHEN=$RESTART_WHEN RESTART_AFTER_S=$RESTART_AFTER_S WARMUP_S=$WARMUP_S"
 } > "$OUT/run.txt"

@@ -292,12 +292,48 @@ struct WriterOutcome {
 }
 
 /// Per-session state of the writer.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Slot {
     creds: Option<SessionCreds>,
-    server: usize,
+    /// The servers in the order this session tries them, as the Java
+    /// client's StaticHostProvider: its own shuffle of `--servers`, so the
+    /// sessions of a failed server scatter over the survivors instead of
+    /// all moving to the same "next" one (which, round after round, piles
+    /// every session onto one member).
+    order: Vec<usize>,
+    /// Index into `order` of the server tried last.
+    at: usize,
     /// Disconnected: when to try again.
     retry_at: Option<Instant>,
+}
+
+impl Slot {
+    /// Session `slot` of `clients` over `servers`: its first server is
+    /// `slot % servers` (an even spread), the rest in a seeded shuffle.
+    fn new(slot: usize, servers: usize, rng: &mut SplitMix64) -> Slot {
+        assert!(servers > 0, "the failover workload needs a server");
+        let first = slot % servers;
+        let mut rest: Vec<usize> = (0..servers).filter(|&i| i != first).collect();
+        for i in (1..rest.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            rest.swap(i, j);
+        }
+        let mut order = vec![first];
+        order.extend(rest);
+        Slot {
+            creds: None,
+            // reconnect() advances first: the first attempt is order[0].
+            at: servers - 1,
+            order,
+            retry_at: None,
+        }
+    }
+
+    /// Moves on to the next server in this session's order.
+    fn advance(&mut self) -> usize {
+        self.at = (self.at + 1) % self.order.len();
+        self.order[self.at]
+    }
 }
 
 struct Writer<'a> {
@@ -338,9 +374,9 @@ impl Writer<'_> {
     fn reconnect(&mut self, slot: usize, now: Instant) {
         let s = &mut self.slots[slot];
         // The next server: a dead one is skipped on the next failure.
-        s.server = (s.server + 1) % self.cfg.addrs.len();
+        let server = s.advance();
         s.retry_at = None;
-        let addr = self.cfg.addrs[s.server];
+        let addr = self.cfg.addrs[server];
         if self
             .pool
             .connect(
@@ -472,8 +508,6 @@ impl Writer<'_> {
         let mut out = Vec::new();
         let now = Instant::now();
         for slot in 0..self.slots.len() {
-            // reconnect() advances first: start each on server `slot`.
-            self.slots[slot].server = (slot + self.cfg.addrs.len() - 1) % self.cfg.addrs.len();
             self.reconnect(slot, now);
         }
         let connect_by = now + Duration::from_secs(10);
@@ -582,17 +616,15 @@ pub fn run(cfg: FailoverConfig) -> Result<FailoverOutcome, FailoverError> {
         let handle = std::thread::Builder::new()
             .name("failover-writer".into())
             .spawn_scoped(scope, move || {
+                // Host orders from a stream of their own, so the write
+                // stream is the same as before they existed.
+                let mut order_rng = SplitMix64::derive(cfg_ref.seed, 1);
                 let w = Writer {
                     cfg: cfg_ref,
                     pool: Pool::new(cfg_ref.clients)?,
-                    slots: vec![
-                        Slot {
-                            creds: None,
-                            server: 0,
-                            retry_at: None,
-                        };
-                        cfg_ref.clients
-                    ],
+                    slots: (0..cfg_ref.clients)
+                        .map(|slot| Slot::new(slot, cfg_ref.addrs.len(), &mut order_rng))
+                        .collect(),
                     rng: SplitMix64::derive(cfg_ref.seed, 0),
                     pacer: cfg_ref.rate.map(|r| Pacer::new(r, start)),
                     value: value_bytes(cfg_ref.value_size),
@@ -740,6 +772,33 @@ fn drive_rounds(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_start_spread_and_scatter_when_their_server_fails() {
+        let mut rng = SplitMix64::derive(7, 1);
+        let mut slots: Vec<Slot> = (0..24).map(|i| Slot::new(i, 3, &mut rng)).collect();
+        let first: Vec<usize> = slots.iter_mut().map(Slot::advance).collect();
+        for (i, server) in first.iter().enumerate() {
+            assert_eq!(*server, i % 3, "session {i} starts on server i % 3");
+        }
+        // Every order visits every server once per cycle.
+        for s in &slots {
+            let mut sorted = s.order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, vec![0, 1, 2]);
+        }
+        // Server 0 fails: its 8 sessions move on, and not all to one server.
+        let moved: Vec<usize> = slots
+            .iter_mut()
+            .filter(|s| s.order[s.at] == 0)
+            .map(Slot::advance)
+            .collect();
+        assert_eq!(moved.len(), 8);
+        assert!(
+            moved.contains(&1) && moved.contains(&2),
+            "all moved to one: {moved:?}"
+        );
+    }
 
     #[test]
     fn summary_uses_nearest_rank() {
