@@ -49,8 +49,6 @@ import sys
 # Names that look like zoo.cfg keys in docs but are, on purpose, not Roost's.
 # Each is reported as stale once src/config knows it.
 NOT_ROOST_KEYS = {
-    "forceSync": "ZooKeeper's key, named where ZooKeeper is configured; Roost does "
-                 "not read it (docs/configuration.md)",
     "version": "the last line of /zookeeper/config (and zookeeper.version of envi), "
                "not a zoo.cfg key",
 }

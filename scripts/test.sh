@@ -12,7 +12,10 @@
 #           then scripts/check-layers.py: no import cycle between src/'s modules
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
 #   build   cargo build --release
-#   test    cargo test --workspace            (unit + integration tests)
+#   test    cargo test --workspace            (unit + integration tests; those that need
+#           network namespaces are reported ignored there and run by `netns`)
+#   netns   scripts/netns-tests.sh            (tests/partition.rs and tests/linearizability.rs:
+#           ensemble members in network namespaces; prints SKIP and passes without root or iproute2)
 #   kazoo   scripts/kazoo-suite.sh            (kazoo 2.11.0's suite against Roost, first free port from 22181)
 #   kazoo-ensemble  scripts/kazoo-suite.sh --ensemble 3  (the same suite against a 3-member Roost ensemble)
 #   zkcli   tests/zkcli/zkcli-check.sh --roost (zkCli.sh against Roost, first free port from 22282)
@@ -85,6 +88,7 @@ stage docs 120 bash -c 'python3 scripts/check-docs.py --self-test && python3 scr
 stage clippy 1800 cargo clippy --workspace --all-targets -- -D warnings
 if stage build 1800 cargo build --release; then BUILD_OK=1; else BUILD_OK=0; fi
 stage test 1800 cargo test --workspace
+stage netns 1200 bash scripts/netns-tests.sh
 if ((BUILD_OK)) && [[ -x target/release/roost ]]; then
   # pytest's own whole-run limit sits inside the stage's, so a slow run still
   # ends with its results compared rather than killed.

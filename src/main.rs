@@ -1,4 +1,4 @@
-//! The `roost` binary: `roost serve [--config zoo.cfg]`.
+//! The `roost` binary: `roost serve [[--config] zoo.cfg]` and its tools.
 
 use anyhow::{bail, Context};
 use std::path::PathBuf;
@@ -7,7 +7,8 @@ use std::path::PathBuf;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage:
-  roost serve [--config FILE]     run a server (default: standalone on 127.0.0.1:2181, data in ./roost-data)
+  roost serve [[--config] FILE]   run a server from a zoo.cfg (which must set dataDir); without one,
+                                  standalone on 127.0.0.1:2181 with data in ./roost-data
   roost cli [-server HOST:PORT] [CMD ARGS]  zkCli-compatible shell; with CMD, run it once and exit
   roost log dump DIR              print every record of the transaction log in DIR (dataLogDir/roost-wal)
   roost log entries DIR           print the records a restart would recover from DIR, decoded, one a line
@@ -93,6 +94,11 @@ fn serve(args: &[String]) -> anyhow::Result<()> {
                 let v = args.get(i + 1).context("--config needs a file name")?;
                 config_path = Some(PathBuf::from(v));
                 i += 2;
+            }
+            // As zkServer.sh passes it: `roost serve /etc/zookeeper/zoo.cfg`.
+            file if !file.starts_with('-') && config_path.is_none() => {
+                config_path = Some(PathBuf::from(file));
+                i += 1;
             }
             other => bail!("unknown option {other:?} for serve\n{USAGE}"),
         }

@@ -157,6 +157,8 @@ pub struct CoreReport {
     pub ephemerals_by_session: Vec<(SessionId, Vec<String>)>,
     pub log_failure: Option<String>,
     pub log_metrics: Vec<(&'static str, String)>,
+    /// The log core's counters (batches, syncs and their times).
+    pub log_stats: Option<crate::wal::WalStats>,
     /// How late the core's timer ticks ran.
     pub ticks: crate::probe::TickProbe,
     /// Role, term, indexes and follower lag (ensemble members only).
@@ -180,6 +182,10 @@ pub struct EnsembleReport {
     /// linearizable reads): barriers / rounds is the batching factor.
     pub read_rounds: u64,
     pub read_barriers: u64,
+    /// Leader leases (`roost.readConsistency=lease`): renewal rounds
+    /// confirmed, and barriers answered under a lease without a round.
+    pub lease_renewals: u64,
+    pub lease_reads: u64,
 }
 
 /// What a shard contributes to four-letter words.

@@ -614,3 +614,14 @@ fn session_survives_server_restart() {
     sh.send("get /re");
     sh.expect("b");
 }
+
+/// `roost cli help` needs no server (issue 17): with nothing listening it
+/// still prints the usage at once and exits 0.
+#[test]
+fn help_works_without_a_server() {
+    let port = common::free_port();
+    let r = cli_at(&format!("127.0.0.1:{port}"), &["help"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.err.contains("ZooKeeper -server host:port"), "{r:?}");
+    assert!(r.err.contains("create"), "{r:?}");
+}

@@ -750,3 +750,72 @@ fn every_member_comes_back_after_kills_in_the_middle_of_a_session_storm() {
         .await;
     });
 }
+
+/// Issue 11, bounded for the suite: a leader that goes silent (SIGSTOP:
+/// its sockets stay open, nothing tells anyone) is replaced at the shipped
+/// raft timing by one election, a write goes through a survivor meanwhile,
+/// and the resumed old leader rejoins as a follower without disturbing the
+/// new one (no further election). Three rounds. The bound on each step is
+/// loose (5 s, against 110-150 ms measured by `bench/failover.sh` with
+/// FAULT=stop) so that a loaded machine does not fail it; the benchmark
+/// measures the time, this checks the behaviour.
+#[test]
+fn a_silent_leader_is_replaced_by_one_election_and_rejoins_as_a_follower() {
+    let e = Ensemble::start(3, 0, "");
+    for round in 0..3 {
+        let old = e.wait_leader();
+        let term = e.member(old).term().expect("the leader answers mntr");
+        e.pause(old);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let new = loop {
+            let leading = (1..=3u64)
+                .filter(|&i| i != old)
+                .find(|&i| e.member(i).mode().as_deref() == Some("leader"));
+            if let Some(new) = leading {
+                break new;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: no survivor leads 5 s after leader {old} went silent\n{}",
+                e.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let new_term = e.member(new).term().unwrap();
+        assert_eq!(
+            new_term,
+            term + 1,
+            "round {round}: one election, not {}",
+            new_term - term
+        );
+        rt().block_on(async {
+            let c = client(&e.member(new).addr.to_string(), Duration::from_secs(4)).await;
+            eventually("a write through the new leader", || async {
+                c.create(&format!("/silent-{round}"), b"", &persistent())
+                    .await
+            })
+            .await;
+        });
+        e.resume(old);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while e.member(old).mode().as_deref() != Some("follower") {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the resumed old leader {old} is {:?}, not a follower\n{}",
+                e.member(old).mode(),
+                e.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            e.wait_leader(),
+            new,
+            "round {round}: the new leader was disturbed"
+        );
+        assert_eq!(
+            e.member(new).term(),
+            Some(new_term),
+            "round {round}: another election"
+        );
+    }
+}

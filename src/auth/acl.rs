@@ -41,6 +41,10 @@ pub struct AuthConfig {
     /// `zookeeper.SASLAuthenticationProvider.superPassword`: overrides the
     /// JAAS password of the user `super` (only if that user exists).
     pub sasl_super_password: Option<String>,
+    /// `DigestAuthenticationProvider.enabled=false`: the digest provider is
+    /// not registered, as in ZooKeeper: `addauth digest` fails (AuthFailed,
+    /// and the connection closes) and no ACL entry may name a digest id.
+    pub digest_disabled: bool,
 }
 
 impl AuthConfig {
@@ -94,7 +98,14 @@ fn matches(scheme: &str, id: &str, acl_expr: &str) -> bool {
 }
 
 /// ACL fix-up on create and setACL (digest §11.4). Returns the list to store.
-pub fn fixup(acl: Option<&[Acl]>, auth: &AuthIds) -> Result<Vec<Acl>, ErrorCode> {
+/// With `digest_disabled` (`DigestAuthenticationProvider.enabled=false`) a
+/// digest entry has no provider and is refused (InvalidACL), as ZooKeeper's
+/// fixupACL refuses any scheme without one.
+pub fn fixup(
+    acl: Option<&[Acl]>,
+    auth: &AuthIds,
+    digest_disabled: bool,
+) -> Result<Vec<Acl>, ErrorCode> {
     let acl = match acl {
         Some(a) if !a.is_empty() => a,
         _ => return Err(ErrorCode::InvalidAcl),
@@ -132,6 +143,7 @@ pub fn fixup(acl: Option<&[Acl]>, auth: &AuthIds) -> Result<Vec<Acl>, ErrorCode>
                     return Err(ErrorCode::InvalidAcl);
                 }
             }
+            "digest" if digest_disabled => return Err(ErrorCode::InvalidAcl),
             scheme => {
                 if !is_valid_id(scheme, &a.id.id) {
                     return Err(ErrorCode::InvalidAcl);
@@ -190,6 +202,7 @@ pub fn authenticate(
     cfg: &AuthConfig,
 ) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
+        "digest" if cfg.digest_disabled => Err(ErrorCode::AuthFailed),
         "digest" => {
             // Java decodes with the platform charset; malformed bytes become
             // U+FFFD rather than failing, and digest auth never fails.
@@ -492,32 +505,32 @@ mod tests {
     #[test]
     fn fixup_rules() {
         let none = ids(&[("ip", "127.0.0.1")]);
-        assert_eq!(fixup(None, &none), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup(Some(&[]), &none), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(None, &none, false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fixup(Some(&[]), &none, false), Err(ErrorCode::InvalidAcl));
         let open = Acl::open_unsafe();
         assert_eq!(
-            fixup(Some(&[open[0].clone(), open[0].clone()]), &none).unwrap(),
+            fixup(Some(&[open[0].clone(), open[0].clone()]), &none, false).unwrap(),
             open
         );
         assert_eq!(
-            fixup(Some(&[acl(ALL, "world", "x")]), &none),
+            fixup(Some(&[acl(ALL, "world", "x")]), &none, false),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup(Some(&[acl(ALL, "digest", "nocolon")]), &none),
+            fixup(Some(&[acl(ALL, "digest", "nocolon")]), &none, false),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup(Some(&[acl(ALL, "foo", "bar")]), &none),
+            fixup(Some(&[acl(ALL, "foo", "bar")]), &none, false),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup(Some(&[acl(ALL, "super", "")]), &none),
+            fixup(Some(&[acl(ALL, "super", "")]), &none, false),
             Err(ErrorCode::InvalidAcl)
         );
         // auth without an authenticated identity (ip does not count).
         assert_eq!(
-            fixup(Some(&[acl(ALL, "auth", "")]), &none),
+            fixup(Some(&[acl(ALL, "auth", "")]), &none, false),
             Err(ErrorCode::InvalidAcl)
         );
         // Observed: two digest identities give two entries; ip and super skipped.
@@ -528,16 +541,56 @@ mod tests {
             ("digest", "b:2"),
         ]);
         assert_eq!(
-            fixup(Some(&[acl(READ, "auth", "ignored")]), &two).unwrap(),
+            fixup(Some(&[acl(READ, "auth", "ignored")]), &two, false).unwrap(),
             vec![acl(READ, "digest", "a:1"), acl(READ, "digest", "b:2")]
         );
         assert_eq!(
             fixup(
                 Some(&[acl(ALL, "ip", "10.0.0.0/8"), acl(1, "sasl", "bob")]),
-                &none
+                &none,
+                false
             )
             .unwrap(),
             vec![acl(ALL, "ip", "10.0.0.0/8"), acl(1, "sasl", "bob")]
+        );
+    }
+
+    /// `DigestAuthenticationProvider.enabled=false`: no digest provider, so
+    /// no digest identity can be gained and no digest ACL entry stored;
+    /// other schemes are untouched.
+    #[test]
+    fn a_disabled_digest_provider_refuses_digest_auth_and_acls() {
+        let cfg = AuthConfig {
+            digest_disabled: true,
+            super_digest: Some(digest_id("super:pw")),
+            ..AuthConfig::default()
+        };
+        assert_eq!(
+            authenticate("digest", b"bob:secret", "1.2.3.4", &cfg),
+            Err(ErrorCode::AuthFailed)
+        );
+        assert_eq!(
+            authenticate("digest", b"super:pw", "1.2.3.4", &cfg),
+            Err(ErrorCode::AuthFailed),
+            "the super digest is a digest identity too"
+        );
+        assert_eq!(
+            authenticate("ip", b"", "1.2.3.4", &cfg),
+            Ok(vec![Id::new("ip", "1.2.3.4")])
+        );
+        let none = ids(&[("ip", "127.0.0.1")]);
+        let bob = digest_id("bob:secret");
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "digest", &bob)]), &none, true),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "digest", &bob)]), &none, false).unwrap(),
+            vec![acl(ALL, "digest", &bob)]
+        );
+        assert_eq!(
+            fixup(Some(&[acl(ALL, "ip", "10.0.0.0/8")]), &none, true).unwrap(),
+            vec![acl(ALL, "ip", "10.0.0.0/8")]
         );
     }
 

@@ -48,6 +48,7 @@ pub enum AuthSetupError {
 pub fn settings_from_config(config: &crate::config::Config) -> Result<AuthConfig, AuthSetupError> {
     let mut settings = AuthConfig {
         super_digest: config.auth.super_digest.clone(),
+        digest_disabled: !config.auth.digest_enabled,
         ..AuthConfig::default()
     };
     if let Some(path) = &config.auth.jaas_config {

@@ -129,6 +129,12 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let opts = parse_options(args)?;
     let one_shot = !opts.command.is_empty();
+    // `help` needs no server: answer it without connecting (zkCli would
+    // wait for one first), so it works where there is none.
+    if one_shot && opts.command[0] == "help" {
+        eprint!("{}", commands::usage_text());
+        return Ok(());
+    }
     let print_watches = Arc::new(AtomicBool::new(true));
     let printer = Arc::new(EventPrinter {
         show_session: !one_shot,

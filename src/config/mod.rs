@@ -29,6 +29,7 @@ use base64::Engine;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use wal::SyncMode;
 
 /// Roost's own keys start with this prefix.
 pub const ROOST_PREFIX: &str = "roost.";
@@ -150,13 +151,6 @@ pub struct AuthConfig {
     /// `roost.jaasConfig` (or the JVM's `java.security.auth.login.config`):
     /// the JAAS file with the `Server` section for SASL. Stored, read later.
     pub jaas_config: Option<PathBuf>,
-    /// `authProvider.N` entries: N -> provider class name.
-    pub providers: BTreeMap<String, String>,
-    /// True when an `authProvider.N` names the SASL provider, which is how a
-    /// ZooKeeper deployment turns SASL on.
-    pub sasl_provider: bool,
-    /// `requireClientAuthScheme` (e.g. `sasl`).
-    pub require_client_auth_scheme: Option<String>,
     /// `sessionRequireClientSASLAuth`.
     pub session_require_client_sasl_auth: bool,
     /// `enforce.auth.enabled`.
@@ -173,9 +167,6 @@ impl Default for AuthConfig {
             super_digest: None,
             digest_enabled: true,
             jaas_config: None,
-            providers: BTreeMap::new(),
-            sasl_provider: false,
-            require_client_auth_scheme: None,
             session_require_client_sasl_auth: false,
             sasl_super_user: None,
             enforce_auth_enabled: false,
@@ -272,10 +263,11 @@ pub struct Config {
     pub sync_limit_ticks: Option<u32>,
     /// `snapCount`: transactions between snapshots (values below 2 become 2).
     pub snap_count: u64,
+    /// `forceSync` (default yes): no = the log is written but not synced
+    /// ([`SyncMode::NoSync`]).
+    pub force_sync: bool,
     /// `autopurge.snapRetainCount` (minimum 3).
     pub autopurge_snap_retain_count: u32,
-    /// `autopurge.purgeInterval` in hours; 0 = off.
-    pub autopurge_purge_interval_hours: u32,
     /// `preAllocSize`: log segment preallocation, KiB.
     pub pre_alloc_size_kib: u64,
     /// `globalOutstandingLimit`: in-flight requests across the server before
@@ -379,8 +371,8 @@ impl Default for Config {
             init_limit_ticks: None,
             sync_limit_ticks: None,
             snap_count: 100_000,
+            force_sync: true,
             autopurge_snap_retain_count: 3,
-            autopurge_purge_interval_hours: 0,
             pre_alloc_size_kib: 65_536,
             global_outstanding_max: 1000,
             peer_type: PeerRole::Participant,
@@ -421,6 +413,11 @@ pub enum ReadConsistency {
     /// Every read waits for a raft ReadIndex round started after it arrived
     /// and for this member to apply the index it returns, as `sync` does.
     Linearizable,
+    /// As linearizable, but the leader answers reads and syncs from its own
+    /// commit index while it holds a check-quorum lease, without a round
+    /// per read; followers still ask the leader (docs/replication.md,
+    /// "Leader leases"). Every member of the ensemble must use it.
+    Lease,
 }
 
 impl ReadConsistency {
@@ -429,6 +426,7 @@ impl ReadConsistency {
         match value.trim().to_ascii_lowercase().as_str() {
             "sequential" => Some(ReadConsistency::Sequential),
             "linearizable" => Some(ReadConsistency::Linearizable),
+            "lease" => Some(ReadConsistency::Lease),
             _ => None,
         }
     }
@@ -437,6 +435,7 @@ impl ReadConsistency {
         match self {
             ReadConsistency::Sequential => "sequential",
             ReadConsistency::Linearizable => "linearizable",
+            ReadConsistency::Lease => "lease",
         }
     }
 }
@@ -462,6 +461,12 @@ const IGNORED_KEYS: &[(&str, &str)] = &[
         "all sessions are global in Roost",
     ),
     ("syncEnabled", "observers always log"),
+    (
+        "requireClientAuthScheme",
+        "ZooKeeper 3.8 does not read it either (ZOOKEEPER-2668); to require SASL \
+         set sessionRequireClientSASLAuth=true, or enforce.auth.enabled=true with \
+         enforce.auth.schemes=sasl",
+    ),
     (
         "jute.maxbuffer.extrasize",
         "jute.maxbuffer is the only frame limit",
@@ -555,6 +560,18 @@ impl Config {
             source,
         })?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
+        // ZooKeeper refuses to start without it; a silent ./roost-data
+        // would put the data wherever the server happened to start.
+        if !config.origin.lines.contains_key("dataDir") {
+            return Err(ConfigError::Invalid {
+                file: path.display().to_string(),
+                line: 0,
+                key: "dataDir".to_string(),
+                message: "is required in a configuration file (ZooKeeper refuses to start \
+                          without it too); `roost serve` without a file uses ./roost-data"
+                    .to_string(),
+            });
+        }
         if !config.servers.is_empty() {
             let myid_path = config.data_dir.join("myid");
             let contents = match std::fs::read_to_string(&myid_path) {
@@ -682,7 +699,30 @@ impl Config {
                 }
                 self.autopurge_snap_retain_count = count.max(3);
             }
-            "autopurge.purgeInterval" => self.autopurge_purge_interval_hours = at.int(value)?,
+            "autopurge.purgeInterval" => {
+                // Roost purges after every snapshot, which any interval
+                // allows; only "never" (0) cannot be had.
+                let hours: u32 = at.int(value)?;
+                if hours == 0 {
+                    self.warnings.push(format!(
+                        "{}:{}: autopurge.purgeInterval=0 (never purge) is not available: Roost \
+                         purges after every snapshot, keeping autopurge.snapRetainCount ({}) \
+                         snapshots and the log they need; raise that count to keep more",
+                        at.file, at.line, self.autopurge_snap_retain_count
+                    ));
+                }
+            }
+            // ZooKeeper: anything but "no" means yes.
+            "forceSync" => {
+                self.force_sync = value != "no";
+                if !self.force_sync {
+                    self.warnings.push(format!(
+                        "{}:{}: forceSync=no: log writes are acknowledged without a sync; \
+                         a machine that loses power can lose acknowledged writes",
+                        at.file, at.line
+                    ));
+                }
+            }
             "preAllocSize" => self.pre_alloc_size_kib = at.int(value)?,
             "globalOutstandingLimit" => self.global_outstanding_max = at.int(value)?,
             "peerType" => {
@@ -713,9 +753,6 @@ impl Config {
                 self.auth.jaas_config = Some(PathBuf::from(at.non_empty(value)?))
             }
             "superUser" => self.auth.sasl_super_user = Some(at.non_empty(value)?.to_string()),
-            "requireClientAuthScheme" => {
-                self.auth.require_client_auth_scheme = Some(value.to_string())
-            }
             "sessionRequireClientSASLAuth" => {
                 self.auth.session_require_client_sasl_auth = at.boolean(value)?
             }
@@ -755,8 +792,11 @@ impl Config {
             "roost.sessionSecret" => self.session_secret = Some(at.non_empty(value)?.to_string()),
             "roost.ensembleId" => self.ensemble_id = Some(at.non_empty(value)?.to_string()),
             "roost.readConsistency" => {
-                self.read_consistency = ReadConsistency::parse(value)
-                    .ok_or_else(|| at.err(format!("`{value}` is not sequential or linearizable")))?
+                self.read_consistency = ReadConsistency::parse(value).ok_or_else(|| {
+                    at.err(format!(
+                        "`{value}` is not sequential, linearizable or lease"
+                    ))
+                })?
             }
             _ => return self.apply_family(at, key, value, pending),
         }
@@ -785,17 +825,17 @@ impl Config {
             }
             return Ok(true);
         }
-        if let Some(n) = key.strip_prefix("authProvider.") {
+        if key.starts_with("authProvider.") {
+            // Roost's digest, ip and SASL providers are always registered
+            // (as if ZooKeeper's were listed); only another class means
+            // something Roost cannot do.
             let class = at.non_empty(value)?.to_string();
-            if class.ends_with(".SASLAuthenticationProvider") {
-                self.auth.sasl_provider = true;
-            } else if !KNOWN_PROVIDER_CLASSES.contains(&class.as_str()) {
+            if !KNOWN_PROVIDER_CLASSES.contains(&class.as_str()) {
                 self.warnings.push(format!(
                     "{}:{}: {key}: provider class `{class}` cannot be loaded by Roost; ignored",
                     at.file, at.line
                 ));
             }
-            self.auth.providers.insert(n.to_string(), class);
             return Ok(true);
         }
         if key.starts_with("admin.") {
@@ -901,7 +941,7 @@ impl Config {
     /// standalone server with one shard applies every commit on that shard
     /// before any later request, so there the key is a no-op.
     pub fn read_barriers(&self, client_shards: usize) -> bool {
-        self.read_consistency == ReadConsistency::Linearizable
+        self.read_consistency != ReadConsistency::Sequential
             && (!self.is_standalone() || client_shards > 1)
     }
 
@@ -927,9 +967,14 @@ impl Config {
     /// The transaction log's settings: ZooKeeper's `preAllocSize` (KiB) is
     /// the size each log segment is preallocated to.
     pub fn wal_config(&self) -> WalConfig {
+        let default = WalConfig::default();
         WalConfig {
             segment_bytes: self.pre_alloc_size_kib.saturating_mul(1024),
-            ..WalConfig::default()
+            sync_mode: if self.force_sync {
+                default.sync_mode
+            } else {
+                SyncMode::NoSync
+            },
         }
     }
 

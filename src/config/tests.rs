@@ -185,20 +185,21 @@ roost.maxConnections=2000
     assert_eq!(c.jute_buffer_bytes_max, 0x200000);
     assert_eq!(c.snap_count, 2, "values below 2 become 2");
     assert_eq!(c.autopurge_snap_retain_count, 5);
-    assert_eq!(c.autopurge_purge_interval_hours, 24);
     assert_eq!(c.pre_alloc_size_kib, 16384);
     assert_eq!(c.global_outstanding_max, 5000);
-    assert!(c.auth.sasl_provider);
-    assert_eq!(
-        c.auth.providers.get("1").map(String::as_str),
-        Some("org.apache.zookeeper.server.auth.SASLAuthenticationProvider")
-    );
     assert_eq!(
         c.auth.super_digest.as_deref(),
         Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
     );
     assert_eq!(c.auth.jaas_config, Some(PathBuf::from("/etc/zk/jaas.conf")));
-    assert_eq!(c.auth.require_client_auth_scheme.as_deref(), Some("sasl"));
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("requireClientAuthScheme has no effect")
+                && w.contains("sessionRequireClientSASLAuth")),
+        "{:?}",
+        c.warnings
+    );
     assert!(c.auth.session_require_client_sasl_auth && c.auth.enforce_auth_enabled);
     assert_eq!(c.auth.enforce_auth_schemes, vec!["sasl", "digest"]);
     assert_eq!(
@@ -216,7 +217,8 @@ roost.maxConnections=2000
     assert_eq!(c.outbound_buffer_bytes_max, 32 << 20);
     assert_eq!(c.sessionless_connection_timeout_ms, 5000);
     assert_eq!(c.connections_max, 2000);
-    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // The one key ZooKeeper does not read either is reported (above).
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
 }
 
 #[test]
@@ -475,6 +477,12 @@ fn load_reads_file_and_myid() {
         Config::load(dir.join("absent.cfg")),
         Err(ConfigError::Io { .. })
     ));
+    // A file without dataDir is refused, as ZooKeeper refuses it.
+    let bare = dir.join("bare.cfg");
+    std::fs::write(&bare, "clientPort=2181\n").unwrap();
+    let err = Config::load(&bare).unwrap_err();
+    assert_eq!(err.key(), "dataDir");
+    assert!(err.to_string().contains("required"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -516,7 +524,8 @@ fn bad_read_consistency_names_the_key_and_line() {
     assert_invalid(&err, "roost.readConsistency", 2);
     let text = err.to_string();
     assert!(
-        text.contains("roost.readConsistency") && text.contains("sequential or linearizable"),
+        text.contains("roost.readConsistency")
+            && text.contains("sequential, linearizable or lease"),
         "{text}"
     );
     assert_invalid(
@@ -524,4 +533,199 @@ fn bad_read_consistency_names_the_key_and_line() {
         "roost.readConsistency",
         1,
     );
+}
+
+/// `forceSync`: ZooKeeper's meaning (anything but `no` is yes); `no` turns
+/// the log's sync off, with a warning.
+#[test]
+fn force_sync_no_turns_the_log_sync_off_and_says_so() {
+    let c = parse("dataDir=/d\nforceSync=no\n");
+    assert!(!c.force_sync);
+    assert_eq!(c.wal_config().sync_mode, SyncMode::NoSync);
+    assert!(
+        c.warnings.iter().any(|w| w.contains("forceSync=no")),
+        "{:?}",
+        c.warnings
+    );
+    for yes in ["yes", "true", "YES"] {
+        let c = parse(&format!("dataDir=/d\nforceSync={yes}\n"));
+        assert!(c.force_sync, "{yes}");
+        assert_eq!(c.wal_config().sync_mode, WalConfig::default().sync_mode);
+        assert!(c.warnings.is_empty(), "{yes}: {:?}", c.warnings);
+    }
+}
+
+/// A value different from the default for each key of the configuration
+/// reference (`docs/configuration.md`), keyed by the name its table shows.
+fn sample_setting(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "tickTime" => "tickTime=3000",
+        "dataDir" => "dataDir=/elsewhere",
+        "dataLogDir" => "dataLogDir=/logs",
+        "clientPort" => "clientPort=2999",
+        "clientPortAddress" => "clientPortAddress=127.0.0.2",
+        "clientPortListenBacklog" => "clientPortListenBacklog=64",
+        "maxClientCnxns" => "maxClientCnxns=7",
+        "minSessionTimeout" => "minSessionTimeout=5000",
+        "maxSessionTimeout" => "maxSessionTimeout=50000",
+        "4lw.commands.whitelist" => "4lw.commands.whitelist=ruok",
+        "extendedTypesEnabled" => "extendedTypesEnabled=true",
+        "jute.maxbuffer" => "jute.maxbuffer=2000000",
+        "reconfigEnabled" => "reconfigEnabled=true",
+        "readonlymode.enabled" => "readonlymode.enabled=true",
+        "skipACL" => "skipACL=yes",
+        "snapCount" => "snapCount=5000",
+        "autopurge.snapRetainCount" => "autopurge.snapRetainCount=7",
+        // Any interval > 0 is met (Roost purges after every snapshot); 0,
+        // never, is what it cannot do, and says so.
+        "autopurge.purgeInterval" => "autopurge.purgeInterval=0",
+        "preAllocSize" => "preAllocSize=16384",
+        "globalOutstandingLimit" => "globalOutstandingLimit=50",
+        "maxCnxns" => "maxCnxns=10",
+        "nio.sessionlessCnxnTimeout" => "nio.sessionlessCnxnTimeout=3000",
+        "server.N" => "server.1=127.0.0.1:2888:3888",
+        "standaloneEnabled" => "standaloneEnabled=false",
+        "initLimit" => "initLimit=5",
+        "syncLimit" => "syncLimit=2",
+        "peerType" => "peerType=observer",
+        "electionAlg" => "electionAlg=1",
+        "DigestAuthenticationProvider.superDigest" => {
+            "DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        }
+        "DigestAuthenticationProvider.enabled" => "DigestAuthenticationProvider.enabled=false",
+        // ZooKeeper's own classes change nothing (Roost's providers are
+        // always there); another class is what there is to report.
+        "authProvider.N" => "authProvider.1=com.example.CustomAuthenticationProvider",
+        "roost.jaasConfig" => "roost.jaasConfig=/etc/jaas.conf",
+        "superUser" => "superUser=admin",
+        "requireClientAuthScheme" => "requireClientAuthScheme=sasl",
+        "sessionRequireClientSASLAuth" => "sessionRequireClientSASLAuth=true",
+        "enforce.auth.enabled" => "enforce.auth.enabled=true",
+        "enforce.auth.schemes" => "enforce.auth.schemes=sasl",
+        "znode.container.checkIntervalMs" => "znode.container.checkIntervalMs=1000",
+        "znode.container.maxPerMinute" => "znode.container.maxPerMinute=5",
+        "znode.container.maxNeverUsedIntervalMs" => "znode.container.maxNeverUsedIntervalMs=9",
+        "roost.cores" => "roost.cores=0",
+        "roost.clientShards" => "roost.clientShards=2",
+        "roost.logLevel" => "roost.logLevel=debug",
+        "roost.outstandingPerConnectionMax" => "roost.outstandingPerConnectionMax=10",
+        "roost.outboundBufferMax" => "roost.outboundBufferMax=9000000",
+        "roost.sessionlessConnectionTimeoutMs" => "roost.sessionlessConnectionTimeoutMs=3000",
+        "roost.maxConnections" => "roost.maxConnections=10",
+        "roost.raftTickMs" => "roost.raftTickMs=20",
+        "roost.heartbeatTicks" => "roost.heartbeatTicks=2",
+        "roost.electionTicks" => "roost.electionTicks=20",
+        "roost.stallToleranceMs" => "roost.stallToleranceMs=2000",
+        "roost.sessionSecret" => "roost.sessionSecret=s3cret",
+        "roost.ensembleId" => "roost.ensembleId=prod-a",
+        "roost.readConsistency" => "roost.readConsistency=linearizable",
+        "forceSync" => "forceSync=no",
+        "secureClientPort" => "secureClientPort=2281",
+        "sslQuorum" => "sslQuorum=true",
+        "quorum.auth.*" => "quorum.auth.enableSasl=true",
+        "quorumListenOnAllIPs" => "quorumListenOnAllIPs=true",
+        "multiAddress.*" => "multiAddress.enabled=true",
+        "dynamicConfigFile" => "dynamicConfigFile=/etc/zoo.dyn",
+        "localSessionsEnabled" => "localSessionsEnabled=true",
+        "syncEnabled" => "syncEnabled=false",
+        "jute.maxbuffer.extrasize" => "jute.maxbuffer.extrasize=1024",
+        "metricsProvider.*" => "metricsProvider.className=x.Y",
+        "admin.*" => "admin.serverPort=8081",
+        _ => return None,
+    })
+}
+
+/// Issue 17: every key the reference lists either changes the parsed
+/// configuration (what the runtime reads; `scripts/check-docs.py` checks
+/// that every field is read outside the config module) or is reported at
+/// start-up (a warning) or refused (an error). A key that is parsed and
+/// silently dropped fails here.
+#[test]
+fn every_documented_key_has_an_effect_or_a_message() {
+    let reference = include_str!("../../docs/configuration.md");
+    let keys: Vec<&str> = reference
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    assert!(
+        keys.len() > 50,
+        "the reference's tables were not found: {keys:?}"
+    );
+    let base_text = "dataDir=/d\n";
+    let base = parse(base_text);
+    let mut silent = Vec::new();
+    for key in keys {
+        let setting = sample_setting(key)
+            .unwrap_or_else(|| panic!("no sample setting for `{key}`: add one above"));
+        match Config::parse(&format!("{base_text}{setting}\n"), "zoo.cfg") {
+            Err(_) => {} // refused
+            Ok(c) => {
+                let changed = Config {
+                    warnings: Vec::new(),
+                    ..c.clone()
+                } != base;
+                if !changed && c.warnings.len() <= base.warnings.len() {
+                    silent.push(setting);
+                }
+            }
+        }
+    }
+    assert!(
+        silent.is_empty(),
+        "parsed with no effect and no message: {silent:?}"
+    );
+}
+
+/// Issue 17: a setting parsed into the configuration and never read by the
+/// server is a key accepted and silently ignored. Every field of `Config`
+/// and of its parts must be read somewhere (not only assigned).
+#[test]
+fn every_config_field_is_read_outside_the_config_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mod_rs = std::fs::read_to_string(root.join("src/config/mod.rs")).unwrap();
+    let mut fields = Vec::new();
+    for name in ["Config", "AuthConfig", "ContainerReaperConfig"] {
+        let start = mod_rs
+            .find(&format!("pub struct {name} {{"))
+            .unwrap_or_else(|| panic!("struct {name} not found"));
+        let body = &mod_rs[start..start + mod_rs[start..].find("\n}").unwrap()];
+        for line in body.lines() {
+            if let Some(rest) = line.trim().strip_prefix("pub ") {
+                if let Some((field, _)) = rest.split_once(':') {
+                    fields.push((name, field.to_string()));
+                }
+            }
+        }
+    }
+    assert!(fields.len() > 40, "{fields:?}");
+    // Every source but the config tests (the config module's own methods,
+    // as `wal_config` or `is_standalone`, count: the runtime calls them).
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.ends_with("config/tests.rs") {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    // A read is `.field` not followed by an assignment (`==` is a read).
+    let read = |field: &str| {
+        let needle = format!(".{field}");
+        sources.match_indices(&needle).any(|(i, _)| {
+            let rest = &sources[i + needle.len()..];
+            let after = rest.trim_start();
+            !rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                && (!after.starts_with('=') || after.starts_with("=="))
+        })
+    };
+    let unread: Vec<_> = fields.iter().filter(|(_, f)| !read(f)).collect();
+    assert!(unread.is_empty(), "parsed but never read: {unread:?}");
 }

@@ -16,6 +16,12 @@ pub enum SyncMode {
     Fdatasync,
     /// Segments opened with O_DSYNC: the write completes only once durable.
     ODsync,
+    /// `forceSync=no`: the batch is written (O_DIRECT, so it has left the
+    /// process and the page cache) but never synced: a write acknowledged
+    /// before the device flushed its cache can be lost if the machine loses
+    /// power, not if the process dies. The raft hard state (term, vote) is
+    /// still synced: losing it could elect two leaders in one term.
+    NoSync,
 }
 
 /// Configuration of the log. Checked by [`WalConfig::validate`].

@@ -411,6 +411,7 @@ impl<L: TxnLog> Standalone<L> {
         let core = CoreReport {
             log_failure: self.log.failure().map(str::to_owned),
             log_metrics: self.log.metrics(),
+            log_stats: self.log.stats(),
             ticks: self.ticks,
             ..tree_and_sessions_report(
                 self.proposer.pending(),

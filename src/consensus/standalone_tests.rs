@@ -18,6 +18,7 @@ fn config() -> CoreConfig {
             extended_types_enabled: true,
             skip_acl: false,
             reconfig_enabled: false,
+            digest_disabled: false,
         },
         container_check_interval_ms: 1000,
         container_max_per_minute: 10000,

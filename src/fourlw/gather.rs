@@ -1,6 +1,7 @@
 //! Builds a [`ServerView`] from what every shard and the consensus core
 //! reported, then renders the word. Runs on the shard that got the word.
 
+use super::text::{java_double, round4};
 use super::view::*;
 use crate::config::Config;
 use crate::messages::{CoreReport, ShardReport};
@@ -86,6 +87,9 @@ pub fn server_view(ctx: &Context<'_>, reports: &[ShardReport], core: &CoreReport
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone())),
     );
+    if let Some(stats) = &core.log_stats {
+        extra_metrics.extend(log_metrics(stats));
+    }
     if let Some(reason) = &core.log_failure {
         extra_metrics.push(("roost_log_failure".to_string(), reason.clone()));
     }
@@ -106,6 +110,8 @@ pub fn server_view(ctx: &Context<'_>, reports: &[ShardReport], core: &CoreReport
             // Batching of syncs and linearizable reads: barriers / rounds.
             extra_metrics.push(metric("roost_read_index_rounds", e.read_rounds.to_string()));
             extra_metrics.push(metric("roost_read_barriers", e.read_barriers.to_string()));
+            extra_metrics.push(metric("roost_lease_renewals", e.lease_renewals.to_string()));
+            extra_metrics.push(metric("roost_lease_reads", e.lease_reads.to_string()));
             if e.role == "leader" {
                 // ZooKeeper's leader-only keys, then the lag of each member.
                 let voters = e.voters.len().saturating_sub(1);
@@ -158,4 +164,38 @@ pub fn server_view(ctx: &Context<'_>, reports: &[ShardReport], core: &CoreReport
         extra_metrics,
         ..ServerView::default()
     }
+}
+
+/// The log core's counters: Roost's `roost_log_*`, and ZooKeeper's log-sync
+/// summary under its own names (milliseconds; the average as ZooKeeper
+/// prints a summary's, a double rounded to 4 places), so a dashboard or
+/// alert built on ZooKeeper's `zk_*_fsynctime` and
+/// `zk_fsync_threshold_exceed_count` reads Roost's disk the same way.
+pub fn log_metrics(stats: &crate::wal::WalStats) -> Vec<(String, String)> {
+    let ms = |us: u64| (us / 1000).to_string();
+    let avg_ms = if stats.syncs_timed == 0 {
+        0.0
+    } else {
+        stats.sync_us_sum as f64 / stats.syncs_timed as f64 / 1000.0
+    };
+    let mut out: Vec<(String, String)> = stats
+        .roost_metrics()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    out.extend([
+        ("zk_avg_fsynctime".to_string(), java_double(round4(avg_ms))),
+        ("zk_min_fsynctime".to_string(), ms(stats.sync_us_min)),
+        ("zk_max_fsynctime".to_string(), ms(stats.sync_us_max)),
+        (
+            "zk_cnt_fsynctime".to_string(),
+            stats.syncs_timed.to_string(),
+        ),
+        ("zk_sum_fsynctime".to_string(), ms(stats.sync_us_sum)),
+        (
+            "zk_fsync_threshold_exceed_count".to_string(),
+            stats.slow_syncs.to_string(),
+        ),
+    ]);
+    out
 }

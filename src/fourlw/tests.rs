@@ -422,3 +422,26 @@ fn every_known_word_renders() {
         assert!(!render(word, &v).is_empty(), "{word}");
     }
 }
+
+/// The log's sync times under ZooKeeper's summary names, in ms, with the
+/// average a Java double as ZooKeeper prints it.
+#[test]
+fn log_sync_times_use_zookeepers_fsynctime_names() {
+    let stats = crate::wal::WalStats {
+        syncs_timed: 3,
+        sync_us_sum: 1_203_000,
+        sync_us_min: 500,
+        sync_us_max: 1_200_000,
+        slow_syncs: 1,
+        ..Default::default()
+    };
+    let m: std::collections::HashMap<String, String> =
+        super::gather::log_metrics(&stats).into_iter().collect();
+    assert_eq!(m["zk_cnt_fsynctime"], "3");
+    assert_eq!(m["zk_min_fsynctime"], "0");
+    assert_eq!(m["zk_max_fsynctime"], "1200");
+    assert_eq!(m["zk_sum_fsynctime"], "1203");
+    assert_eq!(m["zk_avg_fsynctime"], "401.0");
+    assert_eq!(m["zk_fsync_threshold_exceed_count"], "1");
+    assert_eq!(m["roost_log_sync_max_us"], "1200000");
+}

@@ -2,7 +2,8 @@
 //! the writer task, and the per-connection FIFO that keeps replies in
 //! request order (digest §5.3).
 
-use super::shard::{IpConnectionCounts, LocalRequest, Shard, ShardSettings};
+use super::pending::PendingQueue;
+use super::shard::{ConnectionRefusal, LocalRequest, Shard, ShardSettings, SharedConnectionCounts};
 use crate::auth::AuthIds;
 use crate::clock;
 use crate::messages::{ConnId, Origin, ToConsensus};
@@ -15,7 +16,6 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::ConnectedSender;
 use glommio::net::TcpStream;
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -65,7 +65,7 @@ pub struct Conn {
     pub read_only_aware: bool,
     /// Encoded frames waiting for the writer task.
     pub out: Vec<u8>,
-    pub pending: VecDeque<Pending>,
+    pub pending: PendingQueue,
     pub probe: ConnectionProbe,
     /// The shard's server-wide counters (same executor).
     pub server_probe: Rc<RefCell<ServerProbe>>,
@@ -150,23 +150,29 @@ impl Conn {
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpConnectionCounts) {
+pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, counts: SharedConnectionCounts) {
     let peer = match stream.peer_addr() {
         Ok(p) => p,
         Err(_) => return,
     };
     let settings = shard.borrow().settings.clone();
-    // Per-IP cap: an accept beyond it is closed at once with no bytes sent.
-    {
-        let mut counts = ip_counts.lock().expect("ip count lock");
-        let n = counts.entry(peer.ip()).or_insert(0);
-        if settings.max_client_connections_per_ip != 0
-            && *n >= settings.max_client_connections_per_ip
-        {
-            tracing::warn!(%peer, limit = settings.max_client_connections_per_ip, "too many connections from this address (maxClientCnxns); closing");
+    // The caps: an accept beyond one is closed at once with no bytes sent,
+    // as ZooKeeper does.
+    let admitted = counts.lock().expect("connection count lock").admit(
+        peer.ip(),
+        settings.max_client_connections_per_ip,
+        settings.max_connections,
+    );
+    match admitted {
+        Ok(()) => {}
+        Err(ConnectionRefusal::PerIp { max }) => {
+            tracing::warn!(%peer, limit = max, "too many connections from this address (maxClientCnxns); closing");
             return;
         }
-        *n += 1;
+        Err(ConnectionRefusal::Total { max }) => {
+            tracing::warn!(%peer, limit = max, "too many connections (maxCnxns / roost.maxConnections); closing");
+            return;
+        }
     }
     let _ = stream.set_nodelay(true);
     let fd = stream.as_raw_fd();
@@ -191,7 +197,7 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
             sasl: None,
             read_only_aware: false,
             out: Vec::new(),
-            pending: VecDeque::new(),
+            pending: PendingQueue::new(s.settings.in_flight.clone(), s.id),
             probe: ConnectionProbe::new(clock::now_ms() as u64),
             server_probe: s.probe.clone(),
             writer_wake,
@@ -246,13 +252,10 @@ pub async fn serve(shard: Rc<RefCell<Shard>>, stream: TcpStream, ip_counts: IpCo
                 .await;
         }
     }
-    let mut counts = ip_counts.lock().expect("ip count lock");
-    if let Some(n) = counts.get_mut(&peer.ip()) {
-        *n -= 1;
-        if *n == 0 {
-            counts.remove(&peer.ip());
-        }
-    }
+    counts
+        .lock()
+        .expect("connection count lock")
+        .release(peer.ip());
 }
 
 /// Why a connection ended; for the debug log.
@@ -302,7 +305,17 @@ async fn read_loop(
             if !is_busy(&conn.borrow(), &settings) {
                 break;
             }
-            wake.recv().await;
+            if server_is_full(&settings) {
+                futures_lite::future::or(
+                    async {
+                        wake.recv().await;
+                    },
+                    glommio::timer::sleep(SERVER_FULL_RECHECK),
+                )
+                .await;
+            } else {
+                wake.recv().await;
+            }
         }
         // Process complete frames already buffered before reading more.
         let mut consumed_total = 0;
@@ -401,13 +414,26 @@ fn lacks_required_auth(shard: &Rc<RefCell<Shard>>, conn: &Rc<RefCell<Conn>>, op:
 }
 
 /// True while the reader must not take more requests from the socket: the
-/// handshake is in flight, too many requests are outstanding, or the client
-/// is not reading its replies.
+/// handshake is in flight, too many requests are outstanding on this
+/// connection or on the whole server (`globalOutstandingLimit`), or the
+/// client is not reading its replies.
 fn is_busy(conn: &Conn, settings: &ShardSettings) -> bool {
     matches!(conn.pending.front(), Some(Pending::Connect))
         || conn.pending.len() >= settings.outstanding_per_connection_max
         || conn.out.len() >= settings.outbound_buffer_max
+        || server_is_full(settings)
 }
+
+/// `globalOutstandingLimit` reached: every connection stops reading until
+/// the server's unanswered requests fall below it (ZooKeeper's throttle).
+fn server_is_full(settings: &ShardSettings) -> bool {
+    settings.in_flight.total() >= settings.global_outstanding_max
+}
+
+/// How often a reader held back by the server-wide limit looks again: the
+/// requests it waits on may belong to other connections or shards, which do
+/// not wake it.
+const SERVER_FULL_RECHECK: Duration = Duration::from_millis(1);
 
 /// The way to the consensus core, and the origin naming request `xid` of
 /// this connection there (replies come back to it by that origin).

@@ -6,6 +6,7 @@
 //! from the consensus core.
 
 pub mod conn;
+pub mod pending;
 pub mod shard;
 
 pub use shard::{Shard, ShardSettings};

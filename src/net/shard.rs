@@ -27,6 +27,14 @@ pub struct ShardSettings {
     pub outbound_buffer_max: usize,
     pub sessionless_connection_timeout_ms: u64,
     pub max_client_connections_per_ip: u32,
+    /// `maxCnxns` / `roost.maxConnections`: client connections in all.
+    pub max_connections: u32,
+    /// `globalOutstandingLimit` (divided as ZooKeeper divides it in an
+    /// ensemble): unanswered requests across the server before every
+    /// connection stops reading.
+    pub global_outstanding_max: usize,
+    /// The server's unanswered requests, one slot per shard.
+    pub in_flight: Arc<super::pending::InFlight>,
     pub skip_acl: bool,
     pub auth: Arc<acl::AuthConfig>,
     pub config: Arc<crate::config::Config>,
@@ -39,9 +47,68 @@ pub struct ShardSettings {
     pub read_barriers: bool,
 }
 
-/// Connections per client IP across all shards (the `maxClientCnxns` cap).
-/// Touched only on accept and close, so a mutex costs nothing that matters.
-pub type IpConnectionCounts = Arc<Mutex<HashMap<IpAddr, u32>>>;
+/// The server's client connections, counted for its two caps: per client
+/// IP (`maxClientCnxns`) and in all (`maxCnxns` / `roost.maxConnections`).
+/// One per server, shared by its shards; touched only on accept and close,
+/// so a mutex costs nothing that matters.
+#[derive(Debug, Default)]
+pub struct ConnectionCounts {
+    per_ip: HashMap<IpAddr, u32>,
+    total: u32,
+}
+
+/// Why an accepted connection was closed at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionRefusal {
+    /// `maxClientCnxns` connections from this address already.
+    PerIp { max: u32 },
+    /// `maxCnxns` / `roost.maxConnections` connections already.
+    Total { max: u32 },
+}
+
+impl ConnectionCounts {
+    /// Counts a connection from `ip` unless a cap is reached (0 = no cap
+    /// per IP, as ZooKeeper's maxClientCnxns=0). Each admitted connection
+    /// must be [`ConnectionCounts::release`]d once.
+    pub fn admit(
+        &mut self,
+        ip: IpAddr,
+        per_ip_max: u32,
+        total_max: u32,
+    ) -> Result<(), ConnectionRefusal> {
+        if self.total >= total_max {
+            return Err(ConnectionRefusal::Total { max: total_max });
+        }
+        let n = self.per_ip.entry(ip).or_insert(0);
+        if per_ip_max != 0 && *n >= per_ip_max {
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+            return Err(ConnectionRefusal::PerIp { max: per_ip_max });
+        }
+        *n += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    pub fn release(&mut self, ip: IpAddr) {
+        let n = self
+            .per_ip
+            .get_mut(&ip)
+            .expect("released a connection never admitted");
+        *n -= 1;
+        if *n == 0 {
+            self.per_ip.remove(&ip);
+        }
+        self.total -= 1;
+    }
+
+    pub fn total(&self) -> u32 {
+        self.total
+    }
+}
+
+pub type SharedConnectionCounts = Arc<Mutex<ConnectionCounts>>;
 
 /// A client shard. Owned by one executor.
 /// Random low bits of a shard's first connection id (leaves 3 x 2^46 ids of
@@ -603,4 +670,36 @@ pub enum LocalRequest {
         code: ErrorCode,
         close: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_caps_refuse_past_the_limit_and_free_on_release() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let mut c = ConnectionCounts::default();
+        // Per IP: 2 each; in all: 3.
+        assert_eq!(c.admit(a, 2, 3), Ok(()));
+        assert_eq!(c.admit(a, 2, 3), Ok(()));
+        assert_eq!(c.admit(a, 2, 3), Err(ConnectionRefusal::PerIp { max: 2 }));
+        assert_eq!(c.admit(b, 2, 3), Ok(()));
+        assert_eq!(c.admit(b, 2, 3), Err(ConnectionRefusal::Total { max: 3 }));
+        assert_eq!(c.total(), 3);
+        c.release(a);
+        assert_eq!(c.admit(b, 2, 3), Ok(()));
+        // maxClientCnxns=0: no cap per IP, only the total.
+        let mut c = ConnectionCounts::default();
+        for _ in 0..5 {
+            assert_eq!(c.admit(a, 0, 5), Ok(()));
+        }
+        assert_eq!(c.admit(a, 0, 5), Err(ConnectionRefusal::Total { max: 5 }));
+        for _ in 0..5 {
+            c.release(a);
+        }
+        assert_eq!(c.total(), 0);
+        assert!(c.per_ip.is_empty(), "no entry left behind");
+    }
 }

@@ -156,12 +156,15 @@ pub(super) fn start(
     let (log_core, recovery) = start_log_core(
         plan.log_cpu,
         move |device| {
-            crate::wal::LogWriter::open_raft(&wal_dir, wal_config, device)
-                .with_context(|| format!("opening the raft log in {}", wal_dir.display()))
+            let (writer, recovery) = crate::wal::LogWriter::open_raft(&wal_dir, wal_config, device)
+                .with_context(|| format!("opening the raft log in {}", wal_dir.display()))?;
+            let probe = writer.probe();
+            Ok((writer, (recovery, probe)))
         },
         side.log_commands,
         side.log_events,
     )?;
+    let (recovery, log_probe) = recovery;
     let hs = recovery.hard_state;
     tracing::info!(
         entries = recovery.entries.len(),
@@ -246,6 +249,7 @@ pub(super) fn start(
         heartbeat_ticks: config.raft_heartbeat_ticks as usize,
         leaderless_close_ms: (4 * election_ms).max(config.session_timeout_ms_min as i64 / 2),
         stall_tolerance_ms: config.stall_tolerance_ms as i64,
+        lease_reads: config.read_consistency == crate::config::ReadConsistency::Lease,
     };
     let transport_config = TransportConfig {
         my_id: me.id,
@@ -280,6 +284,7 @@ pub(super) fn start(
                 shard_count,
             )
             .map_err(|e| anyhow::anyhow!("starting raft: {e}"))?;
+            member.set_log_probe(log_probe);
             let (transport, events) =
                 PeerTransport::start(transport_config).map_err(|e| anyhow::anyhow!("{e}"))?;
             let peers = PeerWiring {

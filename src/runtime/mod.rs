@@ -66,6 +66,7 @@ pub const SNAPSHOT_JOB_QUEUE_MAX: usize = 1;
 pub fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     raise_memlock_limit();
+    raise_descriptor_limit(config.connections_max);
     let plan = placement::plan(&config)?;
     tracing::info!(
         shards = plan.shard_cpus.len(),
@@ -197,6 +198,7 @@ pub(crate) fn core_config(config: &Config, password_secret: [u8; 32]) -> CoreCon
             extended_types_enabled: config.extended_types_enabled,
             skip_acl: config.skip_acl,
             reconfig_enabled: config.reconfig_enabled,
+            digest_disabled: !config.auth.digest_enabled,
         },
         container_check_interval_ms: config.containers.check_interval_ms as i64,
         container_max_per_minute: config.containers.deletions_per_minute_max as usize,
@@ -259,6 +261,54 @@ fn raise_thread_priority(nice: i32) {
     if rc != 0 {
         tracing::debug!(nice, "could not raise the consensus thread's priority");
     }
+}
+
+/// Descriptors a server needs besides its client connections: log segments,
+/// snapshots, peer links, listeners, io_uring rings, with room to spare.
+const DESCRIPTORS_BESIDES_CLIENTS: u64 = 1024;
+
+/// Every client connection is a descriptor: lifts the soft RLIMIT_NOFILE to
+/// fit `roost.maxConnections` (the hard limit too, as root). Where the
+/// process may not, says so: accepts past the limit would fail (EMFILE)
+/// before the configured cap is reached.
+fn raise_descriptor_limit(connections_max: u32) {
+    let want = u64::from(connections_max) + DESCRIPTORS_BESIDES_CLIENTS;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls with valid pointers.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur >= want {
+        return;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: limit.rlim_max.max(want),
+    };
+    // SAFETY: as above.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        return;
+    }
+    let capped = libc::rlimit {
+        rlim_cur: limit.rlim_max,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: as above.
+    let got = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &capped) } == 0 {
+        capped.rlim_cur
+    } else {
+        limit.rlim_cur
+    };
+    tracing::warn!(
+        max_connections = connections_max,
+        descriptors = got,
+        "the descriptor limit (ulimit -n) is below roost.maxConnections plus {DESCRIPTORS_BESIDES_CLIENTS}: \
+         connections past about {} will fail to be accepted; raise the limit or lower roost.maxConnections",
+        got.saturating_sub(DESCRIPTORS_BESIDES_CLIENTS)
+    );
 }
 
 /// io_uring needs locked memory; as root we can lift the default 8 MiB cap.

@@ -31,6 +31,9 @@ pub(super) fn spawn_shards(
     to_shard_rx: Vec<SharedReceiver<ToShard>>,
 ) -> anyhow::Result<Vec<glommio::ExecutorJoinHandle<anyhow::Result<()>>>> {
     let mut shards = Vec::new();
+    let counts = crate::net::shard::SharedConnectionCounts::default();
+    let in_flight = crate::net::pending::InFlight::new(plan.shard_cpus.len());
+    let global_outstanding_max = global_outstanding_max(config);
     for (i, ((tx, rx), cpu)) in to_core_tx
         .into_iter()
         .zip(to_shard_rx)
@@ -43,6 +46,9 @@ pub(super) fn spawn_shards(
             outbound_buffer_max: config.outbound_buffer_bytes_max,
             sessionless_connection_timeout_ms: config.sessionless_connection_timeout_ms as u64,
             max_client_connections_per_ip: config.client_connections_per_ip_max,
+            max_connections: config.connections_max,
+            global_outstanding_max,
+            in_flight: in_flight.clone(),
             skip_acl: config.skip_acl,
             auth: auth.clone(),
             config: config.clone(),
@@ -51,7 +57,7 @@ pub(super) fn spawn_shards(
             read_barriers: config.read_barriers(plan.shard_cpus.len()),
         };
         let tree = initial_tree.clone();
-        let ip_counts = ip_counts_shared();
+        let counts = counts.clone();
         let backlog = config.client_port_listen_backlog;
         let touch_interval_ms = (config.tick_time_ms as u64 / 2).clamp(10, 200);
         let handle = spawn_executor(
@@ -66,7 +72,7 @@ pub(super) fn spawn_shards(
                     settings,
                     tx,
                     rx,
-                    ip_counts,
+                    counts,
                     touch_interval_ms,
                 )
             },
@@ -75,6 +81,19 @@ pub(super) fn spawn_shards(
         shards.push(handle);
     }
     Ok(shards)
+}
+
+/// `globalOutstandingLimit` as ZooKeeper applies it: in an ensemble of
+/// more than two voters each member takes limit / (voters - 1), so that
+/// the requests in flight across the ensemble stay near the limit.
+fn global_outstanding_max(config: &Config) -> usize {
+    let voters = config
+        .servers
+        .iter()
+        .filter(|s| s.role == crate::config::PeerRole::Participant)
+        .count();
+    let divisor = if voters > 2 { voters - 1 } else { 1 };
+    (config.global_outstanding_max as usize / divisor).max(1)
 }
 
 /// ZooKeeper's two ways to demand authentication: `enforce.auth.enabled`
@@ -111,12 +130,6 @@ fn client_listener(
     Ok(unsafe { glommio::net::TcpListener::from_raw_fd(socket.into_raw_fd()) })
 }
 
-fn ip_counts_shared() -> crate::net::shard::IpConnectionCounts {
-    static COUNTS: std::sync::OnceLock<crate::net::shard::IpConnectionCounts> =
-        std::sync::OnceLock::new();
-    COUNTS.get_or_init(Default::default).clone()
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn run_shard(
     id: usize,
@@ -126,7 +139,7 @@ async fn run_shard(
     settings: ShardSettings,
     to_core: SharedSender<ToConsensus>,
     from_core: SharedReceiver<ToShard>,
-    ip_counts: crate::net::shard::IpConnectionCounts,
+    counts: crate::net::shard::SharedConnectionCounts,
     touch_interval_ms: u64,
 ) -> anyhow::Result<()> {
     // `connect` waits for the other end. The core connects all its senders
@@ -173,8 +186,7 @@ async fn run_shard(
     loop {
         match listener.accept().await {
             Ok(stream) => {
-                glommio::spawn_local(conn::serve(shard.clone(), stream, ip_counts.clone()))
-                    .detach();
+                glommio::spawn_local(conn::serve(shard.clone(), stream, counts.clone())).detach();
             }
             Err(e) => {
                 // EMFILE and friends: keep serving the connections we have.

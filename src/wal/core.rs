@@ -286,6 +286,10 @@ pub trait TxnLog {
     fn metrics(&self) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// The log core's counters, where the log has one.
+    fn stats(&self) -> Option<super::WalStats> {
+        None
+    }
     /// The records appended since the last call, for the log core (one
     /// group-commit batch); empty for a log that needs no shipping.
     fn take_batch(&mut self) -> Vec<LogRecord> {
@@ -393,30 +397,14 @@ impl TxnLog for DurableLog {
     }
 
     fn metrics(&self) -> Vec<(&'static str, String)> {
-        let mut out = vec![
+        vec![
             ("roost_log_appended", self.appended.to_string()),
             ("roost_log_durable_zxid", format!("{:#x}", self.durable)),
-        ];
-        if let Some(p) = &self.probe {
-            let s = p.snapshot();
-            out.extend([
-                ("roost_log_batches", s.batches.to_string()),
-                ("roost_log_records", s.records.to_string()),
-                ("roost_log_fsyncs", s.fsyncs.to_string()),
-                ("roost_log_writes", s.writes.to_string()),
-                ("roost_log_bytes_written", s.bytes_written.to_string()),
-                (
-                    "roost_log_last_batch_records",
-                    s.last_batch_records.to_string(),
-                ),
-                (
-                    "roost_log_max_batch_records",
-                    s.max_batch_records.to_string(),
-                ),
-                ("roost_log_segment_rolls", s.rolls.to_string()),
-            ]);
-        }
-        out
+        ]
+    }
+
+    fn stats(&self) -> Option<super::WalStats> {
+        self.probe.as_ref().map(|p| p.snapshot())
     }
 
     fn append(&mut self, zxid: Zxid, time_ms: i64, txn: &Txn) {

@@ -24,6 +24,7 @@
 pub mod core;
 pub mod dump;
 pub mod hardstate;
+pub mod probe;
 pub mod raft;
 pub mod record;
 pub mod recovery;
@@ -36,10 +37,11 @@ pub use self::core::{run_log_core, DurableLog, LogCommand, LogEvent, TxnLog};
 pub use crate::config::wal::{SyncMode, WalConfig, SEGMENT_BYTES_MAX, SEGMENT_BYTES_MIN};
 pub use dump::dump;
 pub use hardstate::{HardState, HardStateFile};
+pub use probe::{WalProbe, WalStats};
 pub use raft::{RaftEntryKind, RaftPersist, RaftRecord};
 pub use record::{LogMode, LogRecord};
 pub use recovery::{recover, recover_raft, RaftRecovery, Recovery, SegmentSummary, TailReport};
-pub use writer::{LogWriter, WalProbe, WalStats};
+pub use writer::LogWriter;
 
 use std::path::PathBuf;
 

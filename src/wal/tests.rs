@@ -481,6 +481,20 @@ fn wal_odsync_mode_writes_without_fsync() {
     assert_eq!(open(&dev).unwrap().1.last_zxid, 20);
 }
 
+/// `forceSync=no`: every batch is written, none synced; what was written
+/// is read back at the next open (a process restart, not a power cut).
+#[test]
+fn wal_no_sync_mode_writes_and_never_syncs() {
+    let dev = FaultyDevice::new();
+    let (mut w, _) = LogWriter::open(&dir(), cfg(SyncMode::NoSync), Box::new(dev.clone())).unwrap();
+    w.append_batch(&recs(1, 10, 10)).unwrap();
+    w.append_batch(&recs(11, 10, 10)).unwrap();
+    let s = w.stats();
+    assert_eq!((s.writes, s.fsyncs, s.batches), (2, 0, 2));
+    drop(w);
+    assert_eq!(open(&dev).unwrap().1.last_zxid, 20);
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("roost-wal-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);

@@ -41,6 +41,7 @@
 //! segment longer.
 
 use super::hardstate::{HardState, HardStateFile};
+use super::probe::{WalProbe, WalStats};
 use super::raft::RaftPersist;
 use super::record::{
     encode_raft_body, prep_file_name, raft_body_bytes, record_bytes, segment_file_name, LogMode,
@@ -55,7 +56,6 @@ use crate::ops::txn_codec::encode_payload;
 use crate::proto::Zxid;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 // The configured alignment of segments is the device's block.
@@ -64,89 +64,6 @@ const _: () = assert!(SEGMENT_ALIGN_BYTES == BLOCK_BYTES as u64);
 /// Zero-fill done per `prepare_next` call: bounds how long the log core is
 /// busy preparing when a batch arrives.
 pub const PREPARE_STEP_BYTES: usize = 1 << 20;
-
-/// Counters for mntr. Written only by the log core; read from any core.
-#[derive(Debug, Default)]
-pub struct WalProbe {
-    batches: AtomicU64,
-    records: AtomicU64,
-    writes: AtomicU64,
-    fsyncs: AtomicU64,
-    bytes_written: AtomicU64,
-    last_batch_records: AtomicU64,
-    max_batch_records: AtomicU64,
-    rolls: AtomicU64,
-    rolls_unprepared: AtomicU64,
-    segments_released: AtomicU64,
-    durable_zxid: AtomicU64,
-    failed: AtomicBool,
-}
-
-/// A snapshot of [`WalProbe`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct WalStats {
-    pub batches: u64,
-    pub records: u64,
-    pub writes: u64,
-    pub fsyncs: u64,
-    pub bytes_written: u64,
-    pub last_batch_records: u64,
-    pub max_batch_records: u64,
-    /// Segment rolls, and those that had to prepare the segment inline.
-    pub rolls: u64,
-    pub rolls_unprepared: u64,
-    pub segments_released: u64,
-    pub durable_zxid: Zxid,
-    pub failed: bool,
-}
-
-impl WalProbe {
-    fn on_write(&self, bytes: usize) {
-        self.writes.fetch_add(1, Ordering::Relaxed);
-        self.bytes_written
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-    fn on_fsync(&self) {
-        self.fsyncs.fetch_add(1, Ordering::Relaxed);
-    }
-    fn on_batch(&self, records: usize, durable: Zxid) {
-        let n = records as u64;
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        self.records.fetch_add(n, Ordering::Relaxed);
-        self.last_batch_records.store(n, Ordering::Relaxed);
-        self.max_batch_records.fetch_max(n, Ordering::Relaxed);
-        self.durable_zxid.store(durable as u64, Ordering::Relaxed);
-    }
-    fn on_roll(&self, prepared: bool) {
-        self.rolls.fetch_add(1, Ordering::Relaxed);
-        if !prepared {
-            self.rolls_unprepared.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    fn on_release(&self) {
-        self.segments_released.fetch_add(1, Ordering::Relaxed);
-    }
-    fn on_failure(&self) {
-        self.failed.store(true, Ordering::Relaxed);
-    }
-    pub fn snapshot(&self) -> WalStats {
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        WalStats {
-            batches: r(&self.batches),
-            records: r(&self.records),
-            writes: r(&self.writes),
-            fsyncs: r(&self.fsyncs),
-            bytes_written: r(&self.bytes_written),
-            last_batch_records: r(&self.last_batch_records),
-            max_batch_records: r(&self.max_batch_records),
-            rolls: r(&self.rolls),
-            rolls_unprepared: r(&self.rolls_unprepared),
-            segments_released: r(&self.segments_released),
-            durable_zxid: r(&self.durable_zxid) as i64,
-            failed: self.failed.load(Ordering::Relaxed),
-        }
-    }
-}
 
 /// A segment of the log (closed or active), for `release_below`.
 #[derive(Clone, Debug)]
@@ -362,9 +279,7 @@ impl LogWriter {
             poisoned: None,
             probe: Arc::new(WalProbe::default()),
         };
-        w.probe
-            .durable_zxid
-            .store(w.durable as u64, Ordering::Relaxed);
+        w.probe.set_durable(w.durable);
 
         let torn_file = match &recovery.tail {
             super::TailReport::Truncated { file, .. } => Some(file.clone()),
@@ -860,6 +775,7 @@ impl LogWriter {
     /// Writes `tail` (the blocks from `block_start` to the active end) and
     /// makes it durable; then keeps only the last partial block in memory.
     fn flush(&mut self, block_start: u64) -> Result<(), WalError> {
+        let started = std::time::Instant::now();
         let content = (self.active.end - block_start) as usize;
         let write_len = align_up(content as u64) as usize;
         assert!(
@@ -878,6 +794,16 @@ impl LogWriter {
                 .sync(self.active.file)
                 .map_err(|e| WalError::io("fdatasync", &self.active.path, block_start, e))?;
             self.probe.on_fsync();
+        }
+        let took = started.elapsed();
+        if self.probe.on_durable(took) {
+            // ZooKeeper's words, which operators' alerts match.
+            tracing::warn!(
+                took_ms = took.as_millis() as u64,
+                path = %self.active.path.display(),
+                "fsync-ing the write ahead log took {} ms which will adversely effect operation latency",
+                took.as_millis()
+            );
         }
         // Keep the last partial block at the front of the buffer.
         let last_block = (align_down(self.active.end) - block_start) as usize;

@@ -33,6 +33,14 @@ impl Member {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// `roost_raft_term` of `mntr`, or None if the member does not answer.
+    pub fn term(&self) -> Option<u64> {
+        let text = four_letter(self.addr, "mntr").ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("roost_raft_term\t"))
+            .and_then(|t| t.trim().parse().ok())
+    }
+
     /// `Mode:` of `srvr`, or None if the member does not answer.
     pub fn mode(&self) -> Option<String> {
         let text = four_letter(self.addr, "srvr").ok()?;
@@ -261,10 +269,17 @@ impl Ensemble {
         self.lab().set_client_link(id, false);
     }
 
+    /// Member `id`'s messages to its peers are lost; theirs reach it (an
+    /// asymmetric partition). Its clients still reach it.
+    pub fn cut_outbound(&self, id: u64) {
+        self.lab().set_peer_egress(id, false);
+    }
+
     /// Restores every link of member `id`.
     pub fn heal(&self, id: u64) {
         self.lab().set_peer_link(id, true);
         self.lab().set_client_link(id, true);
+        self.lab().set_peer_egress(id, true);
     }
 
     pub fn logs(&self) -> String {

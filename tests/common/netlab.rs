@@ -147,6 +147,37 @@ impl NetLab {
         self.set_link(&format!("rv{}c{id}", self.tag), up);
     }
 
+    /// One-way loss (an asymmetric partition): with `delivered == false`,
+    /// what member `id` sends to its peers is lost while what they send
+    /// reaches it. Done with a permanent neighbour entry per peer address
+    /// pointing at a MAC no one has: the bridge floods those frames and
+    /// every port drops them (no `tc` here). ARP replies still go out (they
+    /// answer the asker's own MAC), so the peers keep reaching it.
+    pub fn set_peer_egress(&self, id: u64, delivered: bool) {
+        let ns = self.namespace(id).to_string();
+        for peer in (1..=self.namespaces.len() as u64).filter(|&p| p != id) {
+            let addr = self.peer_addr(peer).to_string();
+            if delivered {
+                // Absent already is fine: the heal is idempotent.
+                let _ = ip(&["-n", &ns, "neigh", "del", &addr, "dev", "ethp"]);
+            } else {
+                must(&[
+                    "-n",
+                    &ns,
+                    "neigh",
+                    "replace",
+                    &addr,
+                    "lladdr",
+                    "02:00:00:00:00:01",
+                    "nud",
+                    "permanent",
+                    "dev",
+                    "ethp",
+                ]);
+            }
+        }
+    }
+
     fn set_link(&self, dev: &str, up: bool) {
         must(&["link", "set", dev, if up { "up" } else { "down" }]);
     }

@@ -111,6 +111,25 @@ impl ReadBarriers {
         Ok(())
     }
 
+    /// A barrier already confirmed at `index` (a leader answering under its
+    /// lease): it is answered once this member has applied `index`, after
+    /// every barrier confirmed before it (so at the last one's index if
+    /// that is higher: waiting for more is always safe).
+    pub fn add_confirmed(&mut self, barrier: Barrier, index: u64) -> Result<(), Barrier> {
+        if self.outstanding() >= PENDING_BARRIERS_MAX {
+            return Err(barrier);
+        }
+        *self
+            .by_conn
+            .entry((barrier.shard, barrier.conn))
+            .or_insert(0) += 1;
+        match self.confirmed.back_mut() {
+            Some((last, group)) if *last >= index => group.push(barrier),
+            _ => self.confirmed.push_back((index, vec![barrier])),
+        }
+        Ok(())
+    }
+
     /// The connection has a barrier outstanding (its writes must park).
     pub fn blocks(&self, shard: ShardId, conn: ConnId) -> bool {
         self.by_conn.contains_key(&(shard, conn))

@@ -60,6 +60,23 @@ impl Member {
     /// in doubt (a lost round is asked again), so they are not counted in
     /// the router.
     pub(super) fn read_barrier(&mut self, origin: Origin) {
+        // Under a lease the leader's commit index already covers every
+        // write acknowledged before now (`lease`). A connection with
+        // barriers waiting keeps its order and waits with them.
+        if self.lease_holds() && !self.barriers.blocks(origin.shard, origin.conn) {
+            let index = self.node.raft.raft_log.committed;
+            match self.barriers.add_confirmed(origin, index) {
+                Ok(()) => {
+                    self.lease.served_one();
+                    self.answer_barriers();
+                }
+                Err(b) => {
+                    tracing::warn!("too many reads and syncs waiting: closing the connection");
+                    self.close_connection(self.cfg.my_id, b.shard, b.conn);
+                }
+            }
+            return;
+        }
         if let Err(b) = self.barriers.add(origin) {
             tracing::warn!(
                 "too many reads and syncs waiting for ReadIndex: closing the connection"

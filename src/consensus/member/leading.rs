@@ -525,6 +525,8 @@ impl Member {
         }
         self.known_leader = leader;
         self.known_term = term;
+        // A lease belongs to one leadership.
+        self.lease.drop_lease();
         if prev_leader == me && (leader != me || term != prev_term) {
             // Stepped down: proposals not yet committed may never be, and
             // other members' requests held for this term are given up.

@@ -53,6 +53,7 @@ mod apply;
 pub mod barriers;
 mod inputs;
 mod leading;
+pub mod lease;
 mod liveness;
 pub mod persistence;
 mod raft_loop;
@@ -105,6 +106,9 @@ pub struct EnsembleConfig {
     /// `liveness`): a consensus executor stalled for less than this does
     /// not cause an election; one stopped for longer is replaced.
     pub stall_tolerance_ms: i64,
+    /// `roost.readConsistency=lease`: a leader answers read barriers from
+    /// its commit index while it holds a lease (`lease`).
+    pub lease_reads: bool,
 }
 
 /// What recovery found for raft.
@@ -213,6 +217,8 @@ pub struct Member {
     leading: Option<Leading>,
     router: Router,
     barriers: ReadBarriers,
+    /// The leader's read lease (`roost.readConsistency=lease`).
+    lease: lease::ReadLease,
     persistence: Persistence,
     snapshots: MemberSnapshots,
     /// The current membership, as `/zookeeper/config` shows it.
@@ -227,6 +233,9 @@ pub struct Member {
     raft_contact: std::collections::HashMap<MemberId, i64>,
     gathers: Gathers,
     ticks: crate::probe::TickProbe,
+    /// The log core's counters, for `mntr` (read-only atomics; set by the
+    /// runtime, absent in the simulation).
+    log_probe: Option<std::sync::Arc<crate::wal::WalProbe>>,
     now: Now,
     /// What this round produced so far.
     step: Step,
@@ -244,6 +253,11 @@ impl Member {
         shard_count: usize,
     ) -> Result<Member, raft::Error> {
         let mut cfg = cfg;
+        let read_lease = lease::ReadLease::new(if cfg.lease_reads {
+            lease::lease_ms(cfg.election_ticks, cfg.raft_tick_ms)
+        } else {
+            0
+        });
         let mut rng = Rng::new(seed);
         let mut step = Step::default();
         let (snap_index, snap_term, applied_zxid) = match &recovered.snapshot {
@@ -323,6 +337,7 @@ impl Member {
             leading: None,
             router: Router::default(),
             barriers: ReadBarriers::default(),
+            lease: read_lease,
             persistence: Persistence::new(term_vote),
             snapshots,
             membership,
@@ -334,6 +349,7 @@ impl Member {
             raft_contact: std::collections::HashMap::new(),
             gathers: Gathers::new(shard_count),
             ticks: crate::probe::TickProbe::default(),
+            log_probe: None,
             now,
             step,
             cfg,
@@ -353,6 +369,11 @@ impl Member {
     /// `/zookeeper/config`'s text for the current membership.
     pub fn membership_text(&self) -> String {
         self.membership.text()
+    }
+
+    /// Where `mntr` reads the log core's counters from.
+    pub fn set_log_probe(&mut self, probe: std::sync::Arc<crate::wal::WalProbe>) {
+        self.log_probe = Some(probe);
     }
 
     pub fn my_id(&self) -> MemberId {
@@ -531,6 +552,34 @@ impl Member {
         }
     }
 
+    /// Whether this member may answer reads from its own commit index now:
+    /// it leads, is ready, is not handing leadership over (a transfer's
+    /// campaign passes the followers' leases), and holds the lease.
+    fn lease_holds(&self) -> bool {
+        self.is_leader()
+            && self.leader_ready()
+            && self.node.raft.lead_transferee.is_none()
+            && self.lease.holds(self.now.mono_ms, self.node.raft.term)
+    }
+
+    /// A leader in lease mode asks for a renewal round when one is due
+    /// (`lease`).
+    fn renew_lease(&mut self) {
+        if !self.lease.enabled()
+            || !self.is_leader()
+            || !self.leader_ready()
+            || self.node.raft.lead_transferee.is_some()
+        {
+            return;
+        }
+        if let Some(token) = self
+            .lease
+            .renewal_due(self.now.mono_ms, self.node.raft.term)
+        {
+            self.node.read_index(token.to_be_bytes().to_vec());
+        }
+    }
+
     /// Asks the round in flight again if it has gone unanswered too long.
     fn resend_stale_read_round(&mut self) {
         if self.node.raft.leader_id == 0 {
@@ -570,6 +619,7 @@ impl Member {
     /// and what the liveness beacons say.
     fn tick(&mut self) {
         self.node.tick();
+        self.renew_lease();
         self.plan_beacons();
         self.rerandomize(false);
         self.resend_stale_read_round();

@@ -116,6 +116,9 @@ impl Member {
                     .try_into()
                     .map(u64::from_be_bytes)
                     .unwrap_or(0);
+                if self.lease.confirmed(token, self.node.raft.term) {
+                    continue;
+                }
                 if self.barriers.confirmed(token, rs.index) {
                     self.start_read_round();
                 }
@@ -207,7 +210,13 @@ impl Member {
     /// process's sockets are closed by the kernel at once), so campaign now.
     /// Pre-vote still protects the term if the leader is in fact alive.
     pub(super) fn peer_disconnected(&mut self, peer: MemberId) {
-        if peer == self.node.raft.leader_id && self.node.raft.state != StateRole::Leader {
+        // With leader leases a follower must not leave the lease early: the
+        // leader may still be answering reads under it (`lease`), so a
+        // dropped connection waits for the silent-leader timeout.
+        if peer == self.node.raft.leader_id
+            && self.node.raft.state != StateRole::Leader
+            && !self.lease.enabled()
+        {
             let timeout = self.node.raft.randomized_election_timeout();
             let lease = self.cfg.election_ticks;
             // Campaign within a few ticks, in turn with the other survivors

@@ -33,6 +33,7 @@ impl Member {
             };
         let core = CoreReport {
             log_failure: self.log_failure.clone(),
+            log_stats: self.log_probe.as_ref().map(|p| p.snapshot()),
             ticks: self.ticks,
             ensemble: Some(self.ensemble_report()),
             ..tree_and_sessions_report(
@@ -65,6 +66,7 @@ impl Member {
             Vec::new()
         };
         let (read_rounds, read_barriers) = self.barriers.counters();
+        let (_, lease_renewals, lease_reads) = self.lease.counters();
         EnsembleReport {
             my_id: self.cfg.my_id,
             role,
@@ -77,6 +79,8 @@ impl Member {
             learners: self.cfg.learners.clone(),
             read_rounds,
             read_barriers,
+            lease_renewals,
+            lease_reads,
         }
     }
 }

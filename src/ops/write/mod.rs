@@ -30,6 +30,9 @@ pub struct OpsConfig {
     /// `reconfigEnabled`: standalone then answers reconfig with Unimplemented
     /// instead of ReconfigDisabled.
     pub reconfig_enabled: bool,
+    /// `DigestAuthenticationProvider.enabled=false`: ACL entries naming a
+    /// digest id are refused (InvalidACL).
+    pub digest_disabled: bool,
 }
 
 /// Who is writing: the session (ephemeral owner) and the connection's

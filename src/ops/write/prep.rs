@@ -118,7 +118,7 @@ fn prep_create(
     ctx: &WriteContext,
 ) -> Result<Txn, ErrorCode> {
     validate_create_prefix(&req.path)?;
-    let acl = acl::fixup(req.acl.as_deref(), ctx.auth)?;
+    let acl = acl::fixup(req.acl.as_deref(), ctx.auth, ctx.config.digest_disabled)?;
     let parent_path = parent_of(&req.path).ok_or(ErrorCode::BadArguments)?;
     let parent = tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
     acl::check(&parent.acl, ctx.auth, perms::CREATE, ctx.config.skip_acl)?;
@@ -207,7 +207,7 @@ fn prep_set_acl(
     ctx: &WriteContext,
 ) -> Result<Txn, ErrorCode> {
     validate_path(path)?;
-    let acl = acl::fixup(requested_acl, ctx.auth)?;
+    let acl = acl::fixup(requested_acl, ctx.auth, ctx.config.digest_disabled)?;
     let node = tree.get(path).ok_or(ErrorCode::NoNode)?;
     acl::check(&node.acl, ctx.auth, perms::ADMIN, ctx.config.skip_acl)?;
     check_version(version, node.aversion)?;

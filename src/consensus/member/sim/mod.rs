@@ -100,6 +100,7 @@ pub(super) fn core_config(id: u64, snap_count: u64) -> CoreConfig {
             extended_types_enabled: true,
             skip_acl: false,
             reconfig_enabled: false,
+            digest_disabled: false,
         },
         container_check_interval_ms: 1000,
         container_max_per_minute: 10000,
@@ -162,6 +163,18 @@ impl Cluster {
 
     /// `n` voters (ids 1..=n) and `observers` learners (ids after them).
     pub fn build(n: u64, observers: u64, snap_count: u64, seed: u64) -> Cluster {
+        Cluster::build_with(n, observers, snap_count, seed, false)
+    }
+
+    /// As [`Cluster::build`], every member with `lease_reads`
+    /// (`roost.readConsistency=lease`) as given.
+    pub fn build_with(
+        n: u64,
+        observers: u64,
+        snap_count: u64,
+        seed: u64,
+        lease_reads: bool,
+    ) -> Cluster {
         let voters: Vec<u64> = (1..=n).collect();
         let learners: Vec<u64> = (n + 1..=n + observers).collect();
         let all: Vec<u64> = (1..=n + observers).collect();
@@ -194,6 +207,7 @@ impl Cluster {
                     heartbeat_ticks: 2,
                     leaderless_close_ms: 1000,
                     stall_tolerance_ms: 1000,
+                    lease_reads,
                 }
             })
             .collect();

@@ -911,3 +911,65 @@ fn a_silent_leader_is_replaced_by_one_election() {
         "(members, seed, elections, ms): {slow_or_split:?}"
     );
 }
+
+/// Leader leases (`roost.readConsistency=lease`): a leader holding its
+/// lease answers reads without a ReadIndex round; cut off from everyone,
+/// it stops answering when the lease lapses, which is before the others
+/// can elect a leader that would take writes it does not see.
+#[test]
+fn under_a_lease_the_leader_reads_without_rounds_and_stops_before_a_successor() {
+    for seed in 1..=10 {
+        let mut c = Cluster::build_with(3, 0, 0, seed, true);
+        let leader = c.elect();
+        c.tick(10);
+        let report = |c: &Cluster, id| c.member(id).unwrap().ensemble_report();
+        let rounds_before = report(&c, leader).read_rounds;
+        c.read_barrier(leader, 11, 1);
+        assert!(
+            c.served.contains_key(&(leader, 11, 1)),
+            "seed {seed}: a read under the lease was not answered at once"
+        );
+        assert_eq!(report(&c, leader).read_rounds, rounds_before, "seed {seed}");
+        assert_eq!(report(&c, leader).lease_reads, 1, "seed {seed}");
+        // Silence: a read asked of the old leader every tick is answered
+        // only while its lease holds, and never once a successor leads.
+        c.cut.insert(leader);
+        let cut_at = c.now;
+        let mut last_served = None;
+        let mut successor_at = None;
+        for xid in 2..60 {
+            c.tick(1);
+            c.read_barrier(leader, 11, xid);
+            if c.served.contains_key(&(leader, 11, xid)) {
+                last_served = Some(c.now);
+            }
+            if successor_at.is_none() && c.leader().is_some_and(|l| l != leader) {
+                successor_at = Some(c.now);
+            }
+        }
+        let successor_at = successor_at.unwrap_or_else(|| panic!("seed {seed}: no successor"));
+        let lease = super::super::lease::lease_ms(10, 10);
+        if let Some(t) = last_served {
+            assert!(
+                t < cut_at + lease && t < successor_at,
+                "seed {seed}: served at {t} ms, cut at {cut_at}, successor at {successor_at}"
+            );
+        }
+    }
+}
+
+/// Without leases, every linearizable read on the leader takes a round.
+#[test]
+fn without_a_lease_a_read_on_the_leader_takes_a_round() {
+    let mut c = Cluster::build(3, 0, 0, 1);
+    let leader = c.elect();
+    c.tick(10);
+    let rounds_before = c.member(leader).unwrap().ensemble_report().read_rounds;
+    c.read_barrier(leader, 11, 1);
+    c.tick(2);
+    assert!(c.served.contains_key(&(leader, 11, 1)));
+    assert_eq!(
+        c.member(leader).unwrap().ensemble_report().read_rounds,
+        rounds_before + 1
+    );
+}
