@@ -15,7 +15,7 @@ Reads README.md, docs/*.md, bench/README.md and every README.md under tests/
 - zoo.cfg key that src/config does not know: `roost.*` anywhere, and `key=value`
   in code; the keys are the match arms of `Config::apply`, the families of
   `Config::apply_family` (server.N, authProvider.N, admin.*) and the
-  IGNORED_KEYS / IGNORED_PREFIXES tables in src/config/mod.rs;
+  IGNORED_KEYS / IGNORED_PREFIXES tables in src/config/keys.rs;
 - and, in docs/configuration.md, a table row for an unknown key or a known key
   with no row (the reference page must list every key).
 
@@ -145,7 +145,7 @@ def top_level_arms(block):
 
 
 def config_facts(mod_rs):
-    """(keys, family prefixes, alias prefixes) from src/config/mod.rs text."""
+    """(keys, family prefixes, alias prefixes) from src/config/keys.rs text."""
     keys = set(top_level_arms(fn_body(mod_rs, "apply")))
     prefixes = set()
     family = fn_body(mod_rs, "apply_family")
@@ -223,7 +223,7 @@ class Facts:
         def read(rel):
             with open(os.path.join(root, rel), encoding="utf-8") as fh:
                 return fh.read()
-        keys, prefixes, aliases = config_facts(read("src/config/mod.rs"))
+        keys, prefixes, aliases = config_facts(read("src/config/keys.rs"))
         commands = roost_commands(read("src/main.rs"))
         sources = [read(os.path.relpath(p, root))
                    for p in sorted(glob.glob(os.path.join(root, "loadgen/src/**/*.rs"), recursive=True))]
@@ -773,7 +773,7 @@ Run `roost serve --config zoo.cfg` or `cargo run --release -- serve`; dump with
 `OUT/summary.md`, `.work/results-<server>.tsv`, `target/release/roost`, `/usr/share/x.jar`,
 `docs/{fake-existing,other}.md` no: see below. Keys: `tickTime=2000`,
 `zookeeper.tickTime=1`, `server.1=127.0.0.1:1:2`, `admin.enableServer=false`,
-`ssl.keyStore=x`, roost.jaasConfig, `forceSync=no` (ZooKeeper's), `WARMUP_S=1 DOCS= x`,
+`ssl.keyStore=x`, roost.jaasConfig, `syncEnabled=true` (ZooKeeper's), `WARMUP_S=1 DOCS= x`,
 `-Dzookeeper.x.y=1`, `user_super="x"`.
 
 ```

@@ -219,11 +219,11 @@ fn create_modes() {
 
 /// Waits (bounded) until `path` no longer exists.
 fn wait_gone(s: &Server, path: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while cli(s, &["stat", path]).code == 0 {
-        assert!(Instant::now() < deadline, "{path} was never reaped");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    common::wait::until(
+        Duration::from_secs(15),
+        &format!("{path} is reaped"),
+        || cli(s, &["stat", path]).code != 0,
+    );
 }
 
 #[test]
@@ -584,10 +584,7 @@ fn interactive_watch_events_and_history() {
 
 #[test]
 fn session_survives_server_restart() {
-    let mut s = Server::start("");
-    if !s.is_managed() {
-        return;
-    }
+    let mut s = Server::start_own("");
     ok(&s, &["create", "/re", "a"]);
     let mut sh = Shell::start(&s);
     sh.expect("WatchedEvent state:SyncConnected type:None path:null");

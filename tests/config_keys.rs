@@ -9,19 +9,12 @@ use common::{four_letter, free_port, roost_bin, Server};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use zookeeper_client as zk;
 
-/// Polls `check` every 50 ms until it holds or `secs` pass.
-fn eventually(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("not within {secs} s: {what}");
+/// Bounded polling (the suite's one way to wait).
+fn eventually(secs: u64, what: &str, check: impl FnMut() -> bool) {
+    common::wait::until(Duration::from_secs(secs), what, check);
 }
 
 fn mntr_value(addr: SocketAddr, key: &str) -> String {

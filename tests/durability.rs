@@ -17,10 +17,7 @@ async fn client(server: &Server) -> zk::Client {
 
 #[test]
 fn acknowledged_writes_and_sessions_survive_sigkill() {
-    let mut server = Server::start("");
-    if !server.is_managed() {
-        return;
-    }
+    let mut server = Server::start_own("");
     let rt = rt();
     let (before, session) = rt.block_on(async {
         let c = client(&server).await;
@@ -84,10 +81,7 @@ fn acknowledged_writes_and_sessions_survive_sigkill() {
 /// exists (acknowledged or not) is whole.
 #[test]
 fn crash_rounds_keep_every_acknowledged_write() {
-    let mut server = Server::start("");
-    if !server.is_managed() {
-        return;
-    }
+    let mut server = Server::start_own("");
     let rt = rt();
     let mut seed: u64 = 0x5eed_0c4a_5400_0001;
     let mut next = move || {
@@ -189,10 +183,7 @@ async fn data_check(acked: &BTreeMap<String, Vec<u8>>, c: &zk::Client) {
 
 #[test]
 fn recovery_uses_snapshots_and_the_log_after_them() {
-    let mut server = Server::start("snapCount=40");
-    if !server.is_managed() {
-        return;
-    }
+    let mut server = Server::start_own("snapCount=40");
     let rt = rt();
     rt.block_on(async {
         let c = client(&server).await;
@@ -261,10 +252,7 @@ fn recovery_uses_snapshots_and_the_log_after_them() {
 
 #[test]
 fn a_corrupt_log_refuses_to_start_and_says_where() {
-    let mut server = Server::start("");
-    if !server.is_managed() {
-        return;
-    }
+    let mut server = Server::start_own("");
     let rt = rt();
     rt.block_on(async {
         let c = client(&server).await;

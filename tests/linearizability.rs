@@ -303,6 +303,10 @@ fn nemesis(e: &mut Ensemble, seed: u64, deadline: Instant, log: &mut Vec<String>
 struct CommittedLog {
     /// Every value a committed create or setData on `/lin/k*` wrote.
     values: HashSet<Vec<u8>>,
+    /// Log lines of values written by more than one entry: every client
+    /// value is unique, so a second entry is a write applied twice (a
+    /// resent write the leader did not recognise).
+    applied_twice: Vec<String>,
     /// Committed deletes per (path, expected version).
     deletes: HashMap<(String, i32), usize>,
     /// The final `/lin/after` create is there (the log reaches the end).
@@ -333,6 +337,7 @@ impl CommittedLog {
         );
         let mut log = CommittedLog {
             values: HashSet::new(),
+            applied_twice: Vec::new(),
             deletes: HashMap::new(),
             has_after: false,
         };
@@ -369,7 +374,9 @@ impl CommittedLog {
                     .split_once(":\"")
                     .and_then(|(_, v)| v.strip_suffix('"'))
                     .unwrap_or_else(|| panic!("data is not short text in {line:?}"));
-                log.values.insert(value.as_bytes().to_vec());
+                if !log.values.insert(value.as_bytes().to_vec()) {
+                    log.applied_twice.push(line.to_string());
+                }
             }
         }
         log
@@ -438,6 +445,11 @@ fn run_seed(seed: u64, secs: u64, read_consistency: &str) {
     assert!(
         committed.has_after,
         "seed {seed}: the final write is not in member {leader}'s log"
+    );
+    assert!(
+        committed.applied_twice.is_empty(),
+        "seed {seed}: writes applied twice (faults {faults:?}): {:?}",
+        committed.applied_twice
     );
     let mut s = shared.lock().unwrap();
     let unknown = s.history.iter().filter(|o| o.is_unknown()).count();

@@ -35,14 +35,7 @@ where
 
 /// Waits until `pred(mode of member id)` holds, up to `limit`.
 fn wait_mode(e: &Ensemble, id: u64, limit: Duration, pred: impl Fn(Option<&str>) -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if pred(e.member(id).mode().as_deref()) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
+    common::wait::within(limit, || pred(e.member(id).mode().as_deref()))
 }
 
 /// `Zxid:` of every member's `srvr`, once they all agree (up to 15 s).

@@ -1686,10 +1686,7 @@ fn enforced_auth_refuses_unauthenticated_requests_and_closes() {
 /// connections it had are in TIME_WAIT (SO_REUSEADDR on the listener).
 #[test]
 fn restart_rebinds_the_port_while_old_connections_linger() {
-    let mut server = Server::start("");
-    if !server.is_managed() {
-        return;
-    }
+    let mut server = Server::start_own("");
     let mut sessions: Vec<_> = (0..4).map(|_| connect_session(&server)).collect();
     for (i, s) in sessions.iter_mut().enumerate() {
         s.create(&format!("/tw{i}"), b"", 0);

@@ -228,7 +228,16 @@ impl Proposer {
         Ok(())
     }
 
-    /// A write that passed [`Proposer::admit`].
+    /// A write that passed [`Proposer::admit`]. A write that fails
+    /// (NodeExists, BadVersion, ...) is judged against the pending tree;
+    /// with `log_failures` it is proposed as a [`Txn::Error`] entry (as
+    /// ZooKeeper logs its error transactions) and answered when that
+    /// commits, else answered at once. An ensemble needs the entry: the
+    /// pending tree holds proposals that may never commit (the leader is
+    /// deposed first), so a refusal that rests on them is only true once
+    /// they commit, and the entry commits after them or not at all. It
+    /// also records the write's xid, so a resend of it is recognised. A
+    /// standalone server's proposals are lost only with the process.
     pub fn decide(
         &mut self,
         origin: RemoteOrigin,
@@ -236,6 +245,7 @@ impl Proposer {
         auth: &AuthIds,
         request: &Request,
         now: Now,
+        log_failures: bool,
     ) -> Decision {
         if matches!(request, Request::CloseSession) {
             self.sessions.mark_closing(session_id);
@@ -249,8 +259,8 @@ impl Proposer {
             config: &self.cfg.ops,
         };
         match write::prep(&self.pending, request, &ctx) {
-            Txn::Error(code) => Decision::Reply(Err(code)),
-            Txn::MultiError(codes) => Decision::Reply(Ok(Response::Multi(
+            Txn::Error(code) if !log_failures => Decision::Reply(Err(code)),
+            Txn::MultiError(codes) if !log_failures => Decision::Reply(Ok(Response::Multi(
                 codes.into_iter().map(MultiResult::Error).collect(),
             ))),
             txn => {
@@ -272,7 +282,7 @@ impl Proposer {
         match self.admit(&origin, session_id, now, false) {
             Err(Refusal::Error(code)) => Decision::Reply(Err(code)),
             Err(Refusal::Duplicate) => unreachable!("only a resend can be a duplicate"),
-            Ok(()) => self.decide(origin, session_id, auth, request, now),
+            Ok(()) => self.decide(origin, session_id, auth, request, now, false),
         }
     }
 
@@ -372,14 +382,17 @@ impl Proposer {
     }
 
     /// Periodic work: expired sessions' closes, then the container/TTL
-    /// reaper's deletions, as proposals.
-    pub fn tick(&mut self, now: Now) -> Vec<Proposal> {
-        let mut out = Vec::new();
+    /// reaper's deletions, as proposals handed to `each` one at a time
+    /// with the pending tree as of that proposal (a standalone server
+    /// publishes that version when the entry is durable; the next
+    /// proposal's changes must not be in it).
+    pub fn tick(&mut self, now: Now, mut each: impl FnMut(Proposal, &DataTree)) {
         for session_id in self.sessions.take_expired(now.mono_ms) {
             tracing::info!(session = format!("{session_id:#x}"), "session expired");
             self.sessions.mark_closing(session_id);
             let txn = Txn::CloseSession { session_id };
-            out.push(self.propose(txn, now.wall_ms, None, None));
+            let p = self.propose(txn, now.wall_ms, None, None);
+            each(p, &self.pending);
         }
         if now.mono_ms >= self.next_reap_ms {
             self.next_reap_ms = now.mono_ms + self.cfg.container_check_interval_ms;
@@ -404,11 +417,11 @@ impl Proposer {
                 };
                 let txn = write::prep(&self.pending, &request, &ctx);
                 if !matches!(txn, Txn::Error(_)) {
-                    out.push(self.propose(txn, now.wall_ms, None, None));
+                    let p = self.propose(txn, now.wall_ms, None, None);
+                    each(p, &self.pending);
                 }
             }
         }
-        out
     }
 
     /// A transaction this proposer proposed is committed (`change` is its

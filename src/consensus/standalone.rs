@@ -165,25 +165,13 @@ impl<L: TxnLog> Standalone<L> {
 
     /// Logs a proposal and queues it in flight with its tree version.
     fn enqueue(&mut self, p: Proposal) {
-        let payload = p.payload;
-        self.log.append(payload.zxid, payload.time_ms, &payload.txn);
-        let change = session_change(&payload.txn);
-        let closed_session = match change {
-            Some(SessionChange::Closed(id)) => Some(id),
-            _ => None,
-        };
-        let commit = Commit {
-            zxid: payload.zxid,
-            tree: Arc::new(self.proposer.pending().clone()),
-            events: p.applied.events,
-            completion: payload.origin.map(|o| Completion {
-                origin: o.origin,
-                result: p.applied.result,
-            }),
-            connected: payload.connect.map(|c| (c.shard, c.conn, c.response)),
-            closed_session,
-        };
-        self.in_flight.push_back(InFlight::Commit(commit, change));
+        let Standalone {
+            proposer,
+            log,
+            in_flight,
+            ..
+        } = self;
+        enqueue_at(log, in_flight, p, proposer.pending());
     }
 
     fn passthrough(&mut self, shard: ShardId, msg: ToShard) {
@@ -302,9 +290,13 @@ impl<L: TxnLog> Standalone<L> {
         if self.log.failure().is_some() {
             return;
         }
-        for p in self.proposer.tick(now) {
-            self.enqueue(p);
-        }
+        let Standalone {
+            proposer,
+            log,
+            in_flight,
+            ..
+        } = self;
+        proposer.tick(now, |p, version| enqueue_at(log, in_flight, p, version));
     }
 
     fn snapshot_written(&mut self, outcome: SnapshotOutcome) {
@@ -424,6 +416,39 @@ impl<L: TxnLog> Standalone<L> {
         };
         self.step.to_shards.push(done.into_output(core));
     }
+}
+
+/// Logs `p` and queues it in flight with `version`, the pending tree as of
+/// `p` (later proposals' changes not in it).
+fn enqueue_at<L: TxnLog>(
+    log: &mut L,
+    in_flight: &mut VecDeque<InFlight>,
+    p: Proposal,
+    version: &DataTree,
+) {
+    assert_eq!(
+        version.last_zxid, p.payload.zxid,
+        "the version is the tree at its zxid"
+    );
+    let payload = p.payload;
+    log.append(payload.zxid, payload.time_ms, &payload.txn);
+    let change = session_change(&payload.txn);
+    let closed_session = match change {
+        Some(SessionChange::Closed(id)) => Some(id),
+        _ => None,
+    };
+    let commit = Commit {
+        zxid: payload.zxid,
+        tree: Arc::new(version.clone()),
+        events: p.applied.events,
+        completion: payload.origin.map(|o| Completion {
+            origin: o.origin,
+            result: p.applied.result,
+        }),
+        connected: payload.connect.map(|c| (c.shard, c.conn, c.response)),
+        closed_session,
+    };
+    in_flight.push_back(InFlight::Commit(commit, change));
 }
 
 #[cfg(test)]

@@ -477,3 +477,50 @@ fn a_snapshot_during_an_undurable_close_keeps_the_ephemerals_owner() {
         }
     }
 }
+
+/// Sessions that expire in the same tick (a restart gives every recovered
+/// session the same fresh deadline) are closed one transaction each, and
+/// every commit carries the tree as of its own zxid: releasing them must
+/// not trip the version check (it crashed the server, and again after
+/// each restart, as the recovered sessions expired together again).
+#[test]
+fn sessions_expiring_in_one_tick_commit_each_at_its_own_version() {
+    let mut c = core();
+    let sessions: Vec<SessionId> = (1..=3).map(|conn| connect(&mut c, conn, 0)).collect();
+    let auth = AuthIds::default();
+    for (i, sid) in sessions.iter().enumerate() {
+        c.write(
+            Origin {
+                shard: 0,
+                conn: i as ConnId + 1,
+                xid: 1,
+                opcode: OpCode::Create,
+            },
+            *sid,
+            &auth,
+            &create(&format!("/e{i}"), 1),
+            at(0, 1000),
+        );
+    }
+    c.drive();
+    c.tick(at(1000, 3000));
+    let out = c.drive().to_shards;
+    let commits: Vec<&Commit> = out
+        .iter()
+        .map(|o| match o {
+            Output::Broadcast(ToShard::Commit(commit)) => &**commit,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(commits.len(), 3, "one close per session");
+    for (i, commit) in commits.iter().enumerate() {
+        assert_eq!(commit.tree.last_zxid, commit.zxid);
+        // Each version lacks the ephemerals of the sessions closed so far
+        // and still has the others'.
+        let left = (0..3)
+            .filter(|j| commit.tree.nodes.get(format!("/e{j}").as_str()).is_some())
+            .count();
+        assert_eq!(left, 2 - i);
+    }
+    assert_eq!(c.published_zxid(), commits[2].zxid);
+}

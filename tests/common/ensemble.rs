@@ -339,18 +339,17 @@ fn thread_dump(pid: u32) -> String {
 }
 
 fn wait_answering(m: &Member) {
-    let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_SECS);
-    while Instant::now() < deadline {
-        if matches!(four_letter(m.addr, "ruok").as_deref(), Ok("imok")) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!(
-        "member {} did not answer; log:\n{}\nthreads:\n{}",
-        m.id,
-        tail(&m.log(), 80),
-        m.pid().map(thread_dump).unwrap_or_default()
+    super::wait::until_or(
+        Duration::from_secs(READY_TIMEOUT_SECS),
+        &format!("member {} answers ruok", m.id),
+        || matches!(four_letter(m.addr, "ruok").as_deref(), Ok("imok")),
+        || {
+            format!(
+                "log:\n{}\nthreads:\n{}",
+                tail(&m.log(), 80),
+                m.pid().map(thread_dump).unwrap_or_default()
+            )
+        },
     );
 }
 

@@ -8,6 +8,7 @@
 
 pub mod ensemble;
 pub mod netlab;
+pub mod wait;
 pub mod zk;
 
 use std::io::{Read, Write};
@@ -30,17 +31,27 @@ impl Server {
     /// Starts `roost serve` with `extra` appended to a default zoo.cfg, and
     /// waits until it answers `ruok`.
     pub fn start(extra: &str) -> Server {
-        let server = Server::launch(extra);
+        let server = Server::launch(extra, true);
         if server.is_managed() {
             server.wait_ready();
         }
         server
     }
 
+    /// Starts a `roost serve` of the test's own even when `ROOST_TEST_SERVER`
+    /// names an external server: for tests of Roost's own restarts and files,
+    /// which an external server cannot take part in.
+    pub fn start_own(extra: &str) -> Server {
+        let server = Server::launch(extra, false);
+        server.wait_ready();
+        server
+    }
+
     /// Writes the config and spawns the server without waiting; with
-    /// `ROOST_TEST_SERVER` set, points at that external server instead.
-    fn launch(extra: &str) -> Server {
-        if let Ok(external) = std::env::var("ROOST_TEST_SERVER") {
+    /// `ROOST_TEST_SERVER` set (and `external_ok`), points at that external
+    /// server instead.
+    fn launch(extra: &str, external_ok: bool) -> Server {
+        if let (true, Ok(external)) = (external_ok, std::env::var("ROOST_TEST_SERVER")) {
             return Server {
                 addr: external.parse().expect("ROOST_TEST_SERVER is host:port"),
                 child: None,
@@ -133,7 +144,7 @@ impl Server {
     /// whitelist" one. `extra` is appended after the harness's own keys, and
     /// later keys win in zoo.cfg.
     pub fn start_probing(extra: &str, probe: &str) -> Server {
-        let server = Server::launch(extra);
+        let server = Server::launch(extra, true);
         if !server.is_managed() {
             return server;
         }

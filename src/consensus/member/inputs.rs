@@ -7,7 +7,7 @@
 
 use super::barriers::ParkedWrite;
 use super::leading::Leading;
-use super::{routing, Member};
+use super::{peer_checks, routing, Member};
 use crate::auth::AuthIds;
 use crate::consensus::wire::*;
 use crate::messages::*;
@@ -50,6 +50,7 @@ impl Member {
             auth: auth.clone(),
             request: request.clone(),
             sent: false,
+            refused: false,
         });
         self.route_write(origin, session_id, auth, request, false);
     }
@@ -141,6 +142,11 @@ impl Member {
         match kind {
             FRAME_RAFT => match Message::parse_from_bytes(body) {
                 Ok(msg) => {
+                    let last = self.node.raft.raft_log.last_index();
+                    if let Err(why) = peer_checks::check_raft(from, self.cfg.my_id, last, &msg) {
+                        self.refuse_peer_frame(from, &why);
+                        return;
+                    }
                     self.raft_contact.insert(from, self.now.mono_ms);
                     if msg.get_msg_type() == MessageType::MsgSnapshot
                         && !self.verify_received_snapshot(from, &msg)
@@ -154,14 +160,30 @@ impl Member {
                 Err(e) => tracing::warn!(from, error = %e, "malformed raft message"),
             },
             FRAME_FORWARD => match decode_forward(body) {
-                Ok(f) => self.on_forward(f),
+                Ok(f) => match peer_checks::check_forward(from, &f) {
+                    Ok(()) => self.on_forward(f),
+                    Err(why) => self.refuse_peer_frame(from, &why),
+                },
                 Err(e) => tracing::warn!(from, error = %e, "malformed forwarded request"),
             },
             FRAME_REPLY => match decode_reply(body) {
-                Ok(r) => self.on_leader_reply(r),
+                Ok(r) => match peer_checks::check_reply(self.shard_count, &r) {
+                    Ok(()) => self.on_leader_reply(r),
+                    Err(why) => self.refuse_peer_frame(from, &why),
+                },
                 Err(e) => tracing::warn!(from, error = %e, "malformed leader reply"),
             },
             other => tracing::warn!(from, kind = other, "unknown peer frame kind"),
+        }
+    }
+
+    /// A frame no honest member sends: dropped, counted, and logged (the
+    /// first ten, then one in a thousand: a flood must not fill the log).
+    fn refuse_peer_frame(&mut self, from: MemberId, why: &peer_checks::PeerRefusal) {
+        self.peer_frames_refused += 1;
+        let n = self.peer_frames_refused;
+        if n <= 10 || n.is_multiple_of(1000) {
+            tracing::warn!(peer = from, refused = n, reason = %why, "peer frame refused");
         }
     }
 
@@ -225,6 +247,7 @@ impl Member {
                             .collect(),
                     )),
                 };
+                self.router.refused(origin.shard, origin.conn, origin.xid);
                 self.hold(
                     after_zxid,
                     origin.shard,

@@ -174,6 +174,8 @@ impl Member {
     fn reply_after(&mut self, origin: RemoteOrigin, result: Result<Response, ErrorCode>) {
         let after = self.last_proposed_zxid();
         if origin.member == self.cfg.my_id {
+            let o = origin.origin;
+            self.router.refused(o.shard, o.conn, o.xid);
             self.hold(
                 after,
                 origin.origin.shard,
@@ -254,7 +256,7 @@ impl Member {
             return;
         }
         let proposer = self.proposer_mut().expect("the leader is ready");
-        match proposer.decide(origin, session_id, auth, request, now) {
+        match proposer.decide(origin, session_id, auth, request, now, true) {
             Decision::Reply(result) => self.reply_after(origin, result),
             Decision::Propose(p) => self.propose(p),
         }
@@ -450,7 +452,9 @@ impl Member {
         let Some(proposer) = self.proposer_mut() else {
             return;
         };
-        for p in proposer.tick(now) {
+        let mut due = Vec::new();
+        proposer.tick(now, |p, _| due.push(p));
+        for p in due {
             self.propose(p);
             if !self.leader_ready() {
                 return;

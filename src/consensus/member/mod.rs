@@ -55,6 +55,7 @@ mod inputs;
 mod leading;
 pub mod lease;
 mod liveness;
+pub mod peer_checks;
 pub mod persistence;
 mod raft_loop;
 mod report;
@@ -219,6 +220,10 @@ pub struct Member {
     barriers: ReadBarriers,
     /// The leader's read lease (`roost.readConsistency=lease`).
     lease: lease::ReadLease,
+    /// Client shards on this member (peer replies must name one).
+    shard_count: usize,
+    /// Peer frames refused by `peer_checks` (logged sparingly).
+    peer_frames_refused: u64,
     persistence: Persistence,
     snapshots: MemberSnapshots,
     /// The current membership, as `/zookeeper/config` shows it.
@@ -338,6 +343,8 @@ impl Member {
             router: Router::default(),
             barriers: ReadBarriers::default(),
             lease: read_lease,
+            shard_count,
+            peer_frames_refused: 0,
             persistence: Persistence::new(term_vote),
             snapshots,
             membership,

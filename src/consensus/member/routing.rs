@@ -76,6 +76,11 @@ pub struct PendingWrite {
     pub request: Request,
     /// Handed to a leader (a write still waiting here is not sent again).
     pub sent: bool,
+    /// A leader refused it (its reply waits in `held` for what it must
+    /// follow): its outcome is decided, so it is never sent again. Sent to
+    /// the next leader as well, it could be carried out there while the
+    /// client is told it was refused.
+    pub refused: bool,
 }
 
 /// What an answer to one of a connection's writes means.
@@ -187,6 +192,19 @@ impl Router {
         }
     }
 
+    /// A leader refused the write `xid` of the connection (the reply is
+    /// held until this member has applied what it follows): it is decided
+    /// and goes to no other leader.
+    pub fn refused(&mut self, shard: ShardId, conn: ConnId, xid: crate::proto::Xid) {
+        if let Some(w) = self
+            .pending
+            .get_mut(&(shard, conn))
+            .and_then(|q| q.iter_mut().find(|w| w.origin.origin.xid == xid))
+        {
+            w.refused = true;
+        }
+    }
+
     /// The write `xid` of the connection was answered (applied here, or
     /// refused by the leader).
     pub fn write_answered(
@@ -212,25 +230,32 @@ impl Router {
         }
     }
 
-    /// Connections with writes handed to a leader and not answered.
+    /// Connections with writes handed to a leader and not answered (nor
+    /// refused).
     pub fn connections_with_sent_writes(&self) -> Vec<(ShardId, ConnId)> {
         let mut out: Vec<(ShardId, ConnId)> = self
             .pending
             .iter()
-            .filter(|(_, q)| q.iter().any(|w| w.sent))
+            .filter(|(_, q)| q.iter().any(|w| w.sent && !w.refused))
             .map(|(k, _)| *k)
             .collect();
         out.sort_unstable();
         out
     }
 
-    /// The writes handed to a leader and not answered, per connection in
-    /// send order: at a leader change they go to the next leader again.
+    /// The writes handed to a leader and neither answered nor refused, per
+    /// connection in send order: at a leader change they go to the next
+    /// leader again.
     pub fn sent_writes(&self) -> Vec<PendingWrite> {
         let mut keys: Vec<&(ShardId, ConnId)> = self.pending.keys().collect();
         keys.sort_unstable();
         keys.into_iter()
-            .flat_map(|k| self.pending[k].iter().filter(|w| w.sent).cloned())
+            .flat_map(|k| {
+                self.pending[k]
+                    .iter()
+                    .filter(|w| w.sent && !w.refused)
+                    .cloned()
+            })
             .collect()
     }
 

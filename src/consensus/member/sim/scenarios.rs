@@ -973,3 +973,179 @@ fn without_a_lease_a_read_on_the_leader_takes_a_round() {
         rounds_before + 1
     );
 }
+
+/// Issue 18: a member obeys no nonsense from its quorum port. Forged frames
+/// (a heartbeat committing past the log, which aborted raft-rs; a sender
+/// that is not the link's; a local-only raft kind; an entry that does not
+/// decode; a reply naming a shard that does not exist; a forward in
+/// another member's name) and thousands of random ones of every kind reach
+/// every member from real member ids: none panics, and the ensemble still
+/// commits and answers through every member, with equal trees.
+#[test]
+fn forged_and_random_peer_frames_crash_no_member() {
+    use crate::consensus::wire::{FRAME_FORWARD, FRAME_REPLY};
+    let mut c = Cluster::new(3);
+    let leader = c.elect();
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    let term = c.member(leader).unwrap().term();
+    let raft = |kind: MessageType, from: u64, to: u64, f: &dyn Fn(&mut Message)| {
+        let mut m = Message::default();
+        m.set_msg_type(kind);
+        m.from = from;
+        m.to = to;
+        m.term = term;
+        f(&mut m);
+        m.write_to_bytes().unwrap()
+    };
+    let forged: Vec<(u64, u8, Vec<u8>)> = vec![
+        (
+            leader,
+            FRAME_RAFT,
+            raft(MessageType::MsgHeartbeat, leader, follower, &|m| {
+                m.commit = 1 << 40
+            }),
+        ),
+        (
+            leader,
+            FRAME_RAFT,
+            raft(MessageType::MsgHeartbeat, 3 - leader % 3, follower, &|_| {}),
+        ),
+        (
+            leader,
+            FRAME_RAFT,
+            raft(MessageType::MsgHup, leader, follower, &|_| {}),
+        ),
+        (
+            leader,
+            FRAME_RAFT,
+            raft(MessageType::MsgAppend, leader, follower, &|m| {
+                let last = 1 << 20;
+                m.index = last;
+                m.log_term = term;
+                let e = raft::eraftpb::Entry {
+                    index: last + 1,
+                    term,
+                    data: vec![0xff; 9].into(),
+                    ..Default::default()
+                };
+                m.set_entries(vec![e].into());
+                m.commit = last + 1;
+            }),
+        ),
+        (leader, FRAME_REPLY, {
+            let r = crate::consensus::wire::LeaderReply::CloseConnection { shard: 99, conn: 1 };
+            crate::consensus::wire::encode_reply(&r)
+        }),
+    ];
+    for (from, kind, body) in forged {
+        for to in (1..=3).filter(|&i| i != from) {
+            c.input(
+                to,
+                Input::PeerFrame {
+                    from,
+                    kind,
+                    body: body.clone(),
+                },
+            );
+        }
+    }
+    let mut rng = crate::consensus::rng::Rng::new(18);
+    for _ in 0..3000 {
+        let from = rng.range(1, 4);
+        let to = (1..=3)
+            .filter(|&i| i != from)
+            .nth(rng.range(0, 2) as usize)
+            .unwrap();
+        let kind = [FRAME_RAFT, FRAME_FORWARD, FRAME_REPLY, 0x7f][rng.range(0, 4) as usize];
+        let len = rng.range(0, 64) as usize;
+        let body: Vec<u8> = (0..len).map(|_| rng.range(0, 256) as u8).collect();
+        c.input(to, Input::PeerFrame { from, kind, body });
+    }
+    c.tick(20);
+    let leader = c.elect();
+    for id in 1..=3 {
+        let session = c.connect(id, 100 + id);
+        let r = c.create(id, 100 + id, session, &format!("/after-{id}"), 1);
+        assert!(r.is_ok(), "member {id} (leader {leader}): {r:?}");
+    }
+    c.tick(10);
+    let trees: Vec<_> = (1..=3).map(|id| c.tree_of(id)).collect();
+    assert!(trees.iter().all(|t| **t == *trees[0]), "members differ");
+    assert!(trees[0].get("/after-3").is_some());
+}
+
+/// The replies one member delivered for `conn`/`xid`, in order (a commit's
+/// completion or a held reply).
+fn replies_delivered(
+    c: &Cluster,
+    id: u64,
+    conn: ConnId,
+    xid: i32,
+) -> Vec<Result<Response, ErrorCode>> {
+    c.delivered[id as usize - 1]
+        .iter()
+        .filter_map(|m| match m {
+            ToShard::Commit(x) => x
+                .completion
+                .as_ref()
+                .filter(|x| x.origin.conn == conn && x.origin.xid == xid)
+                .map(|x| x.result.clone()),
+            ToShard::Complete { completion, .. }
+                if completion.origin.conn == conn && completion.origin.xid == xid =>
+            {
+                Some(completion.result.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A write the leader refuses against its pending state (here NodeExists:
+/// the leader has proposed a create of the same path) must not be answered
+/// with that refusal if the proposal it rests on never commits: the leader
+/// is cut off before replicating it, the next leader carries the write out,
+/// and the client must get that one outcome, not the deposed leader's
+/// NodeExists as well (the linearizability test saw a setData answered
+/// NoNode whose value was in the log, its version counted twice).
+#[test]
+fn a_refusal_resting_on_a_proposal_that_never_commits_is_not_the_answer() {
+    for seed in 1..=6 {
+        let mut c = Cluster::build(3, 0, 0, seed);
+        let leader = c.elect();
+        let follower = (1..=3).find(|&i| i != leader).unwrap();
+        let third = 6 - leader - follower;
+        let on_leader = c.connect(leader, 12);
+        let on_follower = c.connect(follower, 11);
+        c.tick(5);
+        // The leader proposes /x; its appends reach no one.
+        c.lagging.extend([follower, third]);
+        c.start_create(leader, 12, on_leader, "/x", 1);
+        c.pump();
+        // The follower's client creates /x too: the leader, whose pending
+        // tree has /x, refuses it.
+        c.start_create(follower, 11, on_follower, "/x", 1);
+        c.pump();
+        // The leader goes silent; its /x is never replicated.
+        c.cut.insert(leader);
+        c.held_appends.clear();
+        c.lagging.clear();
+        for _ in 0..100 {
+            c.tick(1);
+            if c.leader().is_some_and(|l| l != leader) {
+                break;
+            }
+        }
+        let new = c.leader().expect("a new leader");
+        c.tick(10);
+        let replies = replies_delivered(&c, follower, 11, 1);
+        let case = format!("seed {seed}: new leader {new}");
+        assert_eq!(replies.len(), 1, "{case}: one reply, got {replies:?}");
+        // Nothing else created /x on the surviving side: the client's own
+        // create did, and its answer says so.
+        assert!(c.tree_of(new).get("/x").is_some(), "{case}");
+        assert!(
+            matches!(&replies[0], Ok(Response::Create { path }) if path == "/x"),
+            "{case}: {replies:?}"
+        );
+    }
+}
