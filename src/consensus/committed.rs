@@ -51,6 +51,11 @@ pub struct CommittedSession {
     /// its member sends again after a leader change is a duplicate at or
     /// below it).
     pub last_xid: Option<Xid>,
+    /// Whether `last_xid` is known: not for a session restored from a
+    /// snapshot (which keeps neither owners nor xids) until an entry binds
+    /// it to a connection again. A write of such a session sent again
+    /// after a leader change cannot be told from one already in the log.
+    pub xids_known: bool,
 }
 
 /// See the module doc. The tree is shared with the shards (an `Arc`
@@ -79,6 +84,7 @@ impl Committed {
                         timeout_ms,
                         owner: None,
                         last_xid: None,
+                        xids_known: false,
                     };
                     (id, session)
                 })
@@ -172,7 +178,9 @@ impl Committed {
                     .get_mut(session_id)
                     .unwrap_or_else(|| panic!("reattach of unknown session {session_id:#x}"));
                 s.timeout_ms = *timeout_ms;
+                // A new connection numbers its requests afresh.
                 s.last_xid = None;
+                s.xids_known = true;
                 self.bind(*session_id, connection);
             }
             _ => {}
@@ -225,6 +233,7 @@ impl Committed {
                     timeout_ms,
                     owner: None,
                     last_xid: None,
+                    xids_known: true,
                 };
                 let previous = self.sessions.insert(id, session);
                 assert!(previous.is_none(), "session {id:#x} committed twice");

@@ -67,6 +67,12 @@ pub enum Refusal {
     /// (its session's connection has a write of this xid or a later one):
     /// dropped; the member that holds the client answers it from the log.
     Duplicate,
+    /// A write sent again after a leader change for a session whose xids
+    /// are not known (restored from a snapshot): it may be in the log
+    /// already, and carrying it out again could apply it twice, so its
+    /// connection is closed and the client sees ConnectionLoss (outcome
+    /// unknown), as for any write whose fate is in doubt.
+    InDoubt,
 }
 
 /// What becomes of a write.
@@ -134,6 +140,9 @@ impl Proposer {
             table.set_owner(*id, s.owner);
             if let Some(xid) = s.last_xid {
                 table.wrote(*id, xid);
+            }
+            if !s.xids_known {
+                table.forget_xids(*id);
             }
         }
         Proposer {
@@ -220,9 +229,18 @@ impl Proposer {
             tracing::debug!(session = format!("{session_id:#x}"), %moved, "write from a stale connection");
             return Err(Refusal::Error(ErrorCode::SessionMoved));
         }
-        let last = self.sessions.get(session_id).and_then(|s| s.last_xid);
-        if resend && last.is_some_and(|last| origin.origin.xid <= last) {
-            return Err(Refusal::Duplicate);
+        if resend {
+            match self
+                .sessions
+                .get(session_id)
+                .map(|s| (s.xids_known, s.last_xid))
+            {
+                Some((false, _)) => return Err(Refusal::InDoubt),
+                Some((true, Some(last))) if origin.origin.xid <= last => {
+                    return Err(Refusal::Duplicate)
+                }
+                _ => {}
+            }
         }
         self.sessions.touch(session_id, now.mono_ms);
         Ok(())
@@ -281,7 +299,9 @@ impl Proposer {
     ) -> Decision {
         match self.admit(&origin, session_id, now, false) {
             Err(Refusal::Error(code)) => Decision::Reply(Err(code)),
-            Err(Refusal::Duplicate) => unreachable!("only a resend can be a duplicate"),
+            Err(Refusal::Duplicate | Refusal::InDoubt) => {
+                unreachable!("only a resend can be a duplicate or in doubt")
+            }
             Ok(()) => self.decide(origin, session_id, auth, request, now, false),
         }
     }

@@ -33,6 +33,9 @@ pub struct Session {
     /// write sent again after a leader change at or below it is a
     /// duplicate).
     pub last_xid: Option<crate::proto::Xid>,
+    /// Whether `last_xid` is known (see
+    /// [`crate::consensus::committed::CommittedSession::xids_known`]).
+    pub xids_known: bool,
 }
 
 /// Why a re-attach was refused. The client sees the "invalid session" reply
@@ -152,6 +155,7 @@ impl SessionTable {
                 closing: false,
                 owner: None,
                 last_xid: None,
+                xids_known: true,
             },
         );
         assert!(previous.is_none(), "session {id:#x} created twice");
@@ -203,6 +207,7 @@ impl SessionTable {
         if session.owner != Some(owner) {
             // A new connection numbers its requests afresh.
             session.last_xid = None;
+            session.xids_known = true;
         }
         session.owner = Some(owner);
         self.touch(id, now_ms);
@@ -238,6 +243,15 @@ impl SessionTable {
     pub fn wrote(&mut self, id: SessionId, xid: crate::proto::Xid) {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.last_xid = Some(xid);
+            s.xids_known = true;
+        }
+    }
+
+    /// The session's xids are not known (restored from a snapshot).
+    pub fn forget_xids(&mut self, id: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.last_xid = None;
+            s.xids_known = false;
         }
     }
 

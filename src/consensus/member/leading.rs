@@ -235,6 +235,16 @@ impl Member {
             }
             // Already in the log: its origin answers it when it applies it.
             Err(Refusal::Duplicate) => return,
+            Err(Refusal::InDoubt) => {
+                let o = origin.origin;
+                tracing::info!(
+                    session = format!("{session_id:#x}"),
+                    xid = o.xid,
+                    "a write sent again may be in the log already (its session was restored from a snapshot): closing its connection"
+                );
+                self.close_connection(origin.member, o.shard, o.conn);
+                return;
+            }
         }
         if let Request::Reconfig {
             joining,

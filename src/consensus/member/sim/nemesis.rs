@@ -18,6 +18,10 @@
 //! - at equal applied index, replicas hold equal trees;
 //! - every ephemeral's owner is a committed session (no orphans);
 //! - each client's writes are applied in the order it sent them;
+//! - every write is answered at most once, and its answer is the truth: a
+//!   create of a contended path (clients race to create a few shared
+//!   nodes, with data of their own) answered Ok wrote the node's data, one
+//!   answered NodeExists did not;
 //! - every acknowledged write is present at the end, on every member;
 //! - a watch on a connection that stayed open fires exactly once when its
 //!   node is created;
@@ -34,9 +38,11 @@ use crate::consensus::rng::Rng;
 use crate::proto::{ConnectResponse, EventType};
 
 /// Seeds run by default (`ROOST_SIM_SEEDS` overrides).
-const SEEDS_DEFAULT: u64 = 500;
+const SEEDS_DEFAULT: u64 = 1000;
 /// Workload rounds per seed.
 const ROUNDS: usize = 120;
+/// Shared paths clients race to create (`/s0`..).
+const CONTENDED_PATHS: u64 = 3;
 
 /// A simulated client: one session, one connection at a time.
 #[derive(Debug)]
@@ -77,6 +83,12 @@ struct Run {
     leaders: HashMap<u64, u64>,
     /// Every acknowledged persistent create, in the order seen.
     acked_log: Vec<String>,
+    /// Writes answered so far: (member, conn, xid) -> the answer.
+    answered_writes: HashMap<(u64, ConnId, i32), Result<Response, ErrorCode>>,
+    /// Contended creates sent: (client, xid) -> (path, data).
+    contended: HashMap<(usize, i32), (String, Vec<u8>)>,
+    /// Their answers: (path, data, Ok or the error).
+    contended_answers: Vec<(String, Vec<u8>, Result<(), ErrorCode>)>,
     /// Barriers sent: (member, conn, xid, acknowledged creates before it).
     barriers: Vec<(u64, ConnId, i32, usize)>,
     n: u64,
@@ -122,6 +134,9 @@ fn run_seed(seed: u64) {
         watches: Vec::new(),
         leaders: HashMap::new(),
         acked_log: Vec::new(),
+        answered_writes: HashMap::new(),
+        contended: HashMap::new(),
+        contended_answers: Vec::new(),
         barriers: Vec::new(),
         n,
     };
@@ -202,7 +217,38 @@ impl Run {
             (cl.member, cl.conn, cl.session)
         };
         match roll {
-            0..=54 => {
+            0..=9 => {
+                // A create of a contended path, with data of its own.
+                let j = self.rng.range(0, CONTENDED_PATHS);
+                let cl = &mut self.clients[k];
+                let xid = cl.next_xid;
+                cl.next_xid += 1;
+                let path = format!("/s{j}");
+                let data = format!("{}-{xid}", cl.id).into_bytes();
+                cl.outstanding.insert(xid, path.clone());
+                self.contended
+                    .insert((k, xid), (path.clone(), data.clone()));
+                let mut request = create_request(&path);
+                if let Request::Create { req, .. } = &mut request {
+                    req.data = Some(data);
+                }
+                let origin = Origin {
+                    shard: 0,
+                    conn,
+                    xid,
+                    opcode: OpCode::Create,
+                };
+                self.c.shard_input(
+                    member,
+                    ToConsensus::Write {
+                        origin,
+                        session_id: session,
+                        auth: AuthIds::default(),
+                        request,
+                    },
+                );
+            }
+            10..=54 => {
                 let ephemeral = self.rng.chance(25);
                 let cl = &mut self.clients[k];
                 let xid = cl.next_xid;
@@ -433,9 +479,27 @@ impl Run {
         let Some(k) = self.client_on(member, conn) else {
             return;
         };
+        if let Some(first) = self
+            .answered_writes
+            .insert((member, conn, xid), result.clone())
+        {
+            panic!(
+                "member {member}: connection {conn}'s request {xid} answered twice: \
+                 {first:?}, then {result:?}"
+            );
+        }
         let Some(path) = self.clients[k].outstanding.remove(&xid) else {
             return;
         };
+        if let Some((path, data)) = self.contended.remove(&(k, xid)) {
+            let outcome = match result {
+                Ok(Response::Create { .. }) => Ok(()),
+                Ok(other) => panic!("a create of {path} answered {other:?}"),
+                Err(code) => Err(*code),
+            };
+            self.contended_answers.push((path, data, outcome));
+            return;
+        }
         match result {
             Ok(Response::Create { .. }) if path.starts_with("/c") => {
                 self.acked_log.push(path.clone());
@@ -576,6 +640,24 @@ impl Run {
                     );
                 }
                 last = Some((path, node.czxid));
+            }
+        }
+        for (path, data, outcome) in &self.contended_answers {
+            let node = tree.get(path);
+            let held: Option<Vec<u8>> = node.and_then(|n| n.data.as_deref().map(|d| d.to_vec()));
+            let wrote = held.as_deref() == Some(&data[..]);
+            match outcome {
+                Ok(()) => assert!(
+                    wrote,
+                    "the create of {path} with {:?} was answered Ok but the node holds {:?}",
+                    String::from_utf8_lossy(data),
+                    held.map(|d| String::from_utf8_lossy(&d).into_owned())
+                ),
+                Err(code) => assert!(
+                    !wrote,
+                    "the create of {path} with {:?} was answered {code:?} but wrote the node",
+                    String::from_utf8_lossy(data)
+                ),
             }
         }
         for (member, conn, xid, acked_before) in &self.barriers {
