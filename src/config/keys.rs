@@ -40,7 +40,7 @@ const IGNORED_KEYS: &[(&str, &str)] = &[
 /// Key prefixes accepted and ignored (quorum TLS/SASL, metrics plug-ins).
 const IGNORED_PREFIXES: &[(&str, &str)] = &[
     ("ssl.", "TLS is not supported"),
-    ("quorum.auth.", "member-to-member SASL is not supported"),
+    ("quorum.auth.", "member-to-member SASL is not supported; members prove they share roost.quorumSecret instead"),
     ("multiAddress.", "one address per member"),
     ("metricsProvider.", "metrics are exposed through mntr"),
 ];
@@ -99,6 +99,9 @@ impl At<'_> {
         }
     }
 }
+
+/// The shortest `roost.quorumSecret` accepted.
+pub const QUORUM_SECRET_BYTES_MIN: usize = 16;
 
 /// What the key loop remembers until all keys are seen (later keys may
 /// change earlier defaults, e.g. tickTime after minSessionTimeout).
@@ -315,6 +318,14 @@ impl Config {
             "roost.electionTicks" => self.raft_election_ticks = at.int(value)?,
             "roost.stallToleranceMs" => self.stall_tolerance_ms = at.int(value)?,
             "roost.sessionSecret" => self.session_secret = Some(at.non_empty(value)?.to_string()),
+            "roost.quorumSecret" => {
+                if value.len() < QUORUM_SECRET_BYTES_MIN {
+                    return Err(at.err(format!(
+                        "must be at least {QUORUM_SECRET_BYTES_MIN} characters (it is a secret key)"
+                    )));
+                }
+                self.quorum_secret = Some(value.to_string())
+            }
             "roost.ensembleId" => self.ensemble_id = Some(at.non_empty(value)?.to_string()),
             "roost.readConsistency" => {
                 self.read_consistency = ReadConsistency::parse(value).ok_or_else(|| {

@@ -331,6 +331,11 @@ pub struct Config {
     /// so passwords are as guessable as ZooKeeper's own, and members that
     /// join later by `reconfig` verify them all the same.
     pub session_secret: Option<String>,
+    /// `roost.quorumSecret`: the key members prove to each other in the
+    /// peer handshake (and sign liveness beacons with); the same on every
+    /// member. Unset: derived from `roost.ensembleId`, which keeps
+    /// ensembles apart but anyone who reads the config could join.
+    pub quorum_secret: Option<String>,
     /// `roost.ensembleId`: members refuse peers that give another one in
     /// their handshake (two ensembles sharing hosts). Not derived from the
     /// member list, which `reconfig` changes and joining members list
@@ -394,6 +399,7 @@ impl Default for Config {
             raft_election_ticks: 10,
             stall_tolerance_ms: 1000,
             session_secret: None,
+            quorum_secret: None,
             ensemble_id: None,
             read_consistency: ReadConsistency::Sequential,
             warnings: Vec::new(),

@@ -617,6 +617,7 @@ fn sample_setting(key: &str) -> Option<&'static str> {
         "roost.electionTicks" => "roost.electionTicks=20",
         "roost.stallToleranceMs" => "roost.stallToleranceMs=2000",
         "roost.sessionSecret" => "roost.sessionSecret=s3cret",
+        "roost.quorumSecret" => "roost.quorumSecret=0123456789abcdef",
         "roost.ensembleId" => "roost.ensembleId=prod-a",
         "roost.readConsistency" => "roost.readConsistency=linearizable",
         "forceSync" => "forceSync=no",

@@ -78,6 +78,34 @@ fn ensemble_secret(config: &Config) -> [u8; 32] {
     out
 }
 
+/// The key members prove to each other in the peer handshake
+/// (`crate::transport::auth`): `roost.quorumSecret`, or one derived from the
+/// ensemble id when that is unset (start-up warns).
+fn quorum_secret(config: &Config) -> Vec<u8> {
+    match &config.quorum_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            let mut h = Sha1::new();
+            h.update(b"roost-quorum-secret:");
+            h.update(cluster_tag(config).to_be_bytes());
+            h.finalize().to_vec()
+        }
+    }
+}
+
+/// The liveness beacons' 32-byte key, from the quorum secret.
+fn beacon_key(quorum_secret: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, chunk) in out.chunks_mut(16).enumerate() {
+        let mut h = Sha1::new();
+        h.update([i as u8]);
+        h.update(b"roost-liveness-beacon-key");
+        h.update(quorum_secret);
+        chunk.copy_from_slice(&h.finalize()[..16]);
+    }
+    out
+}
+
 fn entry_from_record(r: RaftRecord) -> Entry {
     let mut e = Entry {
         index: r.index,
@@ -256,16 +284,24 @@ pub(super) fn start(
         listen,
         peers,
         cluster_tag: cluster_tag(config),
+        secret: quorum_secret(config),
         frame_bytes_max: PEER_FRAME_BYTES_MAX,
         queue_bytes_max: PEER_QUEUE_BYTES_MAX,
     };
-    // Beacons on the quorum address, over UDP, keyed like session passwords.
+    if config.quorum_secret.is_none() {
+        tracing::warn!(
+            "roost.quorumSecret is not set: members authenticate each other with a key derived \
+             from roost.ensembleId, so anyone who can read the configuration and reach the \
+             quorum port could pose as a member; set the same secret on every member"
+        );
+    }
+    // Beacons on the quorum address, over UDP, signed with the quorum key.
     let liveness = Liveness::start(
         me.id,
         listen,
         transport_config.peers.clone(),
         transport_config.cluster_tag,
-        ensemble_secret(config),
+        beacon_key(&transport_config.secret),
     )
     .with_context(|| format!("starting liveness beacons on udp {listen}"))?;
     let shard_count = plan.shard_cpus.len();

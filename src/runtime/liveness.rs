@@ -26,7 +26,7 @@
 //! | 16  | 8    | sender's term |
 //! | 24  | 8    | the leader the sender follows (itself when it leads; 0 none) |
 //! | 32  | 8    | cluster tag (the peer handshake's) |
-//! | 40  | 16   | HMAC-SHA1 of bytes 0..40 under the ensemble secret, truncated |
+//! | 40  | 16   | HMAC-SHA1 of bytes 0..40 under the beacon key (from `roost.quorumSecret`), truncated |
 //!
 //! Anything else (another size, magic, version, tag, an unknown sender, a
 //! bad MAC) is dropped and counted.

@@ -33,8 +33,8 @@ pub struct Session {
     /// write sent again after a leader change at or below it is a
     /// duplicate).
     pub last_xid: Option<crate::proto::Xid>,
-    /// Whether `last_xid` is known (see
-    /// [`crate::consensus::committed::CommittedSession::xids_known`]).
+    /// Whether `last_xid` is known: not for a session restored from a
+    /// snapshot (which keeps no xids) until its owner writes or re-attaches.
     pub xids_known: bool,
 }
 

@@ -1,7 +1,10 @@
 //! The inbound side: the accept loop, the acceptor's handshake, and one
 //! reader task per inbound connection that turns frames into events.
 
-use super::wire::{self, Hello, Parse, HELLO_BYTES, PROTOCOL_VERSION};
+use super::auth::{self, Role, PROOF_BYTES};
+use super::wire::{
+    self, Hello, Parse, ANSWER_SIGNED_BYTES, HELLO_BYTES, OPENING_BYTES, PROTOCOL_VERSION,
+};
 use super::{
     shutdown_fd, tune_socket, FireOnDrop, InboundSlot, Inner, Latch, PeerEvent, ACCEPT_ERROR_PAUSE,
     HANDSHAKE_TIMEOUT, INBOUND_HANDSHAKES_MAX, READ_BUFFER_KEEP_BYTES, READ_CHUNK_BYTES,
@@ -109,9 +112,9 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
     };
     tune_socket(fd);
 
-    let mut record = [0u8; HELLO_BYTES];
+    let mut opening = [0u8; OPENING_BYTES];
     let read = or(
-        async { Some(stream.read_exact(&mut record).await) },
+        async { Some(stream.read_exact(&mut opening).await) },
         async {
             or(glommio::timer::sleep(HANDSHAKE_TIMEOUT), inner.stop.wait()).await;
             None
@@ -133,7 +136,10 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
             return;
         }
     }
-    let Some(hello) = Hello::decode(&record) else {
+    let record: &[u8; HELLO_BYTES] = opening[..HELLO_BYTES]
+        .try_into()
+        .expect("the opening starts with a hello");
+    let Some(hello) = Hello::decode(record) else {
         refuse(
             &inner,
             remote,
@@ -151,6 +157,57 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
     if inner.stop.is_fired() {
         return;
     }
+
+    // The answer proves we hold the secret; the connector's proof, over
+    // the same bytes and both nonces, must come back before this
+    // connection may replace another or deliver a frame.
+    let mut answer = Vec::with_capacity(wire::ANSWER_BYTES);
+    answer.extend_from_slice(&Hello::new(inner.my_id, id, inner.cluster_tag).encode());
+    answer.extend_from_slice(&auth::nonce());
+    let proof = auth::proof(&inner.secret, Role::Acceptor, &opening, &answer);
+    answer.extend_from_slice(&proof);
+    debug_assert_eq!(answer.len(), wire::ANSWER_BYTES);
+    let mut their_proof = [0u8; PROOF_BYTES];
+    let exchanged = or(
+        async {
+            stream.write_all(&answer).await?;
+            stream.read_exact(&mut their_proof).await
+        },
+        async {
+            or(glommio::timer::sleep(HANDSHAKE_TIMEOUT), inner.stop.wait()).await;
+            Err(std::io::ErrorKind::TimedOut.into())
+        },
+    )
+    .await;
+    if let Err(e) = exchanged {
+        if !inner.stop.is_fired() {
+            refuse(&inner, remote, "handshake not completed", id, || {
+                e.to_string()
+            });
+        }
+        return;
+    }
+    let signed = &answer[..ANSWER_SIGNED_BYTES];
+    if !auth::verify(
+        &inner.secret,
+        Role::Connector,
+        &opening,
+        signed,
+        &their_proof,
+    ) {
+        refuse(
+            &inner,
+            remote,
+            "peer failed authentication (is roost.quorumSecret the same on every member?)",
+            id,
+            String::new,
+        );
+        return;
+    }
+    if inner.stop.is_fired() {
+        return;
+    }
+    accepted.handshake_done();
 
     // Accepted: this connection becomes the peer's inbound connection,
     // replacing (and closing) any older one.
@@ -176,18 +233,6 @@ async fn serve(inner: Rc<Inner>, mut stream: TcpStream) {
             "new inbound connection replaces the previous one"
         );
         shutdown_fd(old.fd);
-    }
-    let answer = Hello::new(inner.my_id, id, inner.cluster_tag).encode();
-    let wrote = or(async { Some(stream.write_all(&answer).await) }, async {
-        glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
-        None
-    })
-    .await;
-    accepted.handshake_done();
-    if !matches!(wrote, Some(Ok(()))) {
-        tracing::debug!(peer = id, ?remote, "could not answer the handshake");
-        release_slot(&inner, id, conn);
-        return;
     }
     tracing::info!(peer = id, ?remote, "peer connected (inbound)");
     // The peer is up: if our link to it is waiting to retry, retry now.

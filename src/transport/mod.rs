@@ -15,12 +15,13 @@
 //! ([`TCP_USER_TIMEOUT`]), so a vanished host eventually errors the socket
 //! even without a reset. The listener binds with `SO_REUSEADDR`.
 //!
-//! # Wire format (protocol version 1)
+//! # Wire format (protocol version 2)
 //!
 //! All integers are little-endian.
 //!
-//! **Handshake.** Right after connecting, the connector sends a 30-byte
-//! record ([`HELLO_BYTES`]):
+//! **Handshake** (protocol version 2). Right after connecting, the connector
+//! sends its *opening*: a 30-byte hello record ([`HELLO_BYTES`]) followed by
+//! a 16-byte random nonce ([`auth::NONCE_BYTES`]). The hello record:
 //!
 //! | offset | size | field |
 //! |---|---|---|
@@ -33,11 +34,20 @@
 //! The acceptor closes the connection, with a warning in its log, if the
 //! magic is wrong, the version differs, the receiver id is not its own id,
 //! the sender id is not one of its current peers, or the cluster tag differs
-//! from its own. Otherwise it answers with the same record built from its
-//! side (its id as sender, the connector's as receiver, its tag), and the
-//! connector checks that answer the same way (sender = the peer it dialled,
-//! receiver = itself, same version and tag). A connection that has not
-//! finished its handshake within [`HANDSHAKE_TIMEOUT`] is closed.
+//! from its own. Otherwise it answers (66 bytes, [`wire::ANSWER_BYTES`]) with
+//! its own hello (its id as sender, the connector's as receiver, its tag), its
+//! own 16-byte nonce, and its 20-byte proof: HMAC-SHA1 under the ensemble's
+//! shared secret ([`TransportConfig::secret`], `roost.quorumSecret`) of the
+//! label `roost-peer-proof:acceptor:`, the connector's 46-byte opening, and
+//! the acceptor's hello and nonce ([`auth::proof`]). The connector checks that
+//! answer the same way (sender = the peer it dialled, receiver = itself, same
+//! version and tag) and checks the proof, then sends its own 20-byte proof:
+//! the same HMAC with the label `roost-peer-proof:connector:`. The acceptor
+//! checks it before the connection replaces an older one from that peer or
+//! delivers a frame; a wrong proof closes it with a warning. Each side thus
+//! proves it holds the secret over nonces it did not choose, so a recorded
+//! handshake cannot be replayed. A connection that has not finished its
+//! handshake within [`HANDSHAKE_TIMEOUT`] is closed.
 //!
 //! **Frames.** After the handshake the connector sends frames back to back;
 //! the acceptor sends nothing more (any byte it sends is a protocol error
@@ -142,6 +152,7 @@
 //! once it is dropped, each task stops at its next event and the transport
 //! goes quiet (`send` returns `NotConnected`).
 
+pub mod auth;
 mod inbound;
 mod outbound;
 pub mod wire;
@@ -218,6 +229,9 @@ pub struct TransportConfig {
     pub peers: Vec<(u64, SocketAddr)>,
     /// Members refuse a peer whose handshake tag differs (misconfigured ensemble).
     pub cluster_tag: u64,
+    /// The ensemble's shared secret: each side of a handshake proves it
+    /// holds it ([`auth`]); a peer that cannot is refused.
+    pub secret: Vec<u8>,
     /// Largest length prefix (kind + body) accepted; a bigger incoming
     /// frame closes that connection, a bigger outgoing one is refused.
     pub frame_bytes_max: usize,
@@ -326,6 +340,7 @@ impl PeerTransport {
         let inner = Rc::new(Inner {
             my_id: config.my_id,
             cluster_tag: config.cluster_tag,
+            secret: config.secret.clone(),
             frame_bytes_max: config.frame_bytes_max,
             queue_bytes_max: config.queue_bytes_max,
             local_addr,
@@ -507,6 +522,7 @@ impl Drop for FireOnDrop {
 pub(crate) struct Inner {
     my_id: u64,
     cluster_tag: u64,
+    secret: Vec<u8>,
     frame_bytes_max: usize,
     queue_bytes_max: usize,
     local_addr: SocketAddr,

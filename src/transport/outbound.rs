@@ -2,7 +2,8 @@
 //! writes batched frames, watches the socket for the peer going away, and
 //! reconnects.
 
-use super::wire::{Hello, HELLO_BYTES, PROTOCOL_VERSION};
+use super::auth::{self, Role};
+use super::wire::{Hello, ANSWER_BYTES, ANSWER_SIGNED_BYTES, HELLO_BYTES, PROTOCOL_VERSION};
 use super::{
     tune_socket, FireOnDrop, Inner, Latch, Peer, PeerEvent, CONNECT_FAILURE_WARN_EVERY,
     CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, RECONNECT_INTERVAL_MAX, RECONNECT_INTERVAL_MIN,
@@ -137,10 +138,12 @@ async fn connect(inner: &Inner, peer: &Peer) -> Result<TcpStream, ConnectError> 
         .await
         .map_err(|e| ConnectError::Connect(e.to_string()))?;
     tune_socket(stream.as_raw_fd());
-    let hello = Hello::new(inner.my_id, peer.id, inner.cluster_tag).encode();
+    let mut opening = Vec::with_capacity(super::wire::OPENING_BYTES);
+    opening.extend_from_slice(&Hello::new(inner.my_id, peer.id, inner.cluster_tag).encode());
+    opening.extend_from_slice(&auth::nonce());
     let exchange = async {
-        stream.write_all(&hello).await?;
-        let mut answer = [0u8; HELLO_BYTES];
+        stream.write_all(&opening).await?;
+        let mut answer = [0u8; ANSWER_BYTES];
         match stream.read_exact(&mut answer).await {
             Ok(()) => Ok(answer),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(ConnectError::Refused),
@@ -154,7 +157,11 @@ async fn connect(inner: &Inner, peer: &Peer) -> Result<TcpStream, ConnectError> 
     })
     .await
     .ok_or(ConnectError::Timeout(HANDSHAKE_TIMEOUT))??;
-    let Some(answer) = Hello::decode(&answer) else {
+    let (signed, their_proof) = answer.split_at(ANSWER_SIGNED_BYTES);
+    let record: &[u8; HELLO_BYTES] = signed[..HELLO_BYTES]
+        .try_into()
+        .expect("the answer starts with a hello");
+    let Some(answer) = Hello::decode(record) else {
         return Err(ConnectError::BadAnswer(
             "wrong magic (not a Roost quorum port?)".into(),
         ));
@@ -177,6 +184,20 @@ async fn connect(inner: &Inner, peer: &Peer) -> Result<TcpStream, ConnectError> 
             answer.receiver, answer.cluster_tag, inner.my_id, inner.cluster_tag
         )));
     }
+    if !auth::verify(&inner.secret, Role::Acceptor, &opening, signed, their_proof) {
+        return Err(ConnectError::BadAnswer(
+            "the peer failed authentication (is roost.quorumSecret the same on every member?)"
+                .into(),
+        ));
+    }
+    let proof = auth::proof(&inner.secret, Role::Connector, &opening, signed);
+    or(async { Some(stream.write_all(&proof).await) }, async {
+        glommio::timer::sleep(HANDSHAKE_TIMEOUT).await;
+        None
+    })
+    .await
+    .ok_or(ConnectError::Timeout(HANDSHAKE_TIMEOUT))?
+    .map_err(ConnectError::Io)?;
     Ok(stream)
 }
 

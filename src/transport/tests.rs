@@ -31,6 +31,9 @@ fn free_addr() -> SocketAddr {
     l.local_addr().expect("local addr")
 }
 
+/// The test ensemble's shared secret.
+const SECRET: &[u8] = b"transport-test-secret";
+
 fn config(my_id: u64, listen: SocketAddr, peers: &[(u64, SocketAddr)]) -> TransportConfig {
     TransportConfig {
         my_id,
@@ -41,6 +44,7 @@ fn config(my_id: u64, listen: SocketAddr, peers: &[(u64, SocketAddr)]) -> Transp
             .filter(|(id, _)| *id != my_id)
             .collect(),
         cluster_tag: 0x5eed,
+        secret: SECRET.to_vec(),
         frame_bytes_max: 2 * MIB,
         queue_bytes_max: 8 * MIB,
     }
@@ -653,6 +657,77 @@ fn a_member_with_another_cluster_tag_is_refused() {
 }
 
 #[test]
+fn a_member_with_another_secret_is_refused() {
+    let a_addr = free_addr();
+    let b_addr = free_addr();
+    let members = [(1, a_addr), (2, b_addr)];
+    let mut b_cfg = config(2, b_addr, &members);
+    b_cfg.secret = b"another-secret-entirely".to_vec();
+    let mut a = Node::start(config(1, a_addr, &members)).unwrap();
+    let mut b = Node::start(b_cfg).unwrap();
+    let a_events = a.drain_for(Duration::from_millis(600));
+    let b_events = b.drain_for(Duration::from_millis(10));
+    assert!(a_events.is_empty(), "{:?}", summary(&a_events.into()));
+    assert!(b_events.is_empty(), "{:?}", summary(&b_events.into()));
+    assert!(!a.is_connected(2) && !b.is_connected(1));
+    let s = a.stats_of(2);
+    assert!(!s.inbound_connected && s.frames_received == 0, "{s:?}");
+    a.stop();
+    b.stop();
+}
+
+/// Someone who knows everything in the configuration but the secret (the
+/// tag, the member ids) cannot get a frame in, nor displace a member's
+/// connection: without the connector's proof the acceptor closes.
+#[test]
+fn a_connector_without_the_secret_gets_no_frame_in() {
+    let b_addr = free_addr();
+    let members = [(1, free_addr()), (2, b_addr)];
+    let mut b = Node::start(config(2, b_addr, &members)).unwrap();
+    let mut member = raw_handshake(b_addr, 1, 2, 0x5eed);
+    let mut frame = Vec::new();
+    encode_frame(&mut frame, 7, b"real");
+    member.write_all(&frame).unwrap();
+    assert_eq!(b.frames_from(1, 1, PROMPT)[0], (7, b"real".to_vec()));
+    for what in [
+        "a wrong proof",
+        "a frame instead of a proof",
+        "a proof under another key",
+    ] {
+        let (mut s, opening, signed) = raw_answer(b_addr, 1, 2, 0x5eed);
+        let bytes = match what {
+            "a wrong proof" => vec![0u8; auth::PROOF_BYTES],
+            "a frame instead of a proof" => {
+                let mut f = Vec::new();
+                encode_frame(&mut f, 7, b"forged-frame-body-123");
+                f
+            }
+            _ => auth::proof(b"guessed-secret", auth::Role::Connector, &opening, &signed).to_vec(),
+        };
+        s.write_all(&bytes).unwrap();
+        assert!(closed_by_peer(&mut s), "{what}: closed");
+    }
+    // Replaying the member's acceptor proof as the connector's fails too.
+    let (mut s, opening, signed) = raw_answer(b_addr, 1, 2, 0x5eed);
+    s.write_all(&auth::proof(
+        SECRET,
+        auth::Role::Acceptor,
+        &opening,
+        &signed,
+    ))
+    .unwrap();
+    assert!(closed_by_peer(&mut s), "a proof of the other role");
+    // Nothing got in, and the member's own connection was never replaced.
+    let events = b.drain_for(Duration::from_millis(100));
+    assert!(events.is_empty(), "{:?}", summary(&events.into()));
+    frame.clear();
+    encode_frame(&mut frame, 8, b"still");
+    member.write_all(&frame).unwrap();
+    assert_eq!(b.frames_from(1, 1, PROMPT)[0], (8, b"still".to_vec()));
+    b.stop();
+}
+
+#[test]
 fn a_peer_that_does_not_read_fills_the_queue_to_its_bound() {
     let a_addr = free_addr();
     let b_addr = free_addr();
@@ -809,16 +884,48 @@ fn closed_by_peer(s: &mut std::net::TcpStream) -> bool {
     }
 }
 
-fn raw_handshake(to: SocketAddr, from_id: u64, to_id: u64, tag: u64) -> std::net::TcpStream {
+/// A connector's opening: `hello` and a nonce.
+fn opening(hello: Hello) -> Vec<u8> {
+    let mut o = hello.encode().to_vec();
+    o.extend_from_slice(&auth::nonce());
+    o
+}
+
+/// Sends an opening and reads the acceptor's answer, checking its hello
+/// and its proof; returns the stream and the signed part of the answer.
+fn raw_answer(
+    to: SocketAddr,
+    from_id: u64,
+    to_id: u64,
+    tag: u64,
+) -> (std::net::TcpStream, Vec<u8>, Vec<u8>) {
     let mut s = raw_connect(to);
-    s.write_all(&Hello::new(from_id, to_id, tag).encode())
-        .unwrap();
-    let mut answer = [0u8; HELLO_BYTES];
+    let opening = opening(Hello::new(from_id, to_id, tag));
+    s.write_all(&opening).unwrap();
+    let mut answer = [0u8; wire::ANSWER_BYTES];
     s.read_exact(&mut answer).expect("handshake answer");
+    let (signed, proof) = answer.split_at(wire::ANSWER_SIGNED_BYTES);
     assert_eq!(
-        Hello::decode(&answer),
+        Hello::decode(signed[..HELLO_BYTES].try_into().unwrap()),
         Some(Hello::new(to_id, from_id, tag))
     );
+    assert!(
+        auth::verify(SECRET, auth::Role::Acceptor, &opening, signed, proof),
+        "the acceptor proves it holds the secret"
+    );
+    (s, opening, signed.to_vec())
+}
+
+/// A complete handshake by a raw socket that knows the secret.
+fn raw_handshake(to: SocketAddr, from_id: u64, to_id: u64, tag: u64) -> std::net::TcpStream {
+    let (mut s, opening, signed) = raw_answer(to, from_id, to_id, tag);
+    s.write_all(&auth::proof(
+        SECRET,
+        auth::Role::Connector,
+        &opening,
+        &signed,
+    ))
+    .unwrap();
     s
 }
 
@@ -853,14 +960,14 @@ fn malformed_input_closes_the_connection_without_harm() {
             "bad magic",
             b"GET / HTTP/1.1\r\nHost: x\r\n\r\n123".to_vec(),
         ),
-        ("wrong tag", Hello::new(1, 2, 0xbad).encode().to_vec()),
-        ("unknown id", Hello::new(7, 2, 0x5eed).encode().to_vec()),
-        ("wrong receiver", Hello::new(1, 3, 0x5eed).encode().to_vec()),
-        ("own id", Hello::new(2, 2, 0x5eed).encode().to_vec()),
+        ("wrong tag", opening(Hello::new(1, 2, 0xbad))),
+        ("unknown id", opening(Hello::new(7, 2, 0x5eed))),
+        ("wrong receiver", opening(Hello::new(1, 3, 0x5eed))),
+        ("own id", opening(Hello::new(2, 2, 0x5eed))),
         ("other version", {
             let mut h = Hello::new(1, 2, 0x5eed);
             h.version = 99;
-            h.encode().to_vec()
+            opening(h)
         }),
     ];
     for (what, bytes) in refused {

@@ -6,9 +6,15 @@
 pub const HANDSHAKE_MAGIC: [u8; 4] = *b"ROST";
 /// The only protocol version this build speaks; a handshake with another
 /// version is refused.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Size of a handshake record: magic(4) version(2) sender(8) receiver(8) tag(8).
 pub const HELLO_BYTES: usize = 30;
+/// The connector's opening: its hello and its nonce.
+pub const OPENING_BYTES: usize = HELLO_BYTES + super::auth::NONCE_BYTES;
+/// The acceptor's answer: its hello, its nonce and its proof.
+pub const ANSWER_BYTES: usize = HELLO_BYTES + super::auth::NONCE_BYTES + super::auth::PROOF_BYTES;
+/// The part of the answer its proof covers (hello and nonce).
+pub const ANSWER_SIGNED_BYTES: usize = HELLO_BYTES + super::auth::NONCE_BYTES;
 /// Size of a frame's length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
 /// Size of a frame's kind byte (counted in the length prefix).
