@@ -25,6 +25,7 @@ pub type ConnId = u64;
 pub type MemberId = u64;
 
 /// Who asked: enough to route the reply back in order.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Origin {
     pub shard: ShardId,
@@ -80,6 +81,7 @@ pub enum ToConsensus {
 }
 
 /// The result of a request that went through the core.
+/// A value: made by the consensus executor, sent to a shard; no executor owns it.
 #[derive(Clone, Debug)]
 pub struct Completion {
     pub origin: Origin,
@@ -147,6 +149,7 @@ pub enum ToShard {
 }
 
 /// What the core contributes to four-letter words.
+/// A value: built by the consensus executor, moved to the asking shard; no executor owns it.
 #[derive(Clone, Debug, Default)]
 pub struct CoreReport {
     pub last_zxid: Zxid,
@@ -166,6 +169,7 @@ pub struct CoreReport {
 }
 
 /// The ensemble view for four-letter words.
+/// A value: built by the consensus executor, moved to the asking shard; no executor owns it.
 #[derive(Clone, Debug, Default)]
 pub struct EnsembleReport {
     pub my_id: MemberId,
@@ -189,6 +193,7 @@ pub struct EnsembleReport {
 }
 
 /// What a shard contributes to four-letter words.
+/// A value: made by a shard, relayed by the consensus executor; no executor owns it.
 #[derive(Clone, Debug, Default)]
 pub struct ShardReport {
     pub shard: ShardId,

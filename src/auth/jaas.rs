@@ -53,6 +53,7 @@ pub enum ControlFlag {
 }
 
 /// One `class flag options;` entry.
+/// A value: parsed on the main thread at start-up; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoginModule {
     pub class: String,
@@ -63,6 +64,7 @@ pub struct LoginModule {
 }
 
 /// One named section (`Server`, `Client`, ...).
+/// A value: parsed on the main thread at start-up; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JaasSection {
     pub name: String,
@@ -70,6 +72,7 @@ pub struct JaasSection {
 }
 
 /// A parsed JAAS file.
+/// A value: parsed on the main thread at start-up; no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JaasConfig {
     pub sections: Vec<JaasSection>,

@@ -41,6 +41,7 @@ pub const REALM: &str = SERVER_NAME;
 pub const RESPONSE_LEN_MAX: usize = 4096;
 
 /// The outcome of one token.
+/// A value returned to the shard running the exchange; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SaslStep {
     /// The token for the SetSASLResponse; `None` encodes as a null buffer.

@@ -84,6 +84,7 @@ pub enum ConnectError {
 }
 
 /// A watch or session event in the shape zkCli prints it.
+/// Used by the offline `roost cli` command (made on its reader thread); no executor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
     /// KeeperState name: SyncConnected, Disconnected, Expired, Closed, AuthFailed.

@@ -250,6 +250,7 @@ pub fn validate_path(path: &str, sequential: bool) -> Result<(), CmdError> {
 }
 
 /// The interactive and one-shot shell around one [`Client`].
+/// Used by the offline `roost cli` command on the main thread; no executor.
 pub struct Shell {
     pub client: Client,
     /// The connect string as typed, shown in the prompt.

@@ -143,6 +143,7 @@ impl fmt::Display for FourLetterWhitelist {
 }
 
 /// Authentication settings.
+/// Read-only configuration, built once at start-up and cloned to each executor that needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthConfig {
     /// `DigestAuthenticationProvider.superDigest`: `user:BASE64(SHA1(user:password))`,
@@ -178,6 +179,7 @@ impl Default for AuthConfig {
 }
 
 /// Container and TTL node reaper knobs (digest §9.4, §18.3).
+/// Read-only configuration, built once at start-up and cloned to each executor that needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ContainerReaperConfig {
     /// `znode.container.checkIntervalMs`: how often candidates are checked.

@@ -24,6 +24,7 @@ impl PeerRole {
 }
 
 /// The client address of a member, the part after `;`.
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientAddress {
     /// Bind host; `None` means all interfaces, as in ZooKeeper.
@@ -32,6 +33,7 @@ pub struct ClientAddress {
 }
 
 /// One ensemble member.
+/// A plain value (cloned freely), from zoo.cfg or a reconfig; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerSpec {
     /// The N of `server.N`; equals some member's `myid`.

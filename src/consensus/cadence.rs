@@ -8,6 +8,7 @@
 
 use super::rng::Rng;
 
+/// Owned by the consensus executor.
 #[derive(Debug)]
 pub struct SnapshotCadence {
     /// `u64::MAX` when snapshots are disabled (snapCount 0).

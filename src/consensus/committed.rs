@@ -40,6 +40,7 @@ pub fn session_change(txn: &Txn) -> Option<SessionChange> {
 }
 
 /// A session as the log left it.
+/// A plain value (copied freely), kept in `Committed`; no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommittedSession {
     pub timeout_ms: i32,

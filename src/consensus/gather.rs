@@ -19,6 +19,7 @@ struct PendingGather {
 }
 
 /// The gathers in progress.
+/// Owned by the consensus executor (inside the standalone core or member).
 pub struct Gathers {
     pending: Vec<PendingGather>,
     next_token: u64,
@@ -61,6 +62,7 @@ impl Gathers {
 }
 
 /// A gather every shard has answered.
+/// Owned by the consensus executor: made by `Gathers` and consumed there.
 pub struct Gathered(PendingGather);
 
 impl Gathered {

@@ -8,6 +8,7 @@ pub use crate::wal::TxnLog;
 
 /// A log that is "durable" as soon as appended and holds nothing: for the
 /// core's tests that are not about durability.
+/// A test double, used on the test's thread; no executor owns it.
 #[derive(Debug, Default)]
 pub struct MemoryLog {
     last_zxid: Zxid,
@@ -39,6 +40,7 @@ impl TxnLog for MemoryLog {
 /// A log for the core's tests that is durable only when the test says so,
 /// and fails when told: the "not yet durable" and "failed" paths of
 /// `Core::release` without a disk.
+/// A test double, used on the test's thread; no executor owns it.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub struct ManualLog {

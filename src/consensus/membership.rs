@@ -13,6 +13,7 @@ use crate::proto::ErrorCode;
 /// Members per configuration at most (bounds what a reconfig request can add).
 pub const MEMBERS_MAX: usize = 255;
 
+/// Owned by the consensus executor (an ensemble member's current configuration).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Membership {
     /// Sorted by id, ids unique.

@@ -49,6 +49,7 @@ pub struct CoreConfig {
 }
 
 /// A transaction decided on: numbered, applied to the pending tree.
+/// Owned by the consensus executor: made by the `Proposer` and consumed there.
 #[derive(Debug)]
 pub struct Proposal {
     pub payload: EntryPayload,
@@ -98,6 +99,7 @@ pub enum ConnectDecision {
 }
 
 /// See the module doc.
+/// Owned by the consensus executor.
 pub struct Proposer {
     cfg: CoreConfig,
     pending: DataTree,

@@ -15,6 +15,7 @@ use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage};
 
 /// See the module doc.
+/// Owned by the consensus executor, inside the member's raft node.
 #[derive(Default)]
 pub struct SnapStorage {
     pub mem: MemStorage,

@@ -5,6 +5,7 @@
 /// SplitMix64 (Steele, Lea and Flood): tiny, fast, and good enough for
 /// jitter and session-id bases. Not for secrets: session passwords are
 /// keyed by a separate secret.
+/// Owned by the consensus executor (inside the standalone core or member).
 #[derive(Clone, Debug)]
 pub struct Rng {
     state: u64,

@@ -15,6 +15,7 @@ use crate::wal::{LogEvent, LogRecord};
 use std::sync::Arc;
 
 /// The time, read once per input at the edge.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Now {
     /// Monotonic ms: session deadlines, timers.
@@ -60,6 +61,7 @@ pub enum Input {
 
 /// A peer's liveness beacon: it is alive, in `term`, following `leader`
 /// (itself when it leads).
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Heard {
     pub from: MemberId,
@@ -69,6 +71,7 @@ pub struct Heard {
 
 /// What this member's liveness beacons say, and until when (monotonic
 /// ms) they may go out: the core extends the window while raft is healthy.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BeaconPlan {
     pub term: u64,
@@ -78,6 +81,7 @@ pub struct BeaconPlan {
 }
 
 /// What the snapshotter reports for a [`SnapshotRequest`].
+/// A value: made by the snapshotter, moved to the consensus executor; no executor owns it.
 #[derive(Debug, Default)]
 pub struct SnapshotOutcome {
     /// The zxid of the oldest snapshot still kept (a standalone log may be
@@ -92,6 +96,7 @@ pub struct SnapshotOutcome {
 
 /// A snapshot to write: a published tree version, the sessions committed
 /// with it, and (ensemble) its raft point.
+/// A value: made by the consensus executor, moved to the snapshotter; no executor owns it.
 #[derive(Debug)]
 pub struct SnapshotRequest {
     pub tree: Arc<DataTree>,
@@ -110,6 +115,7 @@ pub enum Output {
 
 /// Something an ensemble member's log core must make durable; answered
 /// with `LogEvent::Persisted(token)`.
+/// Owned by the consensus executor; the log core gets a `LogCommand` made from it.
 #[derive(Debug)]
 pub struct PersistRequest {
     pub token: u64,

@@ -71,6 +71,7 @@ const FLAG_ORIGIN: u8 = 1;
 const FLAG_CONNECT: u8 = 2;
 
 /// A request that caused an entry, with the member holding its connection.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RemoteOrigin {
     pub member: MemberId,
@@ -78,6 +79,7 @@ pub struct RemoteOrigin {
 }
 
 /// The connect reply a new session's entry carries for its member.
+/// A value carried in raft entries between members; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectReply {
     pub member: MemberId,
@@ -87,6 +89,7 @@ pub struct ConnectReply {
 }
 
 /// The data of a normal raft entry.
+/// A value carried between members as raft entry bytes; no executor owns it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EntryPayload {
     pub zxid: Zxid,

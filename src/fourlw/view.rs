@@ -42,6 +42,7 @@ impl Mode {
 pub use crate::messages::ConnectionView;
 
 /// One session, for `dump`.
+/// A value: built by the shard answering a four-letter word; no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SessionView {
     pub session_id: i64,
@@ -54,6 +55,7 @@ pub struct SessionView {
 
 /// Data and exist watches per session (child watches are not listed by
 /// `wchs`/`wchc`/`wchp`, digest §16.2).
+/// A value: built by the shard answering a four-letter word; no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WatchView {
     /// Session id -> watched paths.
@@ -84,6 +86,7 @@ impl WatchView {
 }
 
 /// The quorum part of `conf`.
+/// A value: built by the shard answering a four-letter word; no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QuorumConfView {
     pub init_limit: u32,
@@ -102,6 +105,7 @@ pub struct QuorumConfView {
 }
 
 /// What `conf` prints.
+/// A value: built by the shard answering a four-letter word; no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConfView {
     pub client_port: u16,

@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 
 /// A heap buffer whose address and length are multiples of [`BLOCK_BYTES`],
 /// zeroed on allocation.
+/// Owned by the log core's executor (inside the log writer and the hard-state file).
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,

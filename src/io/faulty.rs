@@ -46,6 +46,7 @@ struct State {
 }
 
 /// The in-memory fault-injecting device. Cheap to clone; clones share files.
+/// A test device: the writer under test holds one clone, the test another; no executor.
 #[derive(Clone, Default)]
 pub struct FaultyDevice {
     state: Arc<Mutex<State>>,

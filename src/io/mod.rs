@@ -34,6 +34,7 @@ pub const SECTOR_BYTES: usize = 512;
 
 /// A handle to a file opened through a [`LogDevice`]. Only meaningful to the
 /// device that returned it.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileId(pub u32);
 

@@ -110,11 +110,11 @@ impl ConnectionCounts {
 
 pub type SharedConnectionCounts = Arc<Mutex<ConnectionCounts>>;
 
-/// A client shard. Owned by one executor.
 /// Random low bits of a shard's first connection id (leaves 3 x 2^46 ids of
 /// room before the next shard's range).
 const CONN_ID_RANDOM_MASK: u64 = (1 << 46) - 1;
 
+/// A client shard. Owned by one shard executor.
 pub struct Shard {
     pub id: ShardId,
     /// The newest tree version this shard has caught up to.

@@ -19,6 +19,7 @@ use crate::tree::{DataTree, Node};
 use std::sync::Arc;
 
 /// What a read needs to know about its caller.
+/// A plain value (copied freely), built per read on a shard; no executor owns it.
 #[derive(Clone, Copy, Debug)]
 pub struct ReadContext<'a> {
     /// The connection's identities (ACL checks, whoAmI).
@@ -35,6 +36,7 @@ pub struct ReadContext<'a> {
 pub use crate::tree::watches::WatchRegistration;
 
 /// The result of one read request.
+/// A value returned to the shard that ran the read; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadOutcome {
     pub result: Result<Response, ErrorCode>,

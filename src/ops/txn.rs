@@ -26,6 +26,7 @@ pub enum CreateReply {
 }
 
 /// A fully resolved create.
+/// A plain value (part of a `Txn`, cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateTxn {
     /// The final path, sequence suffix included.

@@ -37,6 +37,7 @@ use crate::tree::NodeKind;
 use std::sync::Arc;
 
 /// A txn body did not decode (`offset` within the body).
+/// A plain value (an error, cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("txn decode error at body byte {offset}: {reason}")]
 pub struct TxnDecodeError {

@@ -3,6 +3,7 @@
 //! renderers stay pure.
 
 /// A copy of the host's facts at one moment.
+/// A value: read by the shard answering a four-letter word; no executor owns it.
 #[derive(Clone, Debug, Default)]
 pub struct HostFacts {
     pub host_name: String,

@@ -12,6 +12,7 @@ const BUCKET_BOUNDS_US: [u64; 11] = [
 ];
 
 /// Tick lag: count, maximum and a coarse histogram (for a p99).
+/// Owned by the consensus executor; four-letter words get a copy.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TickProbe {
     ticks: u64,

@@ -10,6 +10,7 @@
 use super::types::*;
 
 /// The first frame of a connection (no RequestHeader).
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectRequest {
     pub protocol_version: i32,
@@ -23,6 +24,7 @@ pub struct ConnectRequest {
 }
 
 /// The first reply of a connection (no ReplyHeader).
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnectResponse {
     pub protocol_version: i32,
@@ -35,12 +37,14 @@ pub struct ConnectResponse {
     pub read_only: Option<bool>,
 }
 
+/// A request's xid and opcode. A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestHeader {
     pub xid: Xid,
     pub opcode: i32,
 }
 
+/// A reply's xid, zxid and error code. A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReplyHeader {
     pub xid: Xid,
@@ -49,6 +53,7 @@ pub struct ReplyHeader {
 }
 
 /// create (1), create2 (15), createContainer (19), createTTL (21).
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreateRequest {
     pub path: String,
@@ -62,6 +67,7 @@ pub struct CreateRequest {
 }
 
 /// SetWatches (101) and SetWatches2 (105); the v1 form has empty persistent lists.
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SetWatches {
     pub relative_zxid: Zxid,
@@ -309,6 +315,7 @@ pub enum Response {
 }
 
 /// A watch notification body (WatcherEvent), sent with xid -1.
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatcherEvent {
     pub event_type: EventType,

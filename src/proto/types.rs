@@ -31,6 +31,7 @@ pub mod perms {
 }
 
 /// The client-visible stat record (68 bytes on the wire).
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stat {
     pub czxid: i64,
@@ -47,6 +48,7 @@ pub struct Stat {
 }
 
 /// An ACL identity: `scheme:id`.
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id {
     pub scheme: String,
@@ -63,6 +65,7 @@ impl Id {
 }
 
 /// One ACL entry.
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Acl {
     pub perms: i32,
@@ -87,6 +90,7 @@ impl Acl {
 }
 
 /// `ClientInfo` as returned by whoAmI.
+/// A plain value (cloned freely); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientInfo {
     pub auth_scheme: String,

@@ -139,6 +139,7 @@ fn pump<T: Send + 'static>(tx: ConnectedSender<T>) -> LocalSender<T> {
 }
 
 /// What a pipeline brings to the driver besides itself.
+/// Owned by the consensus executor: built there at start-up, consumed by `run`.
 pub struct Started {
     /// The version shards start from.
     pub published: std::sync::Arc<crate::tree::DataTree>,
@@ -149,6 +150,7 @@ pub struct Started {
 }
 
 /// A member's peer transport, handed to [`run`].
+/// Owned by the consensus executor (the transport is not `Send`).
 pub struct PeerWiring {
     pub transport: PeerTransport,
     pub liveness: std::sync::Arc<super::liveness::Liveness>,

@@ -142,6 +142,7 @@ struct Wiring {
 }
 
 /// The consensus core's channels, and the log core's ends of its own.
+/// A value: made at start-up, split between the consensus and log executors; no executor owns it.
 pub(crate) struct CoreSide {
     pub channels: Channels,
     pub log_commands: SharedReceiver<LogCommand>,

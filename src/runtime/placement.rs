@@ -13,6 +13,7 @@
 
 use crate::config::Config;
 
+/// A value: computed once on the main thread at start-up; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlacementPlan {
     pub shard_cpus: Vec<usize>,

@@ -116,6 +116,7 @@ fn is_epoch_start(zxid: Zxid) -> bool {
 }
 
 /// What start-up did, for the log line operators read.
+/// A value: built on the main thread at start-up, for a log line; no executor owns it.
 #[derive(Debug)]
 pub struct RecoveryReport {
     pub snapshot: Option<(PathBuf, Zxid)>,

@@ -10,6 +10,7 @@ use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 
 /// Where a session's live connection is, if it has one.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnectionOwner {
     /// The member holding the connection (0 in standalone).
@@ -19,6 +20,7 @@ pub struct ConnectionOwner {
 }
 
 /// One session.
+/// Owned by the consensus executor, inside the session table.
 #[derive(Clone, Debug)]
 pub struct Session {
     pub id: SessionId,
@@ -51,6 +53,7 @@ pub enum ReattachError {
 }
 
 /// A write came from a connection that does not own its session.
+/// A plain value (an error, copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("session moved to {owner:?}")]
 pub struct SessionMoved {

@@ -105,6 +105,8 @@ pub const FILE_PREFIX: &str = "snapshot.";
 pub const TEMP_SUFFIX: &str = ".tmp";
 
 /// The header fields (everything but magic and the header crc).
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     pub format_version: u32,
@@ -120,6 +122,8 @@ pub struct Header {
 
 /// A header as found on disk, before any judgement: what `inspect` prints
 /// even for a damaged file.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawHeader {
     pub magic: [u8; 8],
@@ -255,6 +259,8 @@ impl RawHeader {
 }
 
 /// The archive root.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotBody {
     pub zxid: i64,
@@ -266,6 +272,8 @@ pub struct SnapshotBody {
 }
 
 /// The version 2 archive root: [`SnapshotBody`]'s fields plus the raft point.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotBodyV2 {
     pub zxid: i64,
@@ -289,6 +297,8 @@ pub struct SnapRaft {
 }
 
 /// One ACL entry: `perms` on `scheme:id`.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SnapAcl {
     pub perms: i32,
@@ -306,6 +316,8 @@ pub enum SnapKind {
 }
 
 /// One znode without its children.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct SnapNode {
     /// Full absolute path; the root is `/`.
@@ -327,6 +339,8 @@ pub struct SnapNode {
 }
 
 /// One live session.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SnapSession {
     pub id: i64,
@@ -335,6 +349,8 @@ pub struct SnapSession {
 
 /// [`SnapNode`] borrowing its path and data from the live tree, so writing a
 /// snapshot never copies node contents; archives to the very same bytes.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize)]
 #[rkyv(as = ArchivedSnapNode)]
 #[rkyv(serialize_bounds(__S: Writer + Allocator))]
@@ -416,6 +432,8 @@ where
 }
 
 /// [`SnapshotBody`] with the node list produced by [`NodeList`].
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize)]
 #[rkyv(as = ArchivedSnapshotBody)]
 #[rkyv(serialize_bounds(__S: Writer + Allocator))]
@@ -428,6 +446,8 @@ pub(crate) struct SnapshotBodyRef<'a> {
 }
 
 /// [`SnapshotBodyV2`] with the node list produced by [`NodeList`].
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes
+/// or loads the snapshot.
 #[derive(Archive, Serialize)]
 #[rkyv(as = ArchivedSnapshotBodyV2)]
 #[rkyv(serialize_bounds(__S: Writer + Allocator))]

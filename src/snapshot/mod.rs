@@ -77,6 +77,7 @@ pub const RETAIN_MIN: usize = 3;
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
 
 /// A live session as a snapshot stores it.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SessionRecord {
     pub id: i64,
@@ -128,6 +129,7 @@ impl RaftPoint {
 }
 
 /// What [`write`] produced.
+/// Owned by the snapshotter's executor, which writes snapshots and reads this.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotMeta {
     pub path: PathBuf,
@@ -142,6 +144,7 @@ pub struct SnapshotMeta {
 }
 
 /// What [`load_newest`] recovered.
+/// A value: made on the main thread at start-up or on the consensus executor; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Loaded {
     pub tree: DataTree,
@@ -373,6 +376,7 @@ fn acl_table(entries: &[(&PathKey, &Arc<Node>)]) -> (Vec<Vec<SnapAcl>>, Vec<u32>
 }
 
 /// The header fields that describe the body's content.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct BodyCounts {
     pub format_version: u32,
@@ -446,6 +450,7 @@ where
 }
 
 /// Passes bytes through while computing their crc32c and count.
+/// Lives inside one snapshot write, on whichever thread writes it; no executor owns it.
 pub(crate) struct CrcWriter<W> {
     inner: W,
     crc: u32,
@@ -573,6 +578,7 @@ pub fn read_header(path: &Path) -> Result<Header, SnapshotError> {
 }
 
 /// A validated body of either format version, read in place.
+/// A borrowed view, on whichever thread loads or inspects the snapshot; no executor owns it.
 pub(crate) struct BodyView<'a> {
     pub zxid: i64,
     pub acls: &'a ArchivedVec<ArchivedVec<ArchivedSnapAcl>>,

@@ -220,6 +220,7 @@ pub const KEEPALIVE_PROBES: u32 = 3;
 pub const TCP_USER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a member needs to talk to the others.
+/// Read-only configuration, built once at start-up and moved to the consensus executor.
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
     pub my_id: u64,
@@ -271,6 +272,7 @@ pub enum TransportError {
 }
 
 /// Counters of one peer, as of the call.
+/// A value: a copy taken from the peer transport (consensus executor); no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerStats {
     pub id: u64,
@@ -478,6 +480,7 @@ fn shutdown_fd(fd: RawFd) {
 /// A one-shot signal many tasks can wait on: a glommio semaphore with no
 /// units that is closed to fire (closing wakes every waiter; a dropped wait
 /// unregisters itself).
+/// Owned by the peer transport (consensus executor).
 pub(crate) struct Latch {
     sem: glommio::sync::Semaphore,
     fired: Cell<bool>,
@@ -556,6 +559,7 @@ struct InboundSlot {
 }
 
 /// One member we talk to; replaced (not mutated) when its address changes.
+/// Owned by the peer transport (consensus executor).
 pub(crate) struct Peer {
     id: u64,
     addr: SocketAddr,

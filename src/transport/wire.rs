@@ -96,6 +96,7 @@ pub enum FrameError {
 }
 
 /// A complete frame at the front of a buffer.
+/// A value borrowing the peer transport's read buffer (consensus executor); no executor owns it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ParsedFrame<'a> {
     pub kind: u8,

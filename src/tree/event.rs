@@ -5,6 +5,7 @@ use super::PathKey;
 use crate::proto::{Acl, EventType};
 use std::sync::Arc;
 
+/// A value: made by apply on the consensus executor, shared with shards; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchEvent {
     pub event_type: EventType,

@@ -40,6 +40,7 @@ pub const CONFIG_PATH: &str = "/zookeeper/config";
 
 /// One version of the namespace. Equality compares content, which is how
 /// tests check that every member applying the same log ends up identical.
+/// Owned by the consensus executor while mutated; published versions are `Arc`-shared by all.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataTree {
     /// Full path -> node. The root is stored under `/`.

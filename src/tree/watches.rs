@@ -78,6 +78,7 @@ impl ConnWatches {
 }
 
 /// `wchs` numbers.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WatchSummary {
     /// Connections with at least one data-table watch.
@@ -89,6 +90,7 @@ pub struct WatchSummary {
 }
 
 /// The watch table of one client shard. See the module docs.
+/// Owned by one shard executor.
 #[derive(Clone, Debug, Default)]
 pub struct WatchTable {
     /// Path -> connections, one map per [`Kind`] (indexed by `Kind as usize`).

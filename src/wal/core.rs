@@ -305,6 +305,7 @@ fn failure_reason(e: &WalError) -> String {
 }
 
 /// The consensus core's view of the durable log. Lives on the consensus core.
+/// Owned by the consensus executor.
 #[derive(Debug, Default)]
 pub struct DurableLog {
     pending: Vec<LogRecord>,

@@ -42,6 +42,7 @@ const SLOT_VERSION: u32 = 1;
 const SLOT_CONTENT_BYTES: usize = 52;
 
 /// Raft hard state.
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HardState {
     pub term: i64,

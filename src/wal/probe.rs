@@ -18,6 +18,7 @@ use std::time::Duration;
 pub const SLOW_SYNC_THRESHOLD: Duration = Duration::from_millis(1000);
 
 /// Counters for mntr. Written only by the log core; read from any core.
+/// Shared through an `Arc`: the log core's executor writes it; no executor owns it.
 #[derive(Debug, Default)]
 pub struct WalProbe {
     batches: AtomicU64,
@@ -42,6 +43,7 @@ pub struct WalProbe {
 }
 
 /// A snapshot of [`WalProbe`].
+/// A plain value (copied freely); no executor owns it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {
     pub batches: u64,

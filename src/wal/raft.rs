@@ -48,6 +48,7 @@ impl RaftEntryKind {
 }
 
 /// One raft entry, as persisted and as recovered.
+/// A value: sent to the log core in a `RaftPersist`, or recovered; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RaftRecord {
     pub index: u64,
@@ -58,6 +59,7 @@ pub struct RaftRecord {
 }
 
 /// One unit of raft state to make durable (typically one raft `Ready`).
+/// A value: made by the consensus executor, moved to the log core; no executor owns it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftPersist {
     /// Echoed back in [`LogEvent::Persisted`](super::LogEvent::Persisted);

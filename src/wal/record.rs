@@ -142,6 +142,7 @@ pub const RECORD_ALIGN: usize = 8;
 pub const RECORD_BODY_BYTES_MAX: usize = 16 << 20;
 
 /// One entry of the log, as appended and as recovered.
+/// A value: sent from the consensus executor to the log core, or recovered; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogRecord {
     pub zxid: Zxid,
@@ -264,6 +265,8 @@ pub fn record_bytes(body_len: usize) -> usize {
 }
 
 /// A decoded segment header.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes,
+/// recovers or dumps the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
     pub seq: u64,
@@ -324,6 +327,8 @@ impl SegmentHeader {
 }
 
 /// A decoded record header whose `header_crc` matched.
+/// A value of the on-disk format (see the module doc); built and read on whichever thread writes,
+/// recovers or dumps the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordHeader {
     pub kind: u16,

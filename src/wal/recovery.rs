@@ -98,6 +98,7 @@ pub enum TailReport {
 }
 
 /// One segment as recovery found it.
+/// A value: built by recovery on the log core's executor; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SegmentSummary {
     pub seq: u64,
@@ -118,6 +119,7 @@ pub struct SegmentSummary {
 }
 
 /// The result of recovering a log directory.
+/// A value: made on the log core's executor as the log opens; no executor owns it.
 #[derive(Debug)]
 pub struct Recovery {
     /// Every valid record, in index order.
@@ -131,6 +133,7 @@ pub struct Recovery {
 
 /// The result of recovering a raft log directory ([`recover_raft`],
 /// [`super::LogWriter::open_raft`]).
+/// A value: made on the log core's executor as the log opens; no executor owns it.
 #[derive(Debug)]
 pub struct RaftRecovery {
     /// The live entries: contiguous indexes, in order.
@@ -165,6 +168,7 @@ pub(crate) enum Payload {
 }
 
 /// A valid record found by a scan.
+/// A value used by recovery (log core's executor) and `roost log dump`; no executor owns it.
 #[derive(Clone, Debug)]
 pub(crate) struct ScannedRecord {
     pub offset: u64,
@@ -174,6 +178,7 @@ pub(crate) struct ScannedRecord {
 
 /// What the order rule of the next record depends on: the previous
 /// record's index (a raft reset at `n` counts as `n - 1`) and the log's mode.
+/// A value used by recovery (log core's executor) and `roost log dump`; no executor owns it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Prev {
     pub index: i64,
@@ -260,6 +265,7 @@ pub(crate) enum Stop {
 }
 
 /// One segment file, scanned.
+/// A value used by recovery (log core's executor) and `roost log dump`; no executor owns it.
 #[derive(Clone, Debug)]
 pub(crate) struct SegmentScan {
     pub seq: u64,
@@ -582,6 +588,7 @@ pub(crate) fn check_hard_state(
 }
 
 /// What a log directory holds, mode-independent: the checked scans.
+/// A value used by recovery (log core's executor) and `roost log dump`; no executor owns it.
 #[derive(Debug)]
 pub(crate) struct Classified {
     pub tail: TailReport,

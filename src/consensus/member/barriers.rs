@@ -35,6 +35,7 @@ pub const READ_ROUND_RESEND_HEARTBEATS: i64 = 4;
 pub type Barrier = Origin;
 
 /// A write waiting for its connection's barriers.
+/// Owned by the consensus executor, inside [`ReadBarriers`] until its barriers pass.
 #[derive(Debug)]
 pub struct ParkedWrite {
     pub origin: Origin,
@@ -54,6 +55,7 @@ struct ReadRound {
 }
 
 /// See the module doc.
+/// Owned by the consensus executor, inside [`super::Member`].
 #[derive(Debug)]
 pub struct ReadBarriers {
     /// Arrived after the round in flight was asked (or while no leader was

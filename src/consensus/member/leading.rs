@@ -19,6 +19,7 @@ use std::sync::Arc;
 /// This member leads: the index of its term's empty entry, and once that
 /// is applied (everything earlier leaders committed is in the committed
 /// state) the proposer built on it.
+/// Owned by the consensus executor, inside [`Member`].
 pub(super) struct Leading {
     /// The proposer starts once this index is applied: the term's empty
     /// entry, or the last entry in the log when a proposal was dropped.

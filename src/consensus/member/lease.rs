@@ -56,6 +56,7 @@ struct Renewal {
 }
 
 /// See the module doc.
+/// Owned by the consensus executor, inside [`super::Member`].
 #[derive(Debug, Default)]
 pub struct ReadLease {
     /// Length of a lease (from [`lease_ms`]); 0 = leases are off.

@@ -87,6 +87,7 @@ pub use self::raft_loop::DEAD_LEADER_CAMPAIGN_SPACING_TICKS;
 pub use super::step::PersistRequest;
 
 /// Timing and membership of the ensemble.
+/// Read-only configuration, built once at start-up and moved to the consensus executor.
 #[derive(Clone, Debug)]
 pub struct EnsembleConfig {
     pub core: CoreConfig,
@@ -113,6 +114,7 @@ pub struct EnsembleConfig {
 }
 
 /// What recovery found for raft.
+/// A value: made at start-up on the main thread for [`Member::new`]; no executor owns it.
 #[derive(Debug, Default)]
 pub struct RaftRecovered {
     /// The log after the snapshot (if any): contiguous, the first at
@@ -124,6 +126,7 @@ pub struct RaftRecovered {
 }
 
 /// The snapshot a member starts from.
+/// A value: made at start-up on the main thread for [`Member::new`]; no executor owns it.
 #[derive(Debug)]
 pub struct RecoveredSnapshot {
     pub point: RaftPoint,

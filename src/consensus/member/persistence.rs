@@ -18,6 +18,7 @@ struct Unpersisted {
 }
 
 /// See the module doc.
+/// Owned by the consensus executor, inside [`super::Member`].
 #[derive(Debug, Default)]
 pub struct Persistence {
     unpersisted: VecDeque<Unpersisted>,

@@ -68,6 +68,7 @@ struct Held {
 
 /// A write of this member's client, kept until it is answered: if the
 /// leader it went to is replaced first, it goes to the next one again.
+/// Owned by the consensus executor, inside the [`Router`] until it is answered.
 #[derive(Clone, Debug)]
 pub struct PendingWrite {
     pub origin: RemoteOrigin,
@@ -96,6 +97,7 @@ pub enum Answered {
 }
 
 /// See the module doc.
+/// Owned by the consensus executor, inside [`super::Member`].
 #[derive(Debug, Default)]
 pub struct Router {
     waiting: VecDeque<Deferred>,

@@ -17,6 +17,7 @@ use raft::Storage as _;
 use std::sync::Arc;
 
 /// See the module doc.
+/// Owned by the consensus executor, inside [`Member`].
 pub(super) struct MemberSnapshots {
     pub(super) cadence: SnapshotCadence,
     /// A snapshot received from the leader, decoded and checked before raft

@@ -8,6 +8,7 @@ use crate::tree::{DataTree, Node, PathKey, WatchEvent};
 use std::sync::Arc;
 
 /// What applying one transaction produced.
+/// A value returned to apply's caller; no executor owns it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Applied {
     /// The reply for the client that sent the write (`Err` = header-only

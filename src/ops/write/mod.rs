@@ -21,6 +21,7 @@ use crate::auth::AuthIds;
 use crate::proto::SessionId;
 
 /// The server settings that change write semantics.
+/// Read-only configuration, built once at start-up and moved to the consensus executor.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpsConfig {
     /// `extendedTypesEnabled`: allows TTL nodes (else Unimplemented).
@@ -37,6 +38,7 @@ pub struct OpsConfig {
 
 /// Who is writing: the session (ephemeral owner) and the connection's
 /// identities (ACL checks and `auth:` fix-up).
+/// A plain value (copied freely), built per write on the consensus executor; no executor owns it.
 #[derive(Clone, Copy, Debug)]
 pub struct WriteContext<'a> {
     pub session_id: SessionId,
