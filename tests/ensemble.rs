@@ -792,3 +792,44 @@ fn a_silent_leader_is_replaced_by_one_election_and_rejoins_as_a_follower() {
         );
     }
 }
+
+/// Issue 18, the staleness window: at the default (sequential) read
+/// consistency, a read on a follower right after another session's write
+/// was acknowledged on the leader sees it nearly always, as on ZooKeeper
+/// (bench/staleness.sh: 0.7% of such reads missed, ZooKeeper 2.5%). When
+/// a shard served a request before applying the commits that had already
+/// reached it, about half missed. The bound is loose, for a loaded machine
+/// that delays the follower at times; the old behaviour fails it.
+#[test]
+fn a_read_on_a_follower_right_after_another_sessions_write_rarely_misses_it() {
+    const ROUNDS: u32 = 600;
+    const MISSES_MAX_PERCENT: u32 = 15;
+    let e = Ensemble::start(3, 0, "");
+    let leader = e.wait_leader();
+    let reader_id = (1..=3u64).find(|&i| i != leader).unwrap();
+    rt().block_on(async {
+        let writer = client(&e.member(leader).addr.to_string(), Duration::from_secs(10)).await;
+        let reader = client(
+            &e.member(reader_id).addr.to_string(),
+            Duration::from_secs(10),
+        )
+        .await;
+        within("create", writer.create("/stale", b"0", &persistent())).await;
+        within("sync", reader.sync("/stale")).await;
+        let mut misses = 0;
+        for i in 1..=ROUNDS {
+            let value = i.to_string();
+            within("write", writer.set_data("/stale", value.as_bytes(), None)).await;
+            let (data, _) = within("read", reader.get_data("/stale")).await;
+            if data != value.as_bytes() {
+                misses += 1;
+            }
+        }
+        assert!(
+            misses * 100 <= ROUNDS * MISSES_MAX_PERCENT,
+            "{misses} of {ROUNDS} reads on follower {reader_id} missed the write the leader \
+             had just acknowledged to another session"
+        );
+        eprintln!("{misses} of {ROUNDS} reads missed");
+    });
+}
