@@ -168,7 +168,7 @@ impl Member {
             },
             FRAME_REPLY => match decode_reply(body) {
                 Ok(r) => match peer_checks::check_reply(self.shard_count, &r) {
-                    Ok(()) => self.on_leader_reply(r),
+                    Ok(()) => self.on_leader_reply(from, r),
                     Err(why) => self.refuse_peer_frame(from, &why),
                 },
                 Err(e) => tracing::warn!(from, error = %e, "malformed leader reply"),
@@ -231,13 +231,26 @@ impl Member {
         }
     }
 
-    fn on_leader_reply(&mut self, r: LeaderReply) {
+    fn on_leader_reply(&mut self, from: MemberId, r: LeaderReply) {
         match r {
             LeaderReply::Complete {
                 after_zxid,
                 origin,
                 result,
             } => {
+                if from != self.known_leader {
+                    // A refusal from a leader this member has since seen
+                    // replaced: the write went, or will go, to the current
+                    // leader, which decides it again; taking this answer as
+                    // well could tell the client one thing while the new
+                    // leader does another.
+                    tracing::debug!(
+                        from,
+                        leader = self.known_leader,
+                        "refusal from a former leader ignored: the write goes to the current one"
+                    );
+                    return;
+                }
                 let result = match result {
                     RemoteResult::Error(code) => Err(code),
                     RemoteResult::MultiErrors(codes) => Ok(crate::proto::Response::Multi(
