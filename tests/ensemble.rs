@@ -803,7 +803,7 @@ fn a_silent_leader_is_replaced_by_one_election_and_rejoins_as_a_follower() {
 #[test]
 fn a_read_on_a_follower_right_after_another_sessions_write_rarely_misses_it() {
     const ROUNDS: u32 = 600;
-    const MISSES_MAX_PERCENT: u32 = 15;
+    const MISSES_MAX_PERCENT: u32 = 25;
     let e = Ensemble::start(3, 0, "");
     let leader = e.wait_leader();
     let reader_id = (1..=3u64).find(|&i| i != leader).unwrap();
