@@ -16,7 +16,8 @@
 #
 # Prints markdown tables, each with the load average before and after; run on
 # a quiet machine. Env: WARMUP_S (3), DURATION_S (15), ZK_HEAP (2g), ROOST,
-# LOADGEN, ZK_PEAK_WRITES, ZK_PEAK_MIXED, KEEP_WORK. Only processes this
+# LOADGEN, ZK_PEAK_WRITES, ZK_PEAK_MIXED, KEEP_WORK, ROOST_EXTRA_CFG (zoo.cfg
+# lines for Roost only, e.g. "preAllocSize=8192"). Only processes this
 # script started are stopped, by PID, on exit.
 set -euo pipefail
 
@@ -63,13 +64,13 @@ header() {
 }
 
 rport=$(pick_port 28181)
-start_roost roost "$rport" ""; rpid=$LAST_PID
+start_roost roost "$rport" "${ROOST_EXTRA_CFG:-}"; rpid=$LAST_PID
 zport=$(pick_port $((rport + 1)))
 start_zk zookeeper "$zport" "" "$ZK_HEAP"; zpid=$LAST_PID
 wait_ready roost "$rport" "$rpid"; wait_ready zookeeper "$zport" "$zpid"
 log "warming ZooKeeper's JIT (10 s, discarded)"
 WARMUP_S=0 DURATION_S=10 load zookeeper "$zport" "$zpid" 32 8 10:1 "" "$WORK/warm.json"
-echo "tail: machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; ZooKeeper $ZK_VERSION (-Xmx$ZK_HEAP, forceSync=yes); roost $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
+echo "tail: ROOST_EXTRA_CFG=${ROOST_EXTRA_CFG:-none}; machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; ZooKeeper $ZK_VERSION (-Xmx$ZK_HEAP, forceSync=yes); roost $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)"
 
 ZK_PEAK_WRITES=${ZK_PEAK_WRITES:-}
 ZK_PEAK_MIXED=${ZK_PEAK_MIXED:-}
