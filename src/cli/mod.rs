@@ -12,7 +12,7 @@
 //! arrive, in zkCli's `WATCHER::` format.
 //!
 //! Layout: [`client`] speaks the protocol (with the project's codec),
-//! [`commands`] maps zkCli's commands onto requests, [`format`] renders
+//! [`commands`] maps zkCli's commands onto requests, [`mod@format`] renders
 //! zkCli's output. This file is the edge: arguments, terminal, exit codes.
 
 pub mod client;

@@ -37,7 +37,7 @@ pub fn not_serving() -> String {
     "This ZooKeeper instance is not currently serving requests\n".to_string()
 }
 
-/// The text for `word` (empty for a word that is not in [`WORDS`]).
+/// The text for `word` (empty for a word that is not in `WORDS`).
 pub fn render(word: &str, view: &ServerView) -> String {
     match word {
         "ruok" => "imok".to_string(),

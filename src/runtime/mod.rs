@@ -1,6 +1,6 @@
 //! Executors, core placement and the wiring between cores.
 //!
-//! Shape (docs/architecture.md): N client-shard executors ([`shards`]),
+//! Shape (docs/architecture.md): N client-shard executors (`shards`),
 //! each pinned to a core and accepting on the client port with
 //! SO_REUSEPORT; one consensus executor ([`driver`]) that owns the write
 //! pipeline and sessions (a standalone core or an ensemble member, and for
@@ -8,7 +8,7 @@
 //! the snapshotter ([`snapshotter`]) on their own core. Each shard talks to
 //! the consensus executor over one bounded channel and hears back over one
 //! FIFO channel. Standalone and ensemble servers differ only in how the
-//! pipeline is built from what is on disk ([`standalone`], [`ensemble`]).
+//! pipeline is built from what is on disk (`standalone`, `ensemble`).
 
 pub mod driver;
 mod ensemble;

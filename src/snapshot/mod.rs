@@ -2,23 +2,23 @@
 //!
 //! Ownership: the snapshotter runs on its own core (or a blocking thread) and
 //! holds nothing but an `Arc<DataTree>` version the consensus core published.
-//! That version is immutable, so [`write`] reads it while writes go on and
-//! the apply path never pauses; no lock is taken. [`write`] (the
+//! That version is immutable, so [`fn@write`] reads it while writes go on and
+//! the apply path never pauses; no lock is taken. [`fn@write`] (the
 //! snapshotter), [`write_received`] (an ensemble member installing the
 //! leader's snapshot) and [`purge`] may run at the same time on one
 //! directory: each writer fills a temp file of its own, and purge removes
 //! only finished snapshots; temp files a crash left are removed at
 //! start-up ([`remove_temp_files`]).
 //!
-//! The file format is specified in [`format`].
+//! The file format is specified in [`mod@format`].
 //!
-//! # Writing ([`write`])
+//! # Writing ([`fn@write`])
 //!
 //! 1. The body is streamed (rkyv, crc32c computed on the way) into
 //!    `snapshot.<zxid>.tmp` after a zeroed header; then the real header is
 //!    written at offset 0.
 //! 2. The file is fsynced, renamed to `snapshot.<zxid>`, and the directory is
-//!    fsynced, so after [`write`] returns the snapshot survives a crash and a
+//!    fsynced, so after [`fn@write`] returns the snapshot survives a crash and a
 //!    crash before that leaves only a temp file, which no reader looks at.
 //!
 //! When to write is the caller's decision (log bytes or entries since the
@@ -85,7 +85,7 @@ pub struct SessionRecord {
 }
 
 /// Where an ensemble member's tree stands in the raft log (format version 2,
-/// see [`format`]): the last applied entry and raft's configuration there.
+/// see [`mod@format`]): the last applied entry and raft's configuration there.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RaftPoint {
     pub index: u64,
@@ -128,7 +128,7 @@ impl RaftPoint {
     }
 }
 
-/// What [`write`] produced.
+/// What [`fn@write`] produced.
 /// Owned by the snapshotter's executor, which writes snapshots and reads this.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotMeta {
@@ -209,7 +209,7 @@ fn damaged(path: &Path) -> impl FnOnce(Damage) -> SnapshotError + '_ {
 /// Writes a snapshot file received from an ensemble's leader (already
 /// verified with [`load_bytes`]) into `dir` durably, under the name of its
 /// tree's `zxid`: the same temp file, fsync, rename and directory fsync as
-/// [`write`].
+/// [`fn@write`].
 pub fn write_received(dir: &Path, zxid: i64, bytes: &[u8]) -> Result<PathBuf, SnapshotError> {
     let path = dir.join(format::file_name(zxid));
     // Its own temp name: the snapshotter may be writing this very zxid's
@@ -249,8 +249,8 @@ pub fn write(
     write_with_raft(dir, tree, sessions, None)
 }
 
-/// [`write`], with a raft point: format version 2 (an ensemble member's
-/// snapshot). Without one, exactly [`write`] (version 1).
+/// [`fn@write`], with a raft point: format version 2 (an ensemble member's
+/// snapshot). Without one, exactly [`fn@write`] (version 1).
 pub fn write_with_raft(
     dir: &Path,
     tree: &DataTree,
@@ -535,7 +535,7 @@ pub fn load_newest(dir: &Path) -> Result<Option<Loaded>, SnapshotError> {
     })
 }
 
-/// Loads one snapshot file, verifying everything ([`format`] "Reading").
+/// Loads one snapshot file, verifying everything ([`mod@format`] "Reading").
 pub fn load(path: &Path) -> Result<Loaded, SnapshotError> {
     let map = map_file(path)?;
     let (header, body) = verify(path, &map).map_err(damaged(path))?;
@@ -771,7 +771,7 @@ fn build(header: &Header, body: &BodyView<'_>) -> Result<(DataTree, Vec<SessionR
 }
 
 /// Removes all but the newest `keep` snapshots. Returns the removed paths.
-/// Temp files are left alone: a [`write`] or [`write_received`] may be
+/// Temp files are left alone: a [`fn@write`] or [`write_received`] may be
 /// filling one right now (the snapshotter purges while the consensus core
 /// writes a snapshot received from the leader); [`remove_temp_files`]
 /// clears what a crash left, at start-up.

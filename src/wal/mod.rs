@@ -12,7 +12,7 @@
 //! - [`hardstate`]: term / vote / commit in two checksummed slots;
 //! - [`raft`]: raft mode: the same log holding raft entries (with raft's
 //!   truncation rule) and the hard state, for the replicated ensemble;
-//! - [`dump`]: `roost log dump DIR`.
+//! - [`mod@dump`]: `roost log dump DIR`.
 //!
 //! A log directory is in one of two modes, decided by what it holds:
 //! standalone ([`LogWriter::open`], [`LogCommand::Append`]) or raft

@@ -11,26 +11,26 @@
 //! [`routing`] (requests waiting for a leader, replies held until applied,
 //! requests in doubt), [`barriers`] (ReadIndex rounds for syncs and
 //! linearizable reads), [`persistence`] (which readies are durable),
-//! [`snapshots`] (cadence, verifying and installing the leader's),
-//! [`apply`] (committed entries onto the committed state), [`leading`] (the
+//! `snapshots` (cadence, verifying and installing the leader's),
+//! `apply` (committed entries onto the committed state), `leading` (the
 //! [`Proposer`](super::proposer::Proposer) while this member leads, role
-//! changes) and [`raft_loop`] (raft's Ready cycle).
+//! changes) and `raft_loop` (raft's Ready cycle).
 //!
 //! # How a write flows
 //!
 //! 1. The member holding the connection gets the request. A follower
-//!    forwards it to the leader ([`Forward::Write`]); with no leader known it
+//!    forwards it to the leader (`Forward::Write`); with no leader known it
 //!    waits in the router until one is.
 //! 2. The leader's proposer checks it, preps it against the pending tree,
 //!    assigns the zxid (`term << 32 | counter`) and the leader proposes the
-//!    entry ([`EntryPayload`]: zxid, time, origin, txn).
+//!    entry (`EntryPayload`: zxid, time, origin, txn).
 //! 3. Every member applies committed entries in log order to its committed
 //!    state (one apply path for all roles) and broadcasts the `Commit` to
 //!    its shards. The member named in the entry's origin completes its
 //!    client's request from its own apply: the reply never overtakes the
 //!    state.
 //! 4. A write that fails prep consumes no zxid: the leader answers with
-//!    [`LeaderReply::Complete`] carrying `after_zxid`, the last zxid it had
+//!    `LeaderReply::Complete` carrying `after_zxid`, the last zxid it had
 //!    proposed; the origin member holds the reply until it has applied that
 //!    zxid, so the error is ordered after the client's earlier writes.
 //!

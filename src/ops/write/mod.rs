@@ -1,5 +1,5 @@
-//! Writes: prep (validation into a deterministic [`Txn`]) and apply (the
-//! [`Txn`] onto a tree, producing the reply and the watch events).
+//! Writes: prep (validation into a deterministic `Txn`) and apply (the
+//! `Txn` onto a tree, producing the reply and the watch events).
 //!
 //! prep runs on the consensus core against the tree that already holds every
 //! earlier transaction; it checks errors in exactly real ZooKeeper's order
