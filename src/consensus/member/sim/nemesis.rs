@@ -232,21 +232,7 @@ impl Run {
                 if let Request::Create { req, .. } = &mut request {
                     req.data = Some(data);
                 }
-                let origin = Origin {
-                    shard: 0,
-                    conn,
-                    xid,
-                    opcode: OpCode::Create,
-                };
-                self.c.shard_input(
-                    member,
-                    ToConsensus::Write {
-                        origin,
-                        session_id: session,
-                        auth: AuthIds::default(),
-                        request,
-                    },
-                );
+                self.send_write(member, conn, session, xid, OpCode::Create, request);
             }
             10..=54 => {
                 let ephemeral = self.rng.chance(25);
@@ -260,21 +246,7 @@ impl Run {
                 if let Request::Create { req, .. } = &mut request {
                     req.flags = if ephemeral { 1 } else { 0 };
                 }
-                let origin = Origin {
-                    shard: 0,
-                    conn,
-                    xid,
-                    opcode: OpCode::Create,
-                };
-                self.c.shard_input(
-                    member,
-                    ToConsensus::Write {
-                        origin,
-                        session_id: session,
-                        auth: AuthIds::default(),
-                        request,
-                    },
-                );
+                self.send_write(member, conn, session, xid, OpCode::Create, request);
             }
             55..=64 => {
                 let xid = self.clients[k].next_xid;
@@ -299,20 +271,13 @@ impl Run {
                 let xid = cl.next_xid;
                 cl.next_xid += 1;
                 cl.closed = true;
-                let origin = Origin {
-                    shard: 0,
-                    conn,
-                    xid,
-                    opcode: OpCode::CloseSession,
-                };
-                self.c.shard_input(
+                self.send_write(
                     member,
-                    ToConsensus::Write {
-                        origin,
-                        session_id: session,
-                        auth: AuthIds::default(),
-                        request: Request::CloseSession,
-                    },
+                    conn,
+                    session,
+                    xid,
+                    OpCode::CloseSession,
+                    Request::CloseSession,
                 );
                 self.lose_connection(k);
             }
@@ -321,6 +286,33 @@ impl Run {
                 self.drop_connection(k);
             }
         }
+    }
+
+    /// A client's write, as its connection's shard hands it to the member.
+    fn send_write(
+        &mut self,
+        member: u64,
+        conn: ConnId,
+        session: SessionId,
+        xid: i32,
+        opcode: OpCode,
+        request: Request,
+    ) {
+        let origin = Origin {
+            shard: 0,
+            conn,
+            xid,
+            opcode,
+        };
+        self.c.shard_input(
+            member,
+            ToConsensus::Write {
+                origin,
+                session_id: session,
+                auth: AuthIds::default(),
+                request,
+            },
+        );
     }
 
     /// The client gives up its connection and re-attaches elsewhere.
