@@ -842,22 +842,7 @@ fn in_flight_case(seed: u64, old_leader_logged_it: bool) -> bool {
     assert_ne!(new, leader);
     c.tick(10);
     let case = format!("seed {seed}, logged={old_leader_logged_it}, new leader {new}");
-    let replies: Vec<Result<Response, ErrorCode>> = c.delivered[follower as usize - 1]
-        .iter()
-        .filter_map(|m| match m {
-            ToShard::Commit(x) => x
-                .completion
-                .as_ref()
-                .filter(|x| x.origin.conn == 11 && x.origin.xid == 1)
-                .map(|x| x.result.clone()),
-            ToShard::Complete { completion, .. }
-                if completion.origin.conn == 11 && completion.origin.xid == 1 =>
-            {
-                Some(completion.result.clone())
-            }
-            _ => None,
-        })
-        .collect();
+    let replies = replies_delivered(&c, follower, 11, 1);
     assert!(
         !c.delivered[follower as usize - 1]
             .iter()
